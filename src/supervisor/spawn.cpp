@@ -1,0 +1,191 @@
+// fork + child reset + exec (or run the registered function). See spawn.hpp.
+#include "supervisor/spawn.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include "supervisor/status_report.hpp"
+#include "util/log.hpp"
+#include "worker/child_context.hpp"
+
+extern char** environ;
+
+namespace preforkd {
+namespace {
+
+std::vector<std::string> child_environment(const PoolConfig& pool, unsigned generation,
+                                           const std::string& cwd) {
+  std::map<std::string, std::string> merged;
+  for (char** entry = environ; entry && *entry; ++entry) {
+    std::string_view text(*entry);
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) continue;
+    merged[std::string(text.substr(0, eq))] = std::string(text.substr(eq + 1));
+  }
+  // The supervisor's own systemd and status plumbing is not the child's business.
+  merged.erase("NOTIFY_SOCKET");
+  merged.erase("WATCHDOG_USEC");
+  merged.erase("WATCHDOG_PID");
+  for (const auto& [name, value] : pool.env) merged[name] = value;
+  merged["PREFORKD_POOL"] = pool.name;
+  merged["PREFORKD_GENERATION"] = std::to_string(generation);
+  if (!cwd.empty()) merged["PWD"] = cwd;
+  std::vector<std::string> env;
+  env.reserve(merged.size());
+  for (auto& [name, value] : merged) env.push_back(name + "=" + value);
+  return env;
+}
+
+void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
+  if (pool.user.empty() && pool.group.empty()) return;
+  if (::geteuid() != 0) {
+    // user/group only take effect for a root supervisor; say so instead of failing.
+    return;
+  }
+  plan.switch_user = true;
+  plan.uid = ::getuid();
+  plan.gid = ::getgid();
+  if (!pool.user.empty()) {
+    passwd* pw = ::getpwnam(pool.user.c_str());
+    if (!pw) throw std::runtime_error("user '" + pool.user + "' does not exist");
+    plan.uid = pw->pw_uid;
+    plan.gid = pw->pw_gid;
+  }
+  if (!pool.group.empty()) {
+    group* gr = ::getgrnam(pool.group.c_str());
+    if (!gr) throw std::runtime_error("group '" + pool.group + "' does not exist");
+    plan.gid = gr->gr_gid;
+  }
+  if (!pool.user.empty()) {
+    int count = 64;
+    plan.groups.resize(count);
+    if (::getgrouplist(pool.user.c_str(), plan.gid, plan.groups.data(), &count) < 0) {
+      plan.groups.resize(count);
+      ::getgrouplist(pool.user.c_str(), plan.gid, plan.groups.data(), &count);
+    }
+    plan.groups.resize(count);
+  } else {
+    plan.groups = {plan.gid};
+  }
+}
+
+// In the child: report why it cannot run, then leave without running any of the
+// supervisor's atexit handlers or destructors.
+[[noreturn]] void child_fail(int status_fd, int err) {
+  std::string line = "E " + std::to_string(err) + "\n";
+  [[maybe_unused]] ssize_t n = ::send(status_fd, line.data(), line.size(), MSG_NOSIGNAL);
+  ::_exit(127);
+}
+
+[[noreturn]] void run_child(const SpawnPlan& plan, pid_t supervisor, int status_fd,
+                            std::span<const int> signals_to_reset,
+                            std::span<const int> close_in_child,
+                            char* const* argv, char* const* envp) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // The supervisor may have died before prctl took effect.
+  if (::getppid() != supervisor) ::_exit(1);
+  // Own process group: signals from the terminal reach only the supervisor, which
+  // decides what each child gets; and a KILL after graceful_timeout can take the
+  // child's own children with it.
+  ::setpgid(0, 0);
+  for (int signo : signals_to_reset) ::signal(signo, SIG_DFL);
+  for (int fd : close_in_child) ::close(fd);
+
+  if (!plan.working_directory.empty() && ::chdir(plan.working_directory.c_str()) != 0)
+    child_fail(status_fd, errno);
+  if (plan.switch_user) {
+    if (::setgroups(plan.groups.size(), plan.groups.data()) != 0 ||
+        ::setgid(plan.gid) != 0 || ::setuid(plan.uid) != 0)
+      child_fail(status_fd, errno);
+  }
+
+  sigset_t none;
+  sigemptyset(&none);
+  if (plan.function) {
+    environ = const_cast<char**>(envp);
+    ForkedChildContext context(plan.pool, plan.generation, UniqueFd(status_fd));
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int rc = 0;
+    try {
+      rc = (*plan.function)(context);
+    } catch (const std::exception& e) {
+      spdlog::error("pool={} pid={} worker function threw: {}", plan.pool, ::getpid(), e.what());
+      rc = 70;  // EX_SOFTWARE
+    }
+    spdlog::default_logger()->flush();
+    ::_exit(rc & 0xff);
+  }
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(argv[0], argv, envp);
+  child_fail(status_fd, errno);
+}
+
+}  // namespace
+
+SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation) {
+  SpawnPlan plan;
+  plan.pool = pool.name;
+  plan.generation = generation;
+  if (pool.kind == PoolKind::function) {
+    plan.function = find_worker_function(pool.function);
+    if (!plan.function)
+      throw std::runtime_error("worker function '" + pool.function + "' is not registered");
+  } else {
+    plan.argv = pool.command;
+  }
+  if (!pool.working_directory.empty()) {
+    char resolved[PATH_MAX];
+    if (!::realpath(pool.working_directory.c_str(), resolved))
+      throw std::runtime_error(syscall_error("realpath", pool.working_directory, errno));
+    plan.working_directory = resolved;
+  }
+  plan.env = child_environment(pool, generation, plan.working_directory);
+  resolve_user(pool, plan);
+  return plan;
+}
+
+SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_reset,
+                         std::span<const int> close_in_child) {
+  int sockets[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
+    throw std::runtime_error(syscall_error("socketpair", plan.pool, errno));
+  UniqueFd parent_end(sockets[0]);
+  UniqueFd child_end(sockets[1]);
+
+  std::vector<char*> argv;
+  for (const auto& arg : plan.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& entry : plan.env) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+
+  // Signals stay blocked across fork so none is delivered to the supervisor's asio
+  // handler inside the child before the child resets its dispositions.
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::sigprocmask(SIG_BLOCK, &all, &previous);
+  pid_t supervisor = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    parent_end.release();  // closed below via close_in_child semantics: not ours
+    ::close(sockets[0]);
+    run_child(plan, supervisor, child_end.release(), signals_to_reset, close_in_child,
+              argv.data(), envp.data());
+  }
+  int fork_errno = errno;
+  ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+  if (pid < 0) throw std::runtime_error(syscall_error("fork", plan.pool, fork_errno));
+  return SpawnedChild{pid, std::move(parent_end)};
+}
+
+}  // namespace preforkd

@@ -1,0 +1,47 @@
+// Forking one child: everything that needs the heap or /etc lookups is prepared in
+// the supervisor first (SpawnPlan), so the child between fork and exec only makes
+// system calls: the PDEATHSIG/process-group/signal reset, chdir, user switch, exec.
+#pragma once
+
+#include <sys/types.h>
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "preforkd/config.hpp"
+#include "preforkd/worker_function.hpp"
+#include "util/unique_fd.hpp"
+
+namespace preforkd {
+
+struct SpawnPlan {
+  std::string pool;
+  unsigned generation = 0;
+  const WorkerFunction* function = nullptr;  // null: exec argv
+  std::vector<std::string> argv;
+  std::vector<std::string> env;              // "NAME=value"
+  std::string working_directory;             // physical path (symlinks resolved); may be empty
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+// Resolves the working_directory symlink now (capistrano `current`), the user and
+// the environment. Throws std::runtime_error with an operator-facing message.
+SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation);
+
+struct SpawnedChild {
+  pid_t pid = -1;
+  UniqueFd status;  // supervisor's end of the status socket
+};
+
+// Forks. `signals_to_reset` are the signals the supervisor handles (they go back to
+// SIG_DFL in the child); `close_in_child` are supervisor fds a forked function child
+// must not keep (other children's status sockets). Throws std::runtime_error when
+// fork or socketpair fails.
+SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_reset,
+                         std::span<const int> close_in_child);
+
+}  // namespace preforkd

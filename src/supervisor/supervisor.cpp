@@ -1,0 +1,197 @@
+// The supervisor's life: start, turn signals into reload / stop / resize, finish.
+// Child-level events (spawn, reap, status reports) are in supervisor_children.cpp.
+#include "supervisor/supervisor.hpp"
+
+#include <signal.h>
+
+#include "util/log.hpp"
+
+namespace preforkd {
+namespace {
+
+// Every signal the supervisor takes; children get them back at SIG_DFL.
+constexpr int handled_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGTTIN,
+                                   SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
+
+}  // namespace
+
+Supervisor::Supervisor(Config config)
+    : signals_(io_), notifier_(io_), config_(std::move(config)) {
+  for (int signo : handled_signals) signals_.add(signo);
+  // A closed stderr pipe (multilog restarting) must not kill the supervisor.
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+int Supervisor::run() {
+  spdlog::info("preforkd {} starting: config {}, {} pool(s), pid {}", PREFORKD_VERSION,
+               config_.path, config_.pools.size(), ::getpid());
+  wait_for_signal();
+  build_pools();
+  reconcile_all();
+  update_readiness();
+  io_.run();
+  spdlog::info("preforkd stopped");
+  return 0;
+}
+
+void Supervisor::build_pools() {
+  pools_.clear();
+  for (const auto& pool : config_.pools) {
+    auto shared = std::make_shared<const PoolConfig>(pool);
+    pools_.emplace(pool.name, std::make_unique<PoolRuntime>(io_, shared));
+  }
+}
+
+void Supervisor::wait_for_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    on_signal(signo);
+    wait_for_signal();
+  });
+}
+
+void Supervisor::on_signal(int signo) {
+  switch (signo) {
+    case SIGCHLD: reap_children(); break;
+    case SIGHUP: reload(); break;
+    case SIGQUIT: begin_stop(false, SIGQUIT); break;
+    case SIGTERM:
+    case SIGINT: begin_stop(true, signo); break;
+    case SIGTTIN: resize_all(+1); break;
+    case SIGTTOU: resize_all(-1); break;
+    case SIGUSR1:
+      reopen_log_file();
+      forward_signal(SIGUSR1);
+      break;
+    default: forward_signal(signo); break;
+  }
+}
+
+void Supervisor::reload() {
+  if (phase_ != Phase::running) {
+    spdlog::warn("HUP ignored: already stopping");
+    return;
+  }
+  notifier_.reloading();
+  spdlog::info("reload requested: reading {}", config_.path);
+  Config next;
+  try {
+    next = load_config(config_.path);
+  } catch (const ConfigError& e) {
+    spdlog::error("reload failed; still running generation {} with the previous config:",
+                  generation_);
+    for (const auto& problem : e.problems()) spdlog::error("  {}", problem);
+    notifier_.status("reload failed: " + e.problems().front());
+    notifier_.ready();
+    return;
+  }
+  if (next.log.file != config_.log.file || next.log.format != config_.log.format ||
+      next.log.level != config_.log.level) {
+    try {
+      configure_logging(next.log);
+    } catch (const std::exception& e) {
+      spdlog::error("reload: cannot switch logging ({}); keeping the current log", e.what());
+      next.log = config_.log;
+    }
+  }
+  if (next.pidfile != config_.pidfile)
+    spdlog::warn("reload: a new pidfile path takes effect only at the next start");
+
+  ++generation_;
+  size_t retiring = 0;
+  for (auto& [pid, child] : children_) {
+    if (child->stopping) continue;
+    ask_to_stop(*child, SIGHUP);
+    ++retiring;
+  }
+  config_ = std::move(next);
+  build_pools();
+  awaiting_ready_ = true;
+  generation_started_ = Clock::now();
+  spdlog::info("reload: generation {} with {} pool(s); {} old child(ren) finishing their work",
+               generation_, config_.pools.size(), retiring);
+  reconcile_all();
+  update_readiness();
+}
+
+void Supervisor::begin_stop(bool fast, int received) {
+  if (phase_ == Phase::stopping_fast || (phase_ == Phase::stopping_graceful && !fast)) return;
+  phase_ = fast ? Phase::stopping_fast : Phase::stopping_graceful;
+  notifier_.stopping();
+  spdlog::info("{} received: {} stop of {} child(ren)", signal_name(received),
+               fast ? "fast" : "graceful", children_.size());
+  for (auto& [name, pool] : pools_) pool->spawn_timer.cancel();
+  for (auto& [pid, child] : children_) {
+    ask_to_stop(*child, received);
+    if (fast) arm_kill_timer(child);
+  }
+  maybe_finish();
+}
+
+void Supervisor::maybe_finish() {
+  if (phase_ != Phase::running && children_.empty()) io_.stop();
+}
+
+void Supervisor::resize_all(int delta) {
+  if (phase_ != Phase::running) return;
+  for (auto& [name, pool] : pools_) {
+    pool->desired = std::max(0, pool->desired + delta);
+    spdlog::info("{}: pool={} now {} worker(s)", delta > 0 ? "TTIN" : "TTOU", name,
+                 pool->desired);
+  }
+  reconcile_all();
+  update_readiness();
+}
+
+void Supervisor::forward_signal(int received) {
+  for (auto& [pid, child] : children_) {
+    auto pool = pools_.find(child->pool);
+    if (pool == pools_.end()) continue;
+    if (int signo = pool->second->config->forwarded_signal(received); signo > 0)
+      ::kill(child->pid, signo);
+  }
+}
+
+std::string Supervisor::status_line() const {
+  std::string text = fmt::format("generation {}:", generation_);
+  size_t retiring = 0;
+  std::map<std::string, std::pair<int, int>> up_busy;
+  for (const auto& [pid, child] : children_) {
+    if (child->stopping || child->generation != generation_) {
+      ++retiring;
+      continue;
+    }
+    auto& counts = up_busy[child->pool];
+    if (child->state != Child::State::starting) ++counts.first;
+    if (child->state == Child::State::busy) ++counts.second;
+  }
+  const char* separator = " ";
+  for (const auto& [name, pool] : pools_) {
+    auto counts = up_busy[name];
+    text += fmt::format("{}{} {}/{} up, {} busy", separator, name, counts.first,
+                        pool->desired, counts.second);
+    separator = "; ";
+  }
+  if (retiring) text += fmt::format("; {} stopping", retiring);
+  return text;
+}
+
+void Supervisor::update_readiness() {
+  notifier_.status(status_line());
+  if (!awaiting_ready_ || phase_ != Phase::running) return;
+  std::map<std::string, int> up;
+  for (const auto& [pid, child] : children_) {
+    if (!child->stopping && child->generation == generation_ &&
+        child->state != Child::State::starting)
+      ++up[child->pool];
+  }
+  for (const auto& [name, pool] : pools_)
+    if (up[name] < pool->desired) return;
+  awaiting_ready_ = false;
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
+                                                                    generation_started_);
+  spdlog::info("generation {} ready: all pools up in {}ms", generation_, took.count());
+  notifier_.ready();
+}
+
+}  // namespace preforkd

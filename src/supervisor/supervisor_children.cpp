@@ -1,0 +1,214 @@
+// Child-level events of the supervisor: spawning to the desired count, reaping,
+// reading status reports, asking children to stop and killing the ones that won't.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "supervisor/spawn.hpp"
+#include "supervisor/supervisor.hpp"
+#include "util/log.hpp"
+
+namespace preforkd {
+namespace {
+
+constexpr int reset_in_child[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM, SIGTTIN, SIGTTOU,
+                                  SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGPIPE};
+
+}  // namespace
+
+void Supervisor::reconcile_all() {
+  for (auto& [name, pool] : pools_) reconcile(*pool);
+}
+
+void Supervisor::reconcile(PoolRuntime& pool) {
+  if (phase_ != Phase::running) return;
+  std::vector<Child*> live;
+  for (auto& [pid, child] : children_) {
+    if (child->pool == pool.config->name && child->generation == generation_ && !child->stopping)
+      live.push_back(child.get());
+  }
+  int missing = pool.desired - static_cast<int>(live.size());
+  if (missing < 0) {
+    // TTOU: retire the children that lose the least: not yet busy first, newest first.
+    std::sort(live.begin(), live.end(), [](const Child* a, const Child* b) {
+      bool a_busy = a->state == Child::State::busy, b_busy = b->state == Child::State::busy;
+      if (a_busy != b_busy) return !a_busy;
+      return a->started_at > b->started_at;
+    });
+    for (int i = 0; i < -missing; ++i) ask_to_stop(*live[i], SIGQUIT);
+    return;
+  }
+  while (missing > 0) {
+    if (pool.next_spawn_at > Clock::now()) {
+      arm_spawn_timer(pool);
+      return;
+    }
+    if (!spawn_one(pool)) return;
+    --missing;
+  }
+}
+
+void Supervisor::arm_spawn_timer(PoolRuntime& pool) {
+  if (pool.spawn_timer_armed) return;
+  pool.spawn_timer_armed = true;
+  pool.spawn_timer.expires_at(pool.next_spawn_at);
+  // The handler looks the pool up by name: a reload may have replaced it meanwhile.
+  pool.spawn_timer.async_wait([this, name = pool.config->name, generation = generation_](
+                                  const boost::system::error_code& ec) {
+    if (ec || generation != generation_) return;
+    auto it = pools_.find(name);
+    if (it == pools_.end()) return;
+    it->second->spawn_timer_armed = false;
+    reconcile(*it->second);
+    update_readiness();
+  });
+}
+
+bool Supervisor::spawn_one(PoolRuntime& pool) {
+  const PoolConfig& config = *pool.config;
+  auto now = Clock::now();
+  try {
+    SpawnPlan plan = plan_spawn(config, generation_);
+    std::vector<int> close_in_child;
+    if (plan.function) {
+      for (auto& [pid, child] : children_) close_in_child.push_back(child->status.native_handle());
+    }
+    SpawnedChild spawned = spawn_child(plan, reset_in_child, close_in_child);
+    auto child = std::make_shared<Child>(io_, spawned.pid, config.name, generation_,
+                                         config.graceful_timeout, spawned.status.release());
+    child->execs = plan.function == nullptr;
+    children_.emplace(spawned.pid, child);
+    spdlog::info("spawned pool={} pid={} generation={}{}", config.name, spawned.pid,
+                 generation_, plan.working_directory.empty() ? "" : " cwd=" + plan.working_directory);
+    read_status(child);
+  } catch (const std::exception& e) {
+    Duration delay = pool.respawn.on_exit(false, Duration{0});
+    pool.next_spawn_at = now + delay;
+    spdlog::error("cannot spawn pool={}: {}; next try in {}ms", config.name, e.what(),
+                  delay.count());
+    arm_spawn_timer(pool);
+    return false;
+  }
+  if (config.spawn_interval.count() > 0) pool.next_spawn_at = now + config.spawn_interval;
+  return true;
+}
+
+void Supervisor::read_status(const std::shared_ptr<Child>& child) {
+  child->status.async_read_some(
+      boost::asio::buffer(child->read_buffer),
+      [this, child](const boost::system::error_code& ec, size_t bytes) {
+        if (ec) {
+          if (ec != boost::asio::error::operation_aborted) on_status_closed(child);
+          return;
+        }
+        for (const auto& report :
+             child->status_reader.feed(std::string_view(child->read_buffer.data(), bytes)))
+          on_status(*child, report);
+        update_readiness();
+        read_status(child);
+      });
+}
+
+void Supervisor::on_status(Child& child, const StatusReport& report) {
+  switch (report.kind) {
+    case StatusReport::Kind::ready:
+      if (child.state == Child::State::starting) child.state = Child::State::idle;
+      break;
+    case StatusReport::Kind::busy:
+      child.state = Child::State::busy;
+      child.busy_with = report.detail;
+      break;
+    case StatusReport::Kind::idle:
+      child.state = Child::State::idle;
+      child.busy_with.clear();
+      ++child.requests;
+      break;
+    case StatusReport::Kind::exec_failed: {
+      int err = std::atoi(report.detail.c_str());
+      child.exec_errno = err;
+      spdlog::error("pool={} pid={} could not start: {}", child.pool, child.pid,
+                    std::strerror(err));
+      break;
+    }
+  }
+}
+
+void Supervisor::on_status_closed(const std::shared_ptr<Child>& child) {
+  auto it = children_.find(child->pid);
+  if (it == children_.end() || it->second != child) return;
+  // For an exec'd child the socket closes on exec (close-on-exec): it is running.
+  if (child->execs && child->state == Child::State::starting && !child->exec_errno) {
+    child->state = Child::State::idle;
+    update_readiness();
+  }
+  child->status.close();
+}
+
+void Supervisor::reap_children() {
+  int wait_status = 0;
+  for (pid_t pid; (pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0;) {
+    auto it = children_.find(pid);
+    if (it == children_.end()) {
+      spdlog::debug("reaped pid {} that is not a child of any pool: {}", pid,
+                    describe_exit(wait_status));
+      continue;
+    }
+    auto child = it->second;
+    children_.erase(it);
+    boost::system::error_code ignored;
+    child->status.close(ignored);
+    child->kill_timer.cancel();
+    on_child_exit(child, wait_status);
+  }
+  update_readiness();
+  maybe_finish();
+}
+
+void Supervisor::on_child_exit(const std::shared_ptr<Child>& child, int wait_status) {
+  auto lifetime = std::chrono::duration_cast<Duration>(Clock::now() - child->started_at);
+  bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  auto level = clean || child->stopping ? spdlog::level::info : spdlog::level::warn;
+  spdlog::log(level, "exited pool={} pid={} generation={}: {} after {}ms, {} request(s)",
+              child->pool, child->pid, child->generation, describe_exit(wait_status),
+              lifetime.count(), child->requests);
+  if (phase_ != Phase::running || child->generation != generation_) return;
+  auto it = pools_.find(child->pool);
+  if (it == pools_.end()) return;
+  PoolRuntime& pool = *it->second;
+  if (!child->stopping) {
+    Duration delay = pool.respawn.on_exit(clean, lifetime);
+    if (delay.count() > 0) {
+      pool.next_spawn_at = std::max(pool.next_spawn_at, Clock::now() + delay);
+      spdlog::warn("respawn pool={} in {}ms ({} consecutive failure(s))", pool.config->name,
+                   delay.count(), pool.respawn.consecutive_failures());
+    }
+  }
+  reconcile(pool);
+}
+
+void Supervisor::ask_to_stop(Child& child, int received) {
+  auto pool = pools_.find(child.pool);
+  int signo = pool != pools_.end() ? pool->second->config->forwarded_signal(received)
+                                   : PoolConfig{}.forwarded_signal(received);
+  if (signo <= 0) signo = received == SIGHUP ? SIGQUIT : received;
+  child.stopping = true;
+  if (::kill(child.pid, signo) != 0)
+    spdlog::warn("{}", syscall_error("kill", std::to_string(child.pid), errno));
+  spdlog::debug("sent {} to pool={} pid={}", signal_name(signo), child.pool, child.pid);
+}
+
+void Supervisor::arm_kill_timer(const std::shared_ptr<Child>& child) {
+  child->kill_timer.expires_after(child->graceful_timeout);
+  child->kill_timer.async_wait([this, child](const boost::system::error_code& ec) {
+    if (ec || !children_.count(child->pid)) return;
+    spdlog::warn("pool={} pid={} still running after graceful_timeout {}ms: sending KILL",
+                 child->pool, child->pid, child->graceful_timeout.count());
+    // The whole process group: a shell wrapper's own children go too.
+    ::kill(-child->pid, SIGKILL);
+    ::kill(child->pid, SIGKILL);
+  });
+}
+
+}  // namespace preforkd

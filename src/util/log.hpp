@@ -1,0 +1,22 @@
+// Process-wide logging: spdlog to stderr (journald, multilog) or to a file that USR1
+// reopens, as text or one JSON object per line.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include "preforkd/config.hpp"
+
+namespace preforkd {
+
+// Installs the default logger for `config`. Safe to call again (reload, USR1 reopen):
+// the new sinks replace the old ones. Throws std::runtime_error if the file cannot be
+// opened.
+void configure_logging(const LogConfig& config);
+
+// Reopens the log file after logrotate moved it (no-op when logging to stderr).
+void reopen_log_file();
+
+// The text of errno for a failed system call: "open(/x): No such file or directory".
+std::string syscall_error(const char* call, const std::string& argument, int err);
+
+}  // namespace preforkd

@@ -1,0 +1,71 @@
+// ForkedChildContext: signal flags via a self-pipe, reports over the status socket.
+#include "worker/child_context.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "supervisor/status_report.hpp"
+
+namespace preforkd {
+namespace {
+
+volatile sig_atomic_t quit_flag = 0;
+volatile sig_atomic_t term_flag = 0;
+int stop_pipe[2] = {-1, -1};
+
+void on_stop_signal(int signo) {
+  int saved = errno;
+  if (signo == SIGQUIT) quit_flag = 1;
+  else term_flag = 1;
+  char byte = 1;
+  [[maybe_unused]] ssize_t n = ::write(stop_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+}  // namespace
+
+ForkedChildContext::ForkedChildContext(std::string pool, unsigned generation, UniqueFd status_fd)
+    : pool_(std::move(pool)), generation_(generation), status_fd_(std::move(status_fd)) {
+  if (stop_pipe[0] < 0) ::pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK);
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int signo : {SIGQUIT, SIGTERM, SIGINT}) ::sigaction(signo, &action, nullptr);
+}
+
+bool ForkedChildContext::stop_requested() const { return quit_flag || term_flag; }
+bool ForkedChildContext::fast_stop_requested() const { return term_flag; }
+int ForkedChildContext::stop_fd() { return stop_pipe[0]; }
+
+bool ForkedChildContext::wait_for_stop(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!stop_requested()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd pfd{stop_pipe[0], POLLIN, 0};
+    ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 1 << 30)));
+  }
+  return stop_requested();
+}
+
+void ForkedChildContext::report(const std::string& line) {
+  if (!status_fd_) return;
+  // MSG_NOSIGNAL: a supervisor that went away must not kill us with SIGPIPE here;
+  // PR_SET_PDEATHSIG takes care of that.
+  [[maybe_unused]] ssize_t n = ::send(status_fd_.get(), line.data(), line.size(), MSG_NOSIGNAL);
+}
+
+void ForkedChildContext::ready() { report(encode_status({StatusReport::Kind::ready, {}})); }
+void ForkedChildContext::busy(std::string_view what) {
+  report(encode_status({StatusReport::Kind::busy, std::string(what)}));
+}
+void ForkedChildContext::idle() { report(encode_status({StatusReport::Kind::idle, {}})); }
+
+}  // namespace preforkd

@@ -1,0 +1,131 @@
+// Respawn policy, reaping and orphan prevention, seen from outside the real binary.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "harness/harness.hpp"
+
+using namespace harness;
+
+namespace {
+
+struct Fixture {
+  TempDir dir;
+  std::string events = dir.file("events");
+  std::string config = dir.file("preforkd.yaml");
+  std::vector<std::string> env{"TEST_CHILD_EVENTS=" + dir.file("events")};
+};
+
+std::string pool(const std::string& name, const std::vector<std::string>& args, int workers,
+                 const std::string& extra = "") {
+  std::vector<std::string> argv{test_child_bin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return "  " + name + ":\n    command: " + yaml_list(argv) + "\n    workers: " +
+         std::to_string(workers) + "\n" + extra;
+}
+
+size_t zombie_children(pid_t parent) {
+  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
+                   "/children");
+  size_t zombies = 0;
+  for (pid_t pid; in >> pid;) zombies += is_zombie(pid);
+  return zombies;
+}
+
+}  // namespace
+
+TEST(Respawn, AChildKilledWithSigkillIsReplaced) {
+  Fixture f;
+  write_file(f.config, "pools:\n" + pool("a", {"idle"}, 2));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(2));
+  pid_t victim = daemon.children().front();
+  ::kill(victim, SIGKILL);
+  ASSERT_TRUE(daemon.wait_output("pid=" + std::to_string(victim) + " generation=1: killed by signal 9 (KILL)"))
+      << daemon.output();
+  EXPECT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    return now.size() == 2 && std::find(now.begin(), now.end(), victim) == now.end();
+  }));
+}
+
+TEST(Respawn, ACommandThatFailsAtOnceIsRespawnedWithGrowingDelay) {
+  Fixture f;
+  write_file(f.config, "pools:\n" + pool("broken", {"exit", "1"}, 1,
+                                         "    err_respawn_interval: 100ms\n"
+                                         "    err_respawn_max: 800ms\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("respawn pool=broken in", 15s, 6)) << daemon.output();
+  std::regex delay_re("respawn pool=broken in (\\d+)ms");
+  std::vector<int> delays;
+  std::string log = daemon.output();
+  for (std::sregex_iterator it(log.begin(), log.end(), delay_re), end; it != end; ++it)
+    delays.push_back(std::stoi((*it)[1]));
+  ASSERT_GE(delays.size(), 6u);
+  EXPECT_EQ(std::vector<int>(delays.begin(), delays.begin() + 6),
+            (std::vector<int>{100, 200, 400, 800, 800, 800}));
+  // No fork storm: the spawns were spread over at least the sum of the delays.
+  auto starts = count_events(f.events, "start");
+  EXPECT_LE(starts, delays.size() + 1);
+}
+
+TEST(Respawn, NoZombiesAfterFiveHundredChildExits) {
+  Fixture f;
+  write_file(f.config, "pools:\n" + pool("churn", {"exit", "0"}, 4));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("exited pool=churn", 60s, 500)) << daemon.count_output("exited");
+  daemon.signal(SIGQUIT);
+  ASSERT_TRUE(daemon.wait_exit(15s)) << daemon.output();
+  // Every child that exited was reaped: each "start" has its "exited" line.
+  EXPECT_EQ(daemon.count_output("exited pool=churn"), daemon.count_output("spawned pool=churn"));
+}
+
+TEST(Respawn, NoZombieChildrenWhileRunning) {
+  Fixture f;
+  write_file(f.config, "pools:\n" + pool("churn", {"exit", "0"}, 4, "    spawn_interval: 20ms\n") +
+                           pool("idle", {"idle"}, 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("exited pool=churn", 30s, 100));
+  daemon.signal(SIGTTOU);  // churn pool to 3, idle pool to 0
+  ASSERT_TRUE(daemon.wait_output("TTOU: pool=idle now 0"));
+  // A zombie would be a child the supervisor forgot to reap; give it a moment to catch
+  // up with the last exits, then there must be none.
+  EXPECT_TRUE(wait_until([&] { return zombie_children(daemon.pid()) == 0; }, 5s));
+}
+
+TEST(Respawn, NoChildIsLeftBehindAfterKill9OfTheSupervisor) {
+  Fixture f;
+  write_file(f.config, "pools:\n" + pool("a", {"idle"}, 3) + pool("b", {"ignore-term"}, 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(4));
+  ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 4; }));
+  auto children = daemon.children();
+  daemon.signal(SIGKILL);
+  ASSERT_TRUE(daemon.wait_exit());
+  EXPECT_TRUE(wait_until([&] {
+    return std::none_of(children.begin(), children.end(), [](pid_t pid) { return pid_alive(pid); });
+  }));
+}
+
+TEST(Respawn, ASpawnThatCannotStartIsLoggedAndRetriedWithBackoff) {
+  Fixture f;
+  std::filesystem::create_directory(f.dir.file("app"));
+  write_file(f.config, "pools:\n" + pool("a", {"exit", "0"}, 1,
+                                         "    working_directory: app\n"
+                                         "    err_respawn_interval: 50ms\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("exited pool=a", 15s, 3));
+  std::filesystem::remove(f.dir.file("app"));
+  ASSERT_TRUE(daemon.wait_output("cannot spawn pool=a: realpath(" + f.dir.file("app") +
+                                 "): No such file or directory", 15s, 2))
+      << daemon.output();
+  EXPECT_TRUE(daemon.running());
+  std::filesystem::create_directory(f.dir.file("app"));
+  auto exits = daemon.count_output("exited pool=a");
+  EXPECT_TRUE(daemon.wait_output("exited pool=a", 15s, exits + 2));
+}
