@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "harness/harness.hpp"
@@ -100,7 +101,10 @@ TEST(Reload, HupForwardsTheSignalThePoolMapsItTo) {
   ASSERT_TRUE(wait_until([&] { return f.starts_tagged("old") == 1; }));
   daemon.signal(SIGHUP);
   ASSERT_TRUE(wait_until([&] { return count_events(f.events, "stop") == 1; }));
-  EXPECT_EQ(read_events(f.events).back().arg1, "TERM");
+  auto events = read_events(f.events);
+  auto stop = std::find_if(events.begin(), events.end(), [](auto& e) { return e.kind == "stop"; });
+  ASSERT_NE(stop, events.end());
+  EXPECT_EQ(stop->arg1, "TERM");
 }
 
 TEST(Reload, CapistranoSymlinkSwitchRunsNewChildrenInTheNewRelease) {

@@ -1,0 +1,120 @@
+// The whole file: parse YAML, read the top level (log, pidfile, pools), collect every
+// problem, and either return a complete Config or throw ConfigError with all of them.
+#include <limits.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/pool_config.hpp"
+#include "config/yaml_fields.hpp"
+
+namespace preforkd {
+namespace {
+
+using config_detail::Problems;
+
+constexpr std::initializer_list<const char*> top_keys = {"log", "pidfile", "pools"};
+constexpr std::initializer_list<const char*> log_keys = {"level", "format", "file"};
+constexpr const char* log_levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+std::string absolute_directory_of(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path absolute = fs::absolute(fs::path(path), ec);
+  return absolute.parent_path().lexically_normal().string();
+}
+
+// A file preforkd will create (pidfile, log): its directory must exist.
+void check_parent_exists(const std::string& file, const YAML::Node& node,
+                         const std::string& path, Problems& problems) {
+  std::string dir = std::filesystem::path(file).parent_path().string();
+  struct stat st {};
+  if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
+    problems.at(node, path + ": directory '" + dir + "' does not exist (create it first)");
+}
+
+void read_log(Config& config, const YAML::Node& node, Problems& problems) {
+  if (!config_detail::expect_map(node, "log", problems)) return;
+  config_detail::reject_unknown_keys(node, log_keys, "log", problems);
+  if (auto n = node["level"]) {
+    if (auto level = config_detail::read_string(n, "log.level", problems)) {
+      bool known = false;
+      for (const char* name : log_levels) known |= *level == name;
+      if (known) config.log.level = *level;
+      else problems.at(n, "log.level: '" + *level + "' is not one of trace, debug, info, warn, error, critical, off");
+    }
+  }
+  if (auto n = node["format"]) {
+    if (auto format = config_detail::read_string(n, "log.format", problems)) {
+      if (*format == "text") config.log.format = LogFormat::text;
+      else if (*format == "json") config.log.format = LogFormat::json;
+      else problems.at(n, "log.format: '" + *format + "' is not one of text, json");
+    }
+  }
+  if (auto n = node["file"]) {
+    if (auto file = config_detail::read_string(n, "log.file", problems)) {
+      config.log.file = config_detail::absolute_from(config.base_dir, *file);
+      check_parent_exists(config.log.file, n, "log.file", problems);
+    }
+  }
+}
+
+void read_pools(Config& config, const YAML::Node& node, Problems& problems) {
+  if (!config_detail::expect_map(node, "pools", problems)) return;
+  for (const auto& entry : config_detail::entries(node)) {
+    if (auto pool = config_detail::read_pool(entry.key, entry.key_node, entry.value,
+                                             config.base_dir, problems))
+      config.pools.push_back(std::move(*pool));
+  }
+  if (config.pools.empty() && node.IsMap())
+    problems.at(node, "pools: no pool defined; add at least one (see conf/preforkd.yaml)");
+}
+
+}  // namespace
+
+Config load_config(const std::string& path) {
+  Problems problems(path);
+  std::ifstream in(path);
+  if (!in) {
+    problems.plain(std::string("cannot read: ") + std::strerror(errno));
+    throw ConfigError(problems.take());
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(text.str());
+  } catch (const YAML::ParserException& e) {
+    problems.at(e.mark, "YAML syntax error: " + e.msg);
+    throw ConfigError(problems.take());
+  }
+
+  Config config;
+  config.path = path;
+  config.base_dir = absolute_directory_of(path);
+  if (!root.IsMap()) {
+    problems.at(root.IsNull() ? YAML::Mark() : root.Mark(),
+                "the file must be a mapping with at least 'pools:' (see conf/preforkd.yaml)");
+    throw ConfigError(problems.take());
+  }
+  config_detail::reject_unknown_keys(root, top_keys, "", problems);
+  if (auto n = root["log"]) read_log(config, n, problems);
+  if (auto n = root["pidfile"]) {
+    if (auto pidfile = config_detail::read_string(n, "pidfile", problems)) {
+      config.pidfile = config_detail::absolute_from(config.base_dir, *pidfile);
+      check_parent_exists(config.pidfile, n, "pidfile", problems);
+    }
+  }
+  if (auto n = root["pools"]) read_pools(config, n, problems);
+  else problems.at(root.Mark(), "no 'pools:' section: add at least one pool (see conf/preforkd.yaml)");
+
+  if (!problems.empty()) throw ConfigError(problems.take());
+  return config;
+}
+
+}  // namespace preforkd

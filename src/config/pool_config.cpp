@@ -1,0 +1,183 @@
+// One pool's YAML -> PoolConfig, with the checks that need the file system and the
+// user database: the command exists and is executable, directories exist, users exist.
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <regex>
+#include <sstream>
+
+#include "config/pool_config.hpp"
+#include "preforkd/worker_function.hpp"
+
+namespace preforkd::config_detail {
+namespace {
+
+constexpr std::initializer_list<const char*> pool_keys = {
+    "command",        "function",  "workers",          "env",
+    "working_directory", "user",   "group",            "spawn_interval",
+    "err_respawn_interval", "err_respawn_max", "graceful_timeout", "signals"};
+
+// Signals whose forwarding a pool may choose (USR1 also reopens the supervisor's log).
+constexpr const char* mappable_signals[] = {"HUP", "QUIT", "TERM", "INT", "USR1", "USR2", "WINCH"};
+
+bool is_executable_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Where execve will find argv[0]: a name without '/' is looked up in PATH now; a
+// relative path is relative to working_directory when the pool has one (so it follows
+// a capistrano `current` switch), else to the config file's directory.
+void resolve_command(PoolConfig& pool, const YAML::Node& node, const std::string& path,
+                     const std::string& base_dir, Problems& problems) {
+  std::string& program = pool.command.front();
+  if (program.find('/') == std::string::npos) {
+    std::string search = pool.env.count("PATH") ? pool.env.at("PATH")
+                                                : (::getenv("PATH") ? ::getenv("PATH") : "");
+    std::istringstream dirs(search);
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+      std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+      if (is_executable_file(candidate)) {
+        program = candidate;
+        return;
+      }
+    }
+    problems.at(node[0], path + ": '" + program + "' not found in PATH (" + search + ")");
+    return;
+  }
+  std::string dir = base_dir;
+  if (program.front() != '/' && !pool.working_directory.empty()) dir = pool.working_directory;
+  std::string full = absolute_from(dir, program);
+  struct stat st {};
+  if (::stat(full.c_str(), &st) != 0) {
+    problems.at(node[0], path + ": '" + program + "' not found" +
+                             (program.front() == '/' ? "" : " (looked in " + dir + ")"));
+  } else if (!is_executable_file(full)) {
+    problems.at(node[0], path + ": '" + full + "' is not an executable file (chmod +x it?)");
+  } else if (pool.working_directory.empty() || program.front() == '/') {
+    program = full;
+  }
+}
+
+void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& path,
+                  Problems& problems) {
+  if (!expect_map(node, path, problems)) return;
+  for (const auto& entry : entries(node)) {
+    int received = signal_from_name(entry.key);
+    bool mappable = false;
+    for (const char* name : mappable_signals) mappable |= received == signal_from_name(name);
+    if (!mappable) {
+      problems.at(entry.key_node, path + ": '" + entry.key +
+                                      "' cannot be mapped; use one of HUP QUIT TERM INT USR1 USR2 WINCH");
+      continue;
+    }
+    auto value = read_string(entry.value, path + "." + entry.key, problems);
+    if (!value) continue;
+    int forwarded = signal_from_name(*value);
+    if (forwarded == 0) {
+      problems.at(entry.value, path + "." + entry.key + ": unknown signal '" + *value + "'");
+      continue;
+    }
+    pool.signals[received] = forwarded;
+  }
+}
+
+void read_kind(PoolConfig& pool, const YAML::Node& node, const std::string& path,
+               Problems& problems) {
+  bool has_command = node["command"].IsDefined(), has_function = node["function"].IsDefined();
+  if (has_command == has_function) {
+    problems.at(node, path + " needs exactly one of 'command' (a program to run) or "
+                             "'function' (a registered C++ function)");
+    return;
+  }
+  if (has_command) {
+    pool.kind = PoolKind::command;
+    if (auto argv = read_string_list(node["command"], path + ".command", problems)) {
+      if (argv->empty()) problems.at(node["command"], path + ".command must not be empty");
+      pool.command = std::move(*argv);
+    }
+    return;
+  }
+  pool.kind = PoolKind::function;
+  auto name = read_string(node["function"], path + ".function", problems);
+  if (!name) return;
+  pool.function = *name;
+  if (!find_worker_function(*name)) {
+    std::string known;
+    for (const auto& registered : registered_worker_functions()) known += " " + registered;
+    problems.at(node["function"],
+                path + ".function: '" + *name + "' is not registered in this program (" +
+                    (known.empty() ? "it registers none: library pools need a program that "
+                                     "links libpreforkd and calls register_worker_function"
+                                   : "registered:" + known) + ")");
+  }
+}
+
+}  // namespace
+
+std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& key_node,
+                                    const YAML::Node& node, const std::string& base_dir,
+                                    Problems& problems) {
+  const std::string path = "pools." + name;
+  static const std::regex valid_name("[A-Za-z0-9_.-]+");
+  if (!std::regex_match(name, valid_name))
+    problems.at(key_node, "pool name '" + name + "' may only use letters, digits, '_', '.', '-'");
+  if (!expect_map(node, path, problems)) return std::nullopt;
+  reject_unknown_keys(node, pool_keys, path, problems);
+
+  PoolConfig pool;
+  pool.name = name;
+  if (auto n = node["workers"]) {
+    if (auto v = read_count(n, path + ".workers", problems)) pool.workers = *v;
+  }
+  if (auto n = node["env"]) {
+    if (auto v = read_string_map(n, path + ".env", problems)) pool.env = std::move(*v);
+  }
+  if (auto n = node["working_directory"]) {
+    if (auto v = read_string(n, path + ".working_directory", problems)) {
+      pool.working_directory = absolute_from(base_dir, *v);
+      if (!is_directory(pool.working_directory))
+        problems.at(n, path + ".working_directory: '" + pool.working_directory +
+                           "' does not exist or is not a directory");
+    }
+  }
+  if (auto n = node["user"]) {
+    if (auto v = read_string(n, path + ".user", problems)) {
+      pool.user = *v;
+      if (!::getpwnam(v->c_str())) problems.at(n, path + ".user: no such user '" + *v + "'");
+    }
+  }
+  if (auto n = node["group"]) {
+    if (auto v = read_string(n, path + ".group", problems)) {
+      pool.group = *v;
+      if (!::getgrnam(v->c_str())) problems.at(n, path + ".group: no such group '" + *v + "'");
+    }
+  }
+  struct {
+    const char* key;
+    Duration* field;
+  } durations[] = {{"spawn_interval", &pool.spawn_interval},
+                   {"err_respawn_interval", &pool.err_respawn_interval},
+                   {"err_respawn_max", &pool.err_respawn_max},
+                   {"graceful_timeout", &pool.graceful_timeout}};
+  for (auto& [key, field] : durations) {
+    if (auto n = node[key]) {
+      if (auto v = read_duration(n, path + "." + key, problems)) *field = *v;
+    }
+  }
+  if (auto n = node["signals"]) read_signals(pool, n, path + ".signals", problems);
+  read_kind(pool, node, path, problems);
+  if (pool.kind == PoolKind::command && !pool.command.empty())
+    resolve_command(pool, node["command"], path + ".command", base_dir, problems);
+  return pool;
+}
+
+}  // namespace preforkd::config_detail

@@ -1,0 +1,153 @@
+// Typed field readers with positions (see yaml_fields.hpp).
+#include "config/yaml_fields.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+
+namespace preforkd::config_detail {
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+const char* type_name(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "nothing";
+    default: return "a scalar";
+  }
+}
+
+}  // namespace
+
+void Problems::at(const YAML::Mark& mark, const std::string& message) {
+  if (mark.is_null()) {
+    plain(message);
+    return;
+  }
+  list_.push_back(file_ + ":" + std::to_string(mark.line + 1) + ":" +
+                  std::to_string(mark.column + 1) + ": " + message);
+}
+
+std::vector<Entry> entries(const YAML::Node& map) {
+  std::vector<Entry> out;
+  if (!map.IsMap()) return out;
+  for (auto it = map.begin(); it != map.end(); ++it)
+    out.push_back({it->first.Scalar(), it->first, it->second});
+  return out;
+}
+
+void reject_unknown_keys(const YAML::Node& map, std::initializer_list<const char*> allowed,
+                         const std::string& path, Problems& problems) {
+  for (const auto& entry : entries(map)) {
+    if (std::find_if(allowed.begin(), allowed.end(),
+                     [&](const char* key) { return entry.key == key; }) != allowed.end())
+      continue;
+    std::string message = "unknown key '" + entry.key + "' in " + (path.empty() ? "the top level" : path);
+    const char* best = nullptr;
+    size_t best_distance = 3;  // suggest only near misses
+    for (const char* key : allowed) {
+      size_t distance = edit_distance(entry.key, key);
+      if (distance < best_distance) best = key, best_distance = distance;
+    }
+    if (best) message += " (did you mean '" + std::string(best) + "'?)";
+    else {
+      message += "; allowed:";
+      for (const char* key : allowed) message += std::string(" ") + key;
+    }
+    problems.at(entry.key_node, message);
+  }
+}
+
+bool expect_map(const YAML::Node& node, const std::string& path, Problems& problems) {
+  if (node.IsMap()) return true;
+  problems.at(node, path + " must be a mapping (key: value), got " + type_name(node));
+  return false;
+}
+
+std::optional<std::string> read_string(const YAML::Node& node, const std::string& path,
+                                       Problems& problems) {
+  if (node.IsScalar()) return node.Scalar();
+  problems.at(node, path + " must be a string, got " + type_name(node));
+  return std::nullopt;
+}
+
+std::optional<int> read_count(const YAML::Node& node, const std::string& path,
+                              Problems& problems) {
+  const std::string text = node.IsScalar() ? node.Scalar() : "";
+  long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (!node.IsScalar() || text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      value < 0 || value > 100000) {
+    problems.at(node, path + " must be a non-negative integer (got " +
+                          (node.IsScalar() ? text : std::string(type_name(node))) + ")");
+    return std::nullopt;
+  }
+  return static_cast<int>(value);
+}
+
+std::optional<Duration> read_duration(const YAML::Node& node, const std::string& path,
+                                      Problems& problems) {
+  if (!node.IsScalar()) {
+    problems.at(node, path + " must be a duration such as 250ms, 30s, 5m, got " + type_name(node));
+    return std::nullopt;
+  }
+  try {
+    return parse_duration(node.Scalar());
+  } catch (const std::invalid_argument& e) {
+    problems.at(node, path + ": " + e.what());
+    return std::nullopt;
+  }
+}
+
+std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node,
+                                                         const std::string& path,
+                                                         Problems& problems) {
+  if (!node.IsSequence()) {
+    problems.at(node, path + " must be a list of strings such as [perl, worker.pl], got " +
+                          type_name(node));
+    return std::nullopt;
+  }
+  std::vector<std::string> items;
+  bool ok = true;
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto item = read_string(node[i], path + "[" + std::to_string(i) + "]", problems);
+    if (item) items.push_back(*item);
+    else ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return items;
+}
+
+std::optional<std::map<std::string, std::string>> read_string_map(const YAML::Node& node,
+                                                                  const std::string& path,
+                                                                  Problems& problems) {
+  if (!expect_map(node, path, problems)) return std::nullopt;
+  std::map<std::string, std::string> out;
+  for (const auto& entry : entries(node)) {
+    if (auto value = read_string(entry.value, path + "." + entry.key, problems))
+      out[entry.key] = *value;
+  }
+  return out;
+}
+
+std::string absolute_from(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  return base_dir + "/" + path;
+}
+
+}  // namespace preforkd::config_detail

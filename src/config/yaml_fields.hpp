@@ -1,0 +1,60 @@
+// Reading typed fields out of yaml-cpp nodes while collecting every problem with its
+// position, so one --check run reports all of them as FILE:LINE:COL: message.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "preforkd/config.hpp"
+
+namespace preforkd::config_detail {
+
+class Problems {
+ public:
+  explicit Problems(std::string file) : file_(std::move(file)) {}
+  void at(const YAML::Mark& mark, const std::string& message);
+  void at(const YAML::Node& node, const std::string& message) { at(node.Mark(), message); }
+  void plain(const std::string& message) { list_.push_back(file_ + ": " + message); }
+  bool empty() const { return list_.empty(); }
+  std::vector<std::string> take() { return std::move(list_); }
+
+ private:
+  std::string file_;
+  std::vector<std::string> list_;
+};
+
+// A mapping's entries in file order, each with the key's own node (for its position).
+struct Entry {
+  std::string key;
+  YAML::Node key_node;
+  YAML::Node value;
+};
+std::vector<Entry> entries(const YAML::Node& map);
+
+// Reports every key of `map` not in `allowed`, suggesting the closest allowed one.
+void reject_unknown_keys(const YAML::Node& map, std::initializer_list<const char*> allowed,
+                         const std::string& path, Problems& problems);
+
+bool expect_map(const YAML::Node& node, const std::string& path, Problems& problems);
+std::optional<std::string> read_string(const YAML::Node& node, const std::string& path,
+                                       Problems& problems);
+std::optional<int> read_count(const YAML::Node& node, const std::string& path,
+                              Problems& problems);
+std::optional<Duration> read_duration(const YAML::Node& node, const std::string& path,
+                                      Problems& problems);
+std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node,
+                                                         const std::string& path,
+                                                         Problems& problems);
+std::optional<std::map<std::string, std::string>> read_string_map(const YAML::Node& node,
+                                                                  const std::string& path,
+                                                                  Problems& problems);
+
+// An absolute path: `path` as is when absolute, else joined to `base_dir`.
+std::string absolute_from(const std::string& base_dir, const std::string& path);
+
+}  // namespace preforkd::config_detail

@@ -1,0 +1,116 @@
+// The sd_notify protocol as systemd sees it: the test owns the NOTIFY_SOCKET.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "harness/harness.hpp"
+
+using namespace harness;
+
+namespace {
+
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::string path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("bind " + path_);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  const std::string& path() const { return path_; }
+
+  // Waits for a message containing `needle`; every message read is kept in history().
+  bool wait_for(const std::string& needle, Millis timeout = 15s) {
+    return wait_until([&] {
+      drain();
+      for (size_t i = checked_; i < history_.size(); ++i) {
+        if (history_[i].find(needle) != std::string::npos) {
+          checked_ = i + 1;
+          return true;
+        }
+      }
+      return false;
+    }, timeout);
+  }
+  const std::vector<std::string>& history() { drain(); return history_; }
+
+ private:
+  void drain() {
+    char buffer[4096];
+    for (ssize_t n; (n = ::recv(fd_, buffer, sizeof buffer, 0)) > 0;)
+      history_.emplace_back(buffer, n);
+  }
+  std::string path_;
+  int fd_ = -1;
+  std::vector<std::string> history_;
+  size_t checked_ = 0;
+};
+
+std::string pool(const std::string& name, int workers) {
+  return "  " + name + ":\n    command: " + yaml_list({test_child_bin(), "idle"}) +
+         "\n    workers: " + std::to_string(workers) + "\n";
+}
+
+}  // namespace
+
+TEST(SystemdNotify, ReadyReloadingStoppingAndStatusAreSentInOrder) {
+  TempDir dir;
+  NotifySocket notify(dir.file("notify"));
+  std::string config = dir.file("preforkd.yaml");
+  write_file(config, "pools:\n" + pool("a", 3));
+  Daemon daemon(config, {"NOTIFY_SOCKET=" + notify.path()});
+
+  ASSERT_TRUE(notify.wait_for("READY=1")) << daemon.output();
+  // READY comes only once every child is up.
+  EXPECT_EQ(daemon.children().size(), 3u);
+  ASSERT_TRUE(notify.wait_for("STATUS=generation 1: a 3/3 up")) << ::testing::PrintToString(notify.history());
+
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1"));
+  ASSERT_TRUE(notify.wait_for("READY=1")) << daemon.output();
+
+  // A bad file still ends the reload with READY=1 (the old config runs on).
+  write_file(config, "pools: [oops\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1"));
+  ASSERT_TRUE(notify.wait_for("READY=1"));
+
+  daemon.signal(SIGTERM);
+  ASSERT_TRUE(notify.wait_for("STOPPING=1"));
+  auto status = daemon.wait_exit();
+  ASSERT_TRUE(status && WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+}
+
+TEST(SystemdNotify, WatchdogPingsAtHalfTheInterval) {
+  TempDir dir;
+  NotifySocket notify(dir.file("notify"));
+  std::string config = dir.file("preforkd.yaml");
+  write_file(config, "pools:\n" + pool("a", 1));
+  Daemon daemon(config, {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=200000"});
+  ASSERT_TRUE(notify.wait_for("READY=1"));
+  ASSERT_TRUE(notify.wait_for("WATCHDOG=1"));
+  ASSERT_TRUE(notify.wait_for("WATCHDOG=1"));
+  ASSERT_TRUE(notify.wait_for("WATCHDOG=1"));
+}
+
+TEST(SystemdNotify, ChildrenDoNotInheritTheNotifySocket) {
+  TempDir dir;
+  NotifySocket notify(dir.file("notify"));
+  std::string config = dir.file("preforkd.yaml");
+  write_file(config, "pools:\n" + pool("a", 1));
+  Daemon daemon(config, {"NOTIFY_SOCKET=" + notify.path()});
+  ASSERT_TRUE(daemon.wait_children(1));
+  pid_t child = daemon.children().front();
+  std::string environ_text;
+  ASSERT_TRUE(wait_until([&] {
+    environ_text = read_file("/proc/" + std::to_string(child) + "/environ");
+    return environ_text.find("PREFORKD_POOL=a") != std::string::npos;
+  }));
+  EXPECT_EQ(environ_text.find("NOTIFY_SOCKET"), std::string::npos);
+}
