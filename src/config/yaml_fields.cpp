@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <stdexcept>
+#include <tuple>
 
 namespace preforkd::config_detail {
 namespace {
@@ -39,8 +40,19 @@ void Problems::at(const YAML::Mark& mark, const std::string& message) {
     plain(message);
     return;
   }
-  list_.push_back(file_ + ":" + std::to_string(mark.line + 1) + ":" +
-                  std::to_string(mark.column + 1) + ": " + message);
+  list_.push_back({mark.line, mark.column,
+                   file_ + ":" + std::to_string(mark.line + 1) + ":" +
+                       std::to_string(mark.column + 1) + ": " + message});
+}
+
+std::vector<std::string> Problems::take() {
+  std::stable_sort(list_.begin(), list_.end(), [](const Problem& a, const Problem& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  std::vector<std::string> texts;
+  for (auto& problem : list_) texts.push_back(std::move(problem.text));
+  list_.clear();
+  return texts;
 }
 
 std::vector<Entry> entries(const YAML::Node& map) {

@@ -19,13 +19,18 @@ class Problems {
   explicit Problems(std::string file) : file_(std::move(file)) {}
   void at(const YAML::Mark& mark, const std::string& message);
   void at(const YAML::Node& node, const std::string& message) { at(node.Mark(), message); }
-  void plain(const std::string& message) { list_.push_back(file_ + ": " + message); }
+  void plain(const std::string& message) { list_.push_back({-1, -1, file_ + ": " + message}); }
   bool empty() const { return list_.empty(); }
-  std::vector<std::string> take() { return std::move(list_); }
+  // In file order, so an operator can fix them top to bottom.
+  std::vector<std::string> take();
 
  private:
+  struct Problem {
+    int line, column;  // -1 when the problem has no position
+    std::string text;
+  };
   std::string file_;
-  std::vector<std::string> list_;
+  std::vector<Problem> list_;
 };
 
 // A mapping's entries in file order, each with the key's own node (for its position).

@@ -1,0 +1,224 @@
+// Config loading: every error class with its exact FILE:LINE:COL, and valid files.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "preforkd/config.hpp"
+#include "preforkd/worker_function.hpp"
+
+using namespace std::chrono_literals;
+using preforkd::ConfigError;
+using preforkd::load_config;
+
+namespace {
+
+class ConfigFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("preforkd-config-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "preforkd.yaml").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::vector<std::string> problems_of(const std::string& yaml) {
+    std::ofstream(path_) << yaml;
+    try {
+      load_config(path_);
+    } catch (const ConfigError& e) {
+      return e.problems();
+    }
+    return {};
+  }
+  std::string at(int line, int col, const std::string& message) const {
+    return path_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_F(ConfigFile, ValidFileParsesWithDefaultsAndResolvedPaths) {
+  std::filesystem::create_directory(dir_ / "app");
+  std::ofstream(path_) << "log: { level: debug, format: json, file: preforkd.log }\n"
+                          "pidfile: preforkd.pid\n"
+                          "pools:\n"
+                          "  a:\n"
+                          "    command: [sh, -c, 'exit 0']\n"
+                          "    workers: 3\n"
+                          "    env: { A: 1, B: two }\n"
+                          "    working_directory: app\n"
+                          "    spawn_interval: 250ms\n"
+                          "    err_respawn_interval: 1.5s\n"
+                          "    err_respawn_max: 5m\n"
+                          "    graceful_timeout: 1h\n"
+                          "    signals: { HUP: TERM, sigusr2: usr1 }\n";
+  auto config = load_config(path_);
+  EXPECT_EQ(config.base_dir, dir_.string());
+  EXPECT_EQ(config.log.level, "debug");
+  EXPECT_EQ(config.log.format, preforkd::LogFormat::json);
+  EXPECT_EQ(config.log.file, (dir_ / "preforkd.log").string());
+  EXPECT_EQ(config.pidfile, (dir_ / "preforkd.pid").string());
+  ASSERT_EQ(config.pools.size(), 1u);
+  const auto& pool = config.pools[0];
+  EXPECT_EQ(pool.name, "a");
+  EXPECT_EQ(pool.command[0].front(), '/');  // found in PATH
+  EXPECT_EQ(pool.command[1], "-c");
+  EXPECT_EQ(pool.workers, 3);
+  EXPECT_EQ(pool.env.at("A"), "1");
+  EXPECT_EQ(pool.working_directory, (dir_ / "app").string());
+  EXPECT_EQ(pool.spawn_interval, 250ms);
+  EXPECT_EQ(pool.err_respawn_interval, 1500ms);
+  EXPECT_EQ(pool.err_respawn_max, 5min);
+  EXPECT_EQ(pool.graceful_timeout, 1h);
+  EXPECT_EQ(pool.forwarded_signal(SIGHUP), SIGTERM);
+  EXPECT_EQ(pool.forwarded_signal(SIGUSR2), SIGUSR1);
+  EXPECT_EQ(pool.forwarded_signal(SIGQUIT), SIGQUIT);
+  EXPECT_EQ(pool.forwarded_signal(SIGINT), SIGTERM);
+  EXPECT_EQ(pool.forwarded_signal(SIGWINCH), 0);
+}
+
+TEST_F(ConfigFile, UnknownKeysAreReportedWithTheClosestKey) {
+  auto problems = problems_of("pools:\n  a:\n    command: [true]\n    worker: 2\nlogg: {}\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], at(4, 5, "unknown key 'worker' in pools.a (did you mean 'workers'?)"));
+  EXPECT_EQ(problems[1], at(5, 1, "unknown key 'logg' in the top level (did you mean 'log'?)"));
+}
+
+TEST_F(ConfigFile, UnknownKeyFarFromAnyListsTheAllowedOnes) {
+  auto problems = problems_of("log: { colour: red }\npools: { a: { command: [true] } }\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(1, 8, "unknown key 'colour' in log; allowed: level format file"));
+}
+
+TEST_F(ConfigFile, NegativeAndNonIntegerCountsAreRejected) {
+  auto problems = problems_of("pools:\n  a:\n    command: [true]\n    workers: -3\n"
+                              "  b:\n    command: [true]\n    workers: two\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], at(4, 14, "pools.a.workers must be a non-negative integer (got -3)"));
+  EXPECT_EQ(problems[1], at(7, 14, "pools.b.workers must be a non-negative integer (got two)"));
+}
+
+TEST_F(ConfigFile, BadDurationsAreRejected) {
+  auto problems = problems_of("pools:\n  a:\n    command: [true]\n    graceful_timeout: 10\n"
+                              "    spawn_interval: -1s\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], at(4, 23, "pools.a.graceful_timeout: '10' is not a duration (a unit is "
+                                   "missing; write e.g. 250ms, 30s, 5m, 1h)"));
+  EXPECT_EQ(problems[1], at(5, 21, "pools.a.spawn_interval: '-1s' is not a duration (it must "
+                                   "start with a number; write e.g. 250ms, 30s, 5m, 1h)"));
+}
+
+TEST_F(ConfigFile, WrongTypesAreRejected) {
+  auto problems = problems_of("pools:\n  a:\n    command: /bin/true\n    env: [A]\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], at(3, 14, "pools.a.command must be a list of strings such as "
+                                   "[perl, worker.pl], got a scalar"));
+  EXPECT_EQ(problems[1], at(4, 10, "pools.a.env must be a mapping (key: value), got a list"));
+}
+
+TEST_F(ConfigFile, MissingCommandIsReported) {
+  auto problems = problems_of("pools:\n  a:\n    command: [bin/nope]\n  b:\n"
+                              "    command: [no-such-program-xyz]\n    env: { PATH: /nowhere }\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], at(3, 15, "pools.a.command: 'bin/nope' not found (looked in " +
+                                       dir_.string() + ")"));
+  EXPECT_EQ(problems[1], at(5, 15, "pools.b.command: 'no-such-program-xyz' not found in PATH "
+                                   "(/nowhere)"));
+}
+
+TEST_F(ConfigFile, CommandThatIsNotExecutableIsReported) {
+  std::ofstream(dir_ / "worker.sh") << "#!/bin/sh\n";
+  ::chmod((dir_ / "worker.sh").c_str(), 0644);
+  auto problems = problems_of("pools:\n  a:\n    command: [./worker.sh]\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(3, 15, "pools.a.command: '" + dir_.string() +
+                                       "/./worker.sh' is not an executable file (chmod +x it?)"));
+}
+
+TEST_F(ConfigFile, RelativeCommandIsLookedUpInTheWorkingDirectoryAndKeptRelative) {
+  std::filesystem::create_directories(dir_ / "current/bin");
+  std::ofstream(dir_ / "current/bin/worker") << "#!/bin/sh\n";
+  ::chmod((dir_ / "current/bin/worker").c_str(), 0755);
+  std::ofstream(path_) << "pools:\n  a:\n    command: [bin/worker]\n"
+                          "    working_directory: current\n";
+  auto config = load_config(path_);
+  // Kept relative so that after a `current` switch the new release's program runs.
+  EXPECT_EQ(config.pools[0].command[0], "bin/worker");
+}
+
+TEST_F(ConfigFile, MissingWorkingDirectoryIsReported) {
+  auto problems = problems_of("pools:\n  a:\n    command: [/bin/true]\n"
+                              "    working_directory: /no/such/dir\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(4, 24, "pools.a.working_directory: '/no/such/dir' does not exist or "
+                                   "is not a directory"));
+}
+
+TEST_F(ConfigFile, YamlSyntaxErrorHasItsPosition) {
+  auto problems = problems_of("pools:\n  a: [unclosed\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].rfind(path_ + ":3:1: YAML syntax error: ", 0), 0u) << problems[0];
+}
+
+TEST_F(ConfigFile, UnreadableFileSaysWhy) {
+  try {
+    load_config(path_ + ".missing");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.problems().at(0), path_ + ".missing: cannot read: No such file or directory");
+  }
+}
+
+TEST_F(ConfigFile, CommandAndFunctionAreExclusive) {
+  auto problems = problems_of("pools:\n  a:\n    workers: 1\n  b:\n    command: [/bin/true]\n"
+                              "    function: f\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], at(3, 5, "pools.a needs exactly one of 'command' (a program to run) or "
+                                  "'function' (a registered C++ function)"));
+}
+
+TEST_F(ConfigFile, UnregisteredFunctionIsReported) {
+  preforkd::register_worker_function("known_fn", [](preforkd::ChildContext&) { return 0; });
+  auto problems = problems_of("pools:\n  a:\n    function: other_fn\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(3, 15, "pools.a.function: 'other_fn' is not registered in this "
+                                   "program (registered: known_fn)"));
+  EXPECT_TRUE(problems_of("pools:\n  a:\n    function: known_fn\n").empty());
+}
+
+TEST_F(ConfigFile, BadSignalsLogLevelUsersAndPoolNamesAreReported) {
+  auto problems = problems_of("log: { level: loud, format: xml }\n"
+                              "pools:\n  'bad name':\n    command: [/bin/true]\n"
+                              "    signals: { KILL: TERM, HUP: BOGUS }\n"
+                              "    user: no-such-user-xyz\n");
+  ASSERT_EQ(problems.size(), 6u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(1, 15, "log.level: 'loud' is not one of trace, debug, info, warn, "
+                                   "error, critical, off"));
+  EXPECT_EQ(problems[1], at(1, 29, "log.format: 'xml' is not one of text, json"));
+  EXPECT_EQ(problems[2], at(3, 3, "pool name 'bad name' may only use letters, digits, '_', '.', '-'"));
+  EXPECT_EQ(problems[3], at(5, 16, "pools.bad name.signals: 'KILL' cannot be mapped; use one of "
+                                   "HUP QUIT TERM INT USR1 USR2 WINCH"));
+  EXPECT_EQ(problems[4], at(5, 33, "pools.bad name.signals.HUP: unknown signal 'BOGUS'"));
+  EXPECT_EQ(problems[5], at(6, 11, "pools.bad name.user: no such user 'no-such-user-xyz'"));
+}
+
+TEST_F(ConfigFile, NoPoolsIsAnError) {
+  auto problems = problems_of("log: { level: info }\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(1, 1, "no 'pools:' section: add at least one pool (see conf/preforkd.yaml)"));
+}
+
+TEST_F(ConfigFile, PidfileInAMissingDirectoryIsReported) {
+  auto problems = problems_of("pidfile: /no/such/dir/p.pid\npools: { a: { command: [/bin/true] } }\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(1, 10, "pidfile: directory '/no/such/dir' does not exist (create it first)"));
+}
