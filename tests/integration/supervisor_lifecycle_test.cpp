@@ -47,7 +47,7 @@ TEST(Lifecycle, QuitStopsEveryChildGracefullyAndExitsZero) {
   Fixture f;
   write_file(f.config, "pools:\n" + pool("a", "idle", 3));
   Daemon daemon(f.config, f.env);
-  ASSERT_TRUE(daemon.wait_children(3));
+  ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 3; }));
   daemon.signal(SIGQUIT);
   EXPECT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
   auto events = read_events(f.events);

@@ -60,7 +60,8 @@ TEST(Reload, HupWithABadFileKeepsTheOldPoolRunningAndSaysWhere) {
   Fixture f;
   write_file(f.config, "pools:\n" + pool("a", {"idle"}, 2, "old"));
   Daemon daemon(f.config, f.env);
-  ASSERT_TRUE(daemon.wait_children(2));
+  // Both children have run far enough to log their start (not merely forked).
+  ASSERT_TRUE(wait_until([&] { return f.starts_tagged("old") == 2; }));
   auto before = daemon.children();
 
   write_file(f.config, "pools:\n  a:\n    command: [\"/bin/true\"]\n    workers: -3\n");
@@ -85,7 +86,7 @@ TEST(Reload, HupAppliesAddedRemovedAndResizedPools) {
   write_file(f.config, "pools:\n" + pool("keep", {"idle"}, 1, "keep1") +
                            pool("drop", {"idle"}, 2, "drop1"));
   Daemon daemon(f.config, f.env);
-  ASSERT_TRUE(daemon.wait_children(3));
+  ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 3; }));
   write_file(f.config, "pools:\n" + pool("keep", {"idle"}, 3, "keep2") +
                            pool("added", {"idle"}, 2, "added2"));
   daemon.signal(SIGHUP);
