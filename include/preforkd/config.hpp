@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "preforkd/job_source.hpp"
+
 namespace preforkd {
 
 using Duration = std::chrono::milliseconds;
@@ -23,6 +25,39 @@ struct LogConfig {
 enum class PoolKind {
   command,   // fork+exec of `command`, kept at `workers` copies
   function,  // a registered C++ function run in a forked child
+  jobs,      // forked children that fetch jobs from `source` and run `handler`
+};
+
+enum class HandlerKind {
+  exec,        // fork+exec of argv per job, payload on stdin
+  persistent,  // one long-lived process per worker child, JSON lines
+  in_process,  // a C++ function registered for the job's queue
+};
+
+struct HandlerConfig {
+  HandlerKind kind = HandlerKind::exec;
+  std::vector<std::string> argv;  // exec, persistent; argv[0] resolved to a path
+};
+
+enum class Backoff { exponential, fixed };
+
+struct RetryConfig {
+  int max_attempts = 3;
+  Backoff backoff = Backoff::exponential;
+  Duration base{std::chrono::seconds(2)};
+  Duration max{std::chrono::hours(1)};
+};
+
+// The jobs half of a pool (PoolKind::jobs).
+struct JobsConfig {
+  std::string source;               // a key of Config::sources
+  std::vector<std::string> queues;  // strict priority: the first wins
+  HandlerConfig handler;
+  int max_requests_per_child = 0;   // 0: no limit
+  int max_requests_jitter = 0;
+  Duration timeout{0};              // per job; 0: none
+  Duration timeout_grace{std::chrono::seconds(5)};  // TERM -> KILL of a handler
+  RetryConfig retry;
 };
 
 struct PoolConfig {
@@ -47,6 +82,8 @@ struct PoolConfig {
   // INT->TERM; USR2 and WINCH are forwarded only when mapped here.
   std::map<int, int> signals;
   int forwarded_signal(int received) const;
+
+  JobsConfig jobs;  // PoolKind::jobs only
 };
 
 struct Config {
@@ -54,9 +91,15 @@ struct Config {
   std::string base_dir;  // its directory: relative paths are resolved against it
   LogConfig log;
   std::string pidfile;   // empty: none
+  std::string node;      // this supervisor's name among many hosts (default: host name)
+  // Named job sources. Without a `sources:` section there is one, "default": SQLite
+  // at var/jobs.db beside the config file.
+  std::map<std::string, SourceConfig> sources;
   std::vector<PoolConfig> pools;
 
   const PoolConfig* find_pool(const std::string& name) const;
+  // The source that serves `queue` (the first jobs pool listing it), else the first.
+  const SourceConfig* source_for_queue(const std::string& queue) const;
 };
 
 // Thrown by load_config with every problem found, each as "FILE:LINE:COL: message".
@@ -71,7 +114,9 @@ class ConfigError : public std::runtime_error {
 
 // Reads, parses and validates the file (including that commands exist and are
 // executable and that working directories exist). Throws ConfigError.
-Config load_config(const std::string& path);
+// `check_registrations`: library pools and in-process handlers must be registered in
+// this program (false for tools such as preforkctl that only use the sources).
+Config load_config(const std::string& path, bool check_registrations = true);
 
 // "250ms", "30s", "5m", "1h", "1.5s", "0". Throws std::invalid_argument.
 Duration parse_duration(const std::string& text);

@@ -35,4 +35,16 @@ const PoolConfig* Config::find_pool(const std::string& name) const {
   return nullptr;
 }
 
+const SourceConfig* Config::source_for_queue(const std::string& queue) const {
+  for (const auto& pool : pools) {
+    if (pool.kind != PoolKind::jobs) continue;
+    for (const auto& name : pool.jobs.queues) {
+      if (name != queue) continue;
+      auto it = sources.find(pool.jobs.source);
+      if (it != sources.end()) return &it->second;
+    }
+  }
+  return sources.empty() ? nullptr : &sources.begin()->second;
+}
+
 }  // namespace preforkd

@@ -2,6 +2,7 @@
 // problem, and either return a complete Config or throw ConfigError with all of them.
 #include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -17,7 +18,7 @@ namespace {
 
 using config_detail::Problems;
 
-constexpr std::initializer_list<const char*> top_keys = {"log", "pidfile", "pools"};
+constexpr std::initializer_list<const char*> top_keys = {"log", "pidfile", "node", "sources", "pools"};
 constexpr std::initializer_list<const char*> log_keys = {"level", "format", "file"};
 constexpr const char* log_levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
@@ -35,6 +36,15 @@ void check_parent_exists(const std::string& file, const YAML::Node& node,
   struct stat st {};
   if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
     problems.at(node, path + ": directory '" + dir + "' does not exist (create it first)");
+}
+
+std::string host_name() {
+  char name[256] = "localhost";
+  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
+  std::string text(name);
+  for (char& c : text)
+    if (c == ':' || c == ' ') c = '-';
+  return text.empty() ? "localhost" : text;
 }
 
 void read_log(Config& config, const YAML::Node& node, Problems& problems) {
@@ -63,11 +73,12 @@ void read_log(Config& config, const YAML::Node& node, Problems& problems) {
   }
 }
 
-void read_pools(Config& config, const YAML::Node& node, Problems& problems) {
+void read_pools(Config& config, const YAML::Node& node, bool check_registrations,
+                Problems& problems) {
   if (!config_detail::expect_map(node, "pools", problems)) return;
   for (const auto& entry : config_detail::entries(node)) {
     if (auto pool = config_detail::read_pool(entry.key, entry.key_node, entry.value,
-                                             config.base_dir, problems))
+                                             config.base_dir, check_registrations, problems))
       config.pools.push_back(std::move(*pool));
   }
   if (config.pools.empty() && node.IsMap())
@@ -76,7 +87,7 @@ void read_pools(Config& config, const YAML::Node& node, Problems& problems) {
 
 }  // namespace
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, bool check_registrations) {
   Problems problems(path);
   std::ifstream in(path);
   if (!in) {
@@ -110,8 +121,22 @@ Config load_config(const std::string& path) {
       check_parent_exists(config.pidfile, n, "pidfile", problems);
     }
   }
-  if (auto n = root["pools"]) read_pools(config, n, problems);
-  else problems.at(root.Mark(), "no 'pools:' section: add at least one pool (see conf/preforkd.yaml)");
+  config.node = host_name();
+  if (auto n = root["node"]) {
+    if (auto node = config_detail::read_string(n, "node", problems)) {
+      if (node->empty() || node->find_first_of(": \t") != std::string::npos)
+        problems.at(n, "node: '" + *node + "' must be a non-empty name without ':' or spaces");
+      else config.node = *node;
+    }
+  }
+  if (auto n = root["sources"]) config_detail::read_sources(config, n, problems);
+  config_detail::default_sources(config);
+  if (auto n = root["pools"]) {
+    read_pools(config, n, check_registrations, problems);
+    config_detail::check_pool_sources(config, n, problems);
+  } else {
+    problems.at(root.Mark(), "no 'pools:' section: add at least one pool (see conf/preforkd.yaml)");
+  }
 
   if (!problems.empty()) throw ConfigError(problems.take());
   return config;

@@ -18,7 +18,10 @@ namespace {
 constexpr std::initializer_list<const char*> pool_keys = {
     "command",        "function",  "workers",          "env",
     "working_directory", "user",   "group",            "spawn_interval",
-    "err_respawn_interval", "err_respawn_max", "graceful_timeout", "signals"};
+    "err_respawn_interval", "err_respawn_max", "graceful_timeout", "signals",
+    // jobs pools
+    "handler", "source", "queues", "max_requests_per_child", "max_requests_jitter",
+    "timeout", "timeout_grace", "retry"};
 
 // Signals whose forwarding a pool may choose (USR1 also reopens the supervisor's log).
 constexpr const char* mappable_signals[] = {"HUP", "QUIT", "TERM", "INT", "USR1", "USR2", "WINCH"};
@@ -33,12 +36,13 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+}  // namespace
+
 // Where execve will find argv[0]: a name without '/' is looked up in PATH now; a
 // relative path is relative to working_directory when the pool has one (so it follows
 // a capistrano `current` switch), else to the config file's directory.
-void resolve_command(PoolConfig& pool, const YAML::Node& node, const std::string& path,
-                     const std::string& base_dir, Problems& problems) {
-  std::string& program = pool.command.front();
+void resolve_program(std::string& program, const PoolConfig& pool, const YAML::Node& node,
+                     const std::string& path, const std::string& base_dir, Problems& problems) {
   if (program.find('/') == std::string::npos) {
     std::string search = pool.env.count("PATH") ? pool.env.at("PATH")
                                                 : (::getenv("PATH") ? ::getenv("PATH") : "");
@@ -67,6 +71,8 @@ void resolve_command(PoolConfig& pool, const YAML::Node& node, const std::string
   }
 }
 
+namespace {
+
 void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& path,
                   Problems& problems) {
   if (!expect_map(node, path, problems)) return;
@@ -91,11 +97,17 @@ void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& p
 }
 
 void read_kind(PoolConfig& pool, const YAML::Node& node, const std::string& path,
-               Problems& problems) {
-  bool has_command = node["command"].IsDefined(), has_function = node["function"].IsDefined();
-  if (has_command == has_function) {
-    problems.at(node, path + " needs exactly one of 'command' (a program to run) or "
-                             "'function' (a registered C++ function)");
+               bool check_registrations, Problems& problems) {
+  bool has_command = node["command"].IsDefined(), has_function = node["function"].IsDefined(),
+       has_handler = node["handler"].IsDefined();
+  if (has_command + has_function + has_handler != 1) {
+    problems.at(node, path + " needs exactly one of 'command' (a program to run), "
+                             "'function' (a registered C++ function) or 'handler' (a jobs pool "
+                             "with 'queues')");
+    return;
+  }
+  if (has_handler) {
+    pool.kind = PoolKind::jobs;
     return;
   }
   if (has_command) {
@@ -110,7 +122,7 @@ void read_kind(PoolConfig& pool, const YAML::Node& node, const std::string& path
   auto name = read_string(node["function"], path + ".function", problems);
   if (!name) return;
   pool.function = *name;
-  if (!find_worker_function(*name)) {
+  if (check_registrations && !find_worker_function(*name)) {
     std::string known;
     for (const auto& registered : registered_worker_functions()) known += " " + registered;
     problems.at(node["function"],
@@ -125,7 +137,7 @@ void read_kind(PoolConfig& pool, const YAML::Node& node, const std::string& path
 
 std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& key_node,
                                     const YAML::Node& node, const std::string& base_dir,
-                                    Problems& problems) {
+                                    bool check_registrations, Problems& problems) {
   const std::string path = "pools." + name;
   static const std::regex valid_name("[A-Za-z0-9_.-]+");
   if (!std::regex_match(name, valid_name))
@@ -174,9 +186,12 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
     }
   }
   if (auto n = node["signals"]) read_signals(pool, n, path + ".signals", problems);
-  read_kind(pool, node, path, problems);
+  read_kind(pool, node, path, check_registrations, problems);
   if (pool.kind == PoolKind::command && !pool.command.empty())
-    resolve_command(pool, node["command"], path + ".command", base_dir, problems);
+    resolve_program(pool.command.front(), pool, node["command"], path + ".command", base_dir,
+                    problems);
+  if (pool.kind == PoolKind::jobs) read_jobs(pool, node, path, base_dir, check_registrations, problems);
+  else reject_job_keys(node, path, problems);
   return pool;
 }
 

@@ -17,6 +17,7 @@
 #include "supervisor/status_report.hpp"
 #include "util/log.hpp"
 #include "worker/child_context.hpp"
+#include "worker/job_worker.hpp"
 
 extern char** environ;
 
@@ -117,7 +118,7 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     int rc = 0;
     try {
-      rc = (*plan.function)(context);
+      rc = plan.function(context);
     } catch (const std::exception& e) {
       spdlog::error("pool={} pid={} worker function threw: {}", plan.pool, ::getpid(), e.what());
       rc = 70;  // EX_SOFTWARE
@@ -132,14 +133,20 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
 
 }  // namespace
 
-SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation) {
+SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceConfig* source) {
   SpawnPlan plan;
   plan.pool = pool.name;
   plan.generation = generation;
   if (pool.kind == PoolKind::function) {
-    plan.function = find_worker_function(pool.function);
-    if (!plan.function)
+    const WorkerFunction* function = find_worker_function(pool.function);
+    if (!function)
       throw std::runtime_error("worker function '" + pool.function + "' is not registered");
+    plan.function = *function;
+  } else if (pool.kind == PoolKind::jobs) {
+    if (!source) throw std::runtime_error("source '" + pool.jobs.source + "' is not configured");
+    plan.function = [pool, source = *source](ChildContext& context) {
+      return run_job_worker(static_cast<ForkedChildContext&>(context), pool, source);
+    };
   } else {
     plan.argv = pool.command;
   }

@@ -18,7 +18,7 @@ namespace preforkd {
 struct SpawnPlan {
   std::string pool;
   unsigned generation = 0;
-  const WorkerFunction* function = nullptr;  // null: exec argv
+  WorkerFunction function;                   // empty: exec argv
   std::vector<std::string> argv;
   std::vector<std::string> env;              // "NAME=value"
   std::string working_directory;             // physical path (symlinks resolved); may be empty
@@ -30,7 +30,8 @@ struct SpawnPlan {
 
 // Resolves the working_directory symlink now (capistrano `current`), the user and
 // the environment. Throws std::runtime_error with an operator-facing message.
-SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation);
+// `source` is the jobs pool's source (null for other pools).
+SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceConfig* source);
 
 struct SpawnedChild {
   pid_t pid = -1;

@@ -70,7 +70,9 @@ bool Supervisor::spawn_one(PoolRuntime& pool) {
   const PoolConfig& config = *pool.config;
   auto now = Clock::now();
   try {
-    SpawnPlan plan = plan_spawn(config, generation_);
+    auto source = config_.sources.find(config.jobs.source);
+    SpawnPlan plan = plan_spawn(config, generation_,
+                                source == config_.sources.end() ? nullptr : &source->second);
     std::vector<int> close_in_child;
     if (plan.function) {
       for (auto& [pid, child] : children_) close_in_child.push_back(child->status.native_handle());

@@ -1,0 +1,116 @@
+// The JobSource interface: one queue backend (SQLite, Redis, PostgreSQL, ...) behind one
+// small API, and the registry that maps a `type:` in the YAML to the backend. A new
+// backend is one folder under src/sources/ and one PREFORKD_REGISTER_JOB_SOURCE line.
+//
+// A worker child opens its own JobSource after fork and loops
+//   fetch -> handle -> complete | fail | release
+// Every method throws SourceError when the backend cannot be reached or refuses; a
+// job is never silently dropped: a lease that is not completed comes back.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "preforkd/job.hpp"
+
+namespace preforkd {
+
+class SourceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// An unknown id, a job in the wrong state for the request: the caller's mistake.
+class JobNotFound : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct JobFilter {
+  std::string queue;               // empty: every queue
+  std::optional<JobState> state;   // empty: every state
+  size_t limit = 100;
+};
+
+class JobSource {
+ public:
+  virtual ~JobSource() = default;
+
+  // Waits up to `wait` for the next due job on `queues` (strict priority order: a job
+  // on queues[0] always wins) and leases it to this worker for the source's lease time.
+  // Returns early with nullopt when interrupt_fd() (if set) becomes readable.
+  virtual std::optional<Job> fetch(std::span<const std::string> queues,
+                                   std::chrono::milliseconds wait) = 0;
+  virtual void complete(const Job& job) = 0;
+  virtual void fail(const Job& job, std::string_view reason, RetryDecision retry) = 0;
+  // Gives the job back untouched (a fast stop): queued again, the attempt not counted.
+  virtual void release(const Job& job) = 0;
+  // Keeps the lease of a long-running job alive (heartbeat).
+  virtual void extend_lease(const Job& job) = 0;
+  virtual std::chrono::milliseconds lease_time() const = 0;
+
+  virtual EnqueueResult enqueue(const NewJob& job) = 0;
+  // Many jobs in one transaction / round trip (preforkctl enqueue --batch).
+  virtual std::vector<EnqueueResult> enqueue_batch(std::span<const NewJob> jobs) = 0;
+
+  // Operator views.
+  virtual std::vector<QueueStats> stats() = 0;
+  virtual JobInfo get(const std::string& id) = 0;  // throws JobNotFound
+  virtual std::vector<JobInfo> list(const JobFilter& filter) = 0;
+  // A dead (or retry-waiting) job back to queued now, attempts reset. Throws JobNotFound.
+  virtual void retry_now(const std::string& id) = 0;
+
+  // An fd that, when readable, makes fetch() return at once (a worker's stop pipe).
+  void set_interrupt_fd(int fd) { interrupt_fd_ = fd; }
+  int interrupt_fd() const { return interrupt_fd_; }
+
+ private:
+  int interrupt_fd_ = -1;
+};
+
+// One `sources:` entry of the YAML: its name, type and the type's own settings, as
+// validated scalars; relative paths resolve against base_dir (the config's directory).
+struct SourceConfig {
+  std::string name;
+  std::string type;
+  std::map<std::string, std::string> settings;
+  std::string base_dir;
+  std::string node;  // this supervisor's name (the `node:` key, default the host name)
+};
+
+// What a backend tells the config loader and the workers.
+struct JobSourceType {
+  // Keys the type accepts under its `sources.NAME:` entry (besides `type`).
+  std::vector<std::string> keys;
+  // Checks one setting; returns "" when fine, else the message (what and what to do).
+  std::function<std::string(const std::string& key, const std::string& value)> check;
+  // Opens a connection. `worker_id` names the leaseholder ("node:pid").
+  std::function<std::unique_ptr<JobSource>(const SourceConfig&, const std::string& worker_id)>
+      open;
+};
+
+void register_job_source_type(const std::string& type, JobSourceType definition);
+const JobSourceType* find_job_source_type(const std::string& type);
+std::vector<std::string> job_source_types();
+
+// Opens the configured source `config` for this process (worker id "node:pid").
+std::unique_ptr<JobSource> open_job_source(const SourceConfig& config);
+
+}  // namespace preforkd
+
+// Registers a backend at static-initialisation time: one line in the backend's folder.
+#define PREFORKD_REGISTER_JOB_SOURCE(type, definition_fn)                       \
+  namespace {                                                                  \
+  const bool preforkd_registered_##definition_fn = [] {                        \
+    ::preforkd::register_job_source_type(type, definition_fn());               \
+    return true;                                                               \
+  }();                                                                         \
+  }

@@ -1,0 +1,48 @@
+// Parsing preforkctl's arguments (see ctl_args.hpp).
+#include "ctl/ctl_args.hpp"
+
+#include <stdexcept>
+
+namespace preforkd::ctl {
+
+Args parse_args(int argc, char** argv, const std::set<std::string>& value_options,
+                const std::set<std::string>& flags) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool inline_value = false;
+    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
+      value = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+      inline_value = true;
+    }
+    if (arg == "-c" || arg == "--config") {
+      if (!inline_value) {
+        if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a FILE");
+        value = argv[++i];
+      }
+      args.config_path = value;
+    } else if (arg.size() > 1 && arg[0] == '-' && arg != "-") {
+      if (flags.count(arg)) {
+        if (inline_value) throw std::invalid_argument(arg + " takes no value");
+        args.options[arg] = "";
+      } else if (value_options.count(arg)) {
+        if (!inline_value) {
+          if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+          value = argv[++i];
+        }
+        args.options[arg] = value;
+      } else {
+        throw std::invalid_argument("unknown option '" + arg + "'");
+      }
+    } else if (args.command.empty()) {
+      args.command = arg;
+    } else {
+      args.positional.push_back(arg);
+    }
+  }
+  return args;
+}
+
+}  // namespace preforkd::ctl

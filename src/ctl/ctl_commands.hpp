@@ -1,0 +1,21 @@
+// preforkctl's commands, each on an open source; they print to stdout and throw
+// std::invalid_argument (usage), JobNotFound or SourceError, which ctl_main reports.
+#pragma once
+
+#include "ctl/ctl_args.hpp"
+#include "preforkd/config.hpp"
+#include "preforkd/job_source.hpp"
+
+namespace preforkd::ctl {
+
+int enqueue_command(const Args& args, JobSource& source);
+int job_command(const Args& args, JobSource& source);
+int jobs_command(const Args& args, JobSource& source);
+int retry_command(const Args& args, JobSource& source);
+int stats_command(const Args& args, JobSource& source);
+
+// "2026-11-25T10:00:00Z" (UTC; the Z and seconds optional) or a Unix time in seconds.
+SystemTime parse_time(const std::string& text);
+std::string format_time(SystemTime time);
+
+}  // namespace preforkd::ctl

@@ -1,0 +1,101 @@
+// preforkctl enqueue: one job, or a batch of payloads from stdin in one transaction.
+// Everything is checked before anything is written.
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ctl/ctl_commands.hpp"
+
+namespace preforkd::ctl {
+namespace {
+
+int parse_int(const std::string& option, const std::string& text, int min) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min)
+    throw std::invalid_argument(option + " must be an integer" +
+                                (min > INT32_MIN ? " >= " + std::to_string(min) : "") + " (got '" + text + "')");
+  return value;
+}
+
+// JSON in, compact JSON out: one line, so it travels safely in line protocols.
+std::string normalised_payload(const std::string& text, const std::string& where) {
+  try {
+    return nlohmann::json::parse(text).dump();
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    throw std::invalid_argument(where + " is not valid JSON: " + what.substr(what.find(':') + 2) +
+                                "; nothing was enqueued");
+  }
+}
+
+NewJob job_template(const Args& args) {
+  if (args.positional.size() != 1)
+    throw std::invalid_argument("enqueue needs exactly one QUEUE (got " +
+                                std::to_string(args.positional.size()) + ")");
+  NewJob job;
+  job.queue = args.positional.front();
+  if (!is_valid_queue_name(job.queue))
+    throw std::invalid_argument("queue name '" + job.queue +
+                                "' is not valid: use letters, digits, '_', '.', ':', '-' (1-200)");
+  if (args.has("--delay") && args.has("--at"))
+    throw std::invalid_argument("give either --delay or --at, not both");
+  if (auto delay = args.get("--delay")) {
+    try {
+      job.run_at = std::chrono::system_clock::now() + parse_duration(*delay);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("--delay: ") + e.what());
+    }
+  }
+  if (auto at = args.get("--at")) job.run_at = parse_time(*at);
+  if (auto priority = args.get("--priority")) job.priority = parse_int("--priority", *priority, INT32_MIN);
+  if (auto unique = args.get("--unique")) {
+    if (unique->empty()) throw std::invalid_argument("--unique needs a non-empty KEY");
+    job.unique_key = *unique;
+  }
+  if (auto attempts = args.get("--max-attempts")) job.max_attempts = parse_int("--max-attempts", *attempts, 1);
+  return job;
+}
+
+void print_result(const EnqueueResult& result, const NewJob& job) {
+  std::printf("%s\n", result.id.c_str());
+  if (result.duplicate)
+    std::fprintf(stderr, "preforkctl: not enqueued: job %s already holds unique key '%s'\n",
+                 result.id.c_str(), job.unique_key.c_str());
+}
+
+}  // namespace
+
+int enqueue_command(const Args& args, JobSource& source) {
+  NewJob job = job_template(args);
+  if (args.has("--batch")) {
+    if (args.has("--payload")) throw std::invalid_argument("--batch reads payloads from stdin: drop --payload");
+    if (!job.unique_key.empty()) throw std::invalid_argument("--unique cannot apply to a whole --batch");
+    std::vector<NewJob> jobs;
+    std::string line;
+    for (size_t number = 1; std::getline(std::cin, line); ++number) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      NewJob entry = job;
+      entry.payload = normalised_payload(line, "stdin line " + std::to_string(number));
+      jobs.push_back(std::move(entry));
+    }
+    std::string out;
+    for (const auto& result : source.enqueue_batch(jobs)) out += result.id + "\n";
+    std::fputs(out.c_str(), stdout);
+    std::fprintf(stderr, "preforkctl: enqueued %zu job(s) on %s\n", jobs.size(), job.queue.c_str());
+    return 0;
+  }
+  std::string payload = args.get("--payload").value_or("null");
+  if (payload == "-") {
+    payload.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    job.payload = normalised_payload(payload, "the payload on stdin");
+  } else {
+    job.payload = normalised_payload(payload, "--payload");
+  }
+  EnqueueResult result = source.enqueue(job);
+  print_result(result, job);
+  return 0;
+}
+
+}  // namespace preforkd::ctl

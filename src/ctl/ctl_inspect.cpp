@@ -1,0 +1,142 @@
+// preforkctl job / jobs / retry / stats: what an operator looks at, as text or JSON.
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "ctl/ctl_commands.hpp"
+
+namespace preforkd::ctl {
+namespace {
+
+nlohmann::json to_json(const JobInfo& info) {
+  auto time = [](const std::optional<SystemTime>& t) -> nlohmann::json {
+    return t ? nlohmann::json(format_time(*t)) : nlohmann::json(nullptr);
+  };
+  nlohmann::json payload = nlohmann::json::parse(info.payload, nullptr, false);
+  return {{"id", info.id},
+          {"queue", info.queue},
+          {"state", job_state_name(info.state)},
+          {"priority", info.priority},
+          {"attempts", info.attempts},
+          {"max_attempts", info.max_attempts},
+          {"unique_key", info.unique_key.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.unique_key)},
+          {"last_error", info.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.last_error)},
+          {"locked_by", info.locked_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.locked_by)},
+          {"payload", payload.is_discarded() ? nlohmann::json(info.payload) : payload},
+          {"created_at", format_time(info.created_at)},
+          {"run_at", format_time(info.run_at)},
+          {"started_at", time(info.started_at)},
+          {"finished_at", time(info.finished_at)},
+          {"lease_until", time(info.lease_until)}};
+}
+
+void print_json(const nlohmann::json& value) { std::printf("%s\n", value.dump(2).c_str()); }
+
+}  // namespace
+
+SystemTime parse_time(const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
+    return SystemTime(std::chrono::seconds(std::stoll(text)));
+  std::tm tm{};
+  const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M", &tm);
+  if (end && *end == ':') end = ::strptime(end, ":%S", &tm);
+  if (end && *end == 'Z') ++end;
+  if (!end || *end)
+    throw std::invalid_argument("--at '" + text + "' is not a time: write 2026-11-25T10:00:00Z "
+                                "(UTC) or Unix seconds");
+  return std::chrono::system_clock::from_time_t(::timegm(&tm));
+}
+
+std::string format_time(SystemTime time) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  std::time_t seconds = ms / 1000;
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char text[40];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  return std::string(text) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
+}
+
+int job_command(const Args& args, JobSource& source) {
+  if (args.positional.size() != 1) throw std::invalid_argument("job needs exactly one ID");
+  JobInfo info = source.get(args.positional.front());
+  if (args.has("--json")) {
+    print_json(to_json(info));
+    return 0;
+  }
+  auto line = [](const char* label, const std::string& value) {
+    if (!value.empty()) std::printf("%-12s %s\n", label, value.c_str());
+  };
+  auto time = [](const std::optional<SystemTime>& t) { return t ? format_time(*t) : std::string(); };
+  line("id", info.id);
+  line("queue", info.queue);
+  line("state", job_state_name(info.state));
+  line("attempts", std::to_string(info.attempts) +
+                       (info.max_attempts ? " of " + std::to_string(info.max_attempts) : ""));
+  line("priority", std::to_string(info.priority));
+  line("unique_key", info.unique_key);
+  line("last_error", info.last_error);
+  line("locked_by", info.locked_by);
+  line("created_at", format_time(info.created_at));
+  line("run_at", format_time(info.run_at));
+  line("started_at", time(info.started_at));
+  line("finished_at", time(info.finished_at));
+  line("lease_until", time(info.lease_until));
+  line("payload", info.payload);
+  return 0;
+}
+
+int jobs_command(const Args& args, JobSource& source) {
+  JobFilter filter;
+  filter.queue = args.get("--queue").value_or("");
+  if (auto state = args.get("--state")) {
+    filter.state = job_state_from_name(*state);
+    if (!filter.state)
+      throw std::invalid_argument("--state '" + *state + "' is not one of queued, running, done, retry, dead");
+  }
+  if (auto limit = args.get("--limit")) {
+    try {
+      filter.limit = std::stoul(*limit);
+    } catch (const std::exception&) {
+      throw std::invalid_argument("--limit must be a positive number (got '" + *limit + "')");
+    }
+  }
+  auto jobs = source.list(filter);
+  if (args.has("--json")) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& info : jobs) list.push_back(to_json(info));
+    print_json(list);
+    return 0;
+  }
+  std::printf("%-10s %-16s %-8s %-8s %s\n", "ID", "QUEUE", "STATE", "ATTEMPTS", "LAST ERROR");
+  for (const auto& info : jobs)
+    std::printf("%-10s %-16s %-8s %-8d %s\n", info.id.c_str(), info.queue.c_str(),
+                job_state_name(info.state), info.attempts, info.last_error.c_str());
+  return 0;
+}
+
+int retry_command(const Args& args, JobSource& source) {
+  if (args.positional.size() != 1) throw std::invalid_argument("retry needs exactly one ID");
+  source.retry_now(args.positional.front());
+  std::printf("job %s queued again\n", args.positional.front().c_str());
+  return 0;
+}
+
+int stats_command(const Args& args, JobSource& source) {
+  auto stats = source.stats();
+  if (args.has("--json")) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& q : stats)
+      out[q.queue] = {{"queued", q.queued}, {"running", q.running}, {"retry", q.retry},
+                      {"done", q.done}, {"dead", q.dead}};
+    print_json(out);
+    return 0;
+  }
+  std::printf("%-20s %8s %8s %8s %8s %8s\n", "QUEUE", "QUEUED", "RUNNING", "RETRY", "DONE", "DEAD");
+  for (const auto& q : stats)
+    std::printf("%-20s %8lld %8lld %8lld %8lld %8lld\n", q.queue.c_str(), (long long)q.queued,
+                (long long)q.running, (long long)q.retry, (long long)q.done, (long long)q.dead);
+  return 0;
+}
+
+}  // namespace preforkd::ctl

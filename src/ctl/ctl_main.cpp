@@ -1,0 +1,100 @@
+// preforkctl: load the config, pick the source, run one command, report errors.
+#include <cstdio>
+
+#include "ctl/ctl_commands.hpp"
+#include "preforkd/ctl.hpp"
+
+namespace preforkd {
+namespace {
+
+constexpr const char* usage_text =
+    "usage: preforkctl -c FILE COMMAND [ARGS]\n"
+    "\n"
+    "  enqueue QUEUE [--payload JSON | --payload - | --batch] [--delay 10s] [--at TIME]\n"
+    "                [--priority N] [--unique KEY] [--max-attempts N]\n"
+    "                            add a job and print its id; --payload - reads the\n"
+    "                            payload from stdin; --batch reads one JSON payload per\n"
+    "                            line from stdin and prints one id per line\n"
+    "  job ID [--json]           state, attempts, last error, timestamps of one job\n"
+    "  jobs [--queue Q] [--state S] [--limit N] [--json]\n"
+    "                            list jobs (S: queued, running, done, retry, dead)\n"
+    "  retry ID                  requeue a dead (or retry-waiting) job now\n"
+    "  stats [--json]            jobs per queue and state\n"
+    "\n"
+    "  --source NAME             the source to use (default: the one serving QUEUE,\n"
+    "                            else the first in the file)\n"
+    "Works on the sources directly: no running preforkd is needed.\n";
+
+int fail(const std::string& message, int status) {
+  std::fprintf(stderr, "preforkctl: %s\n", message.c_str());
+  return status;
+}
+
+const SourceConfig& choose_source(const Config& config, const ctl::Args& args) {
+  if (auto name = args.get("--source")) {
+    auto it = config.sources.find(*name);
+    if (it == config.sources.end()) {
+      std::string known;
+      for (const auto& [source_name, source] : config.sources) known += " " + source_name;
+      throw std::invalid_argument("no source named '" + *name + "' in " + config.path +
+                                  " (defined:" + known + ")");
+    }
+    return it->second;
+  }
+  if (args.command == "enqueue" && !args.positional.empty())
+    return *config.source_for_queue(args.positional.front());
+  if (auto queue = args.get("--queue")) return *config.source_for_queue(*queue);
+  return config.sources.begin()->second;
+}
+
+}  // namespace
+
+int run_ctl(int argc, char** argv) {
+  ctl::Args args;
+  try {
+    args = ctl::parse_args(argc, argv,
+                           {"--payload", "--delay", "--at", "--priority", "--unique",
+                            "--max-attempts", "--source", "--queue", "--state", "--limit"},
+                           {"--json", "--batch", "-h", "--help"});
+  } catch (const std::invalid_argument& e) {
+    std::fputs(usage_text, stderr);
+    return fail(e.what(), 2);
+  }
+  if (args.has("-h") || args.has("--help") || args.command == "help") {
+    std::fputs(usage_text, stdout);
+    return 0;
+  }
+  using Command = int (*)(const ctl::Args&, JobSource&);
+  const std::pair<const char*, Command> commands[] = {
+      {"enqueue", ctl::enqueue_command}, {"job", ctl::job_command},
+      {"jobs", ctl::jobs_command},       {"retry", ctl::retry_command},
+      {"stats", ctl::stats_command}};
+  Command command = nullptr;
+  for (const auto& [name, fn] : commands)
+    if (args.command == name) command = fn;
+  if (!command) {
+    std::fputs(usage_text, stderr);
+    return fail(args.command.empty() ? "no command given" : "unknown command '" + args.command + "'", 2);
+  }
+  if (args.config_path.empty()) return fail("no config file: give -c FILE", 2);
+
+  Config config;
+  try {
+    config = load_config(args.config_path, false);
+  } catch (const ConfigError& e) {
+    for (const auto& problem : e.problems()) std::fprintf(stderr, "%s\n", problem.c_str());
+    return fail("cannot use " + args.config_path + ": fix the problems above", 1);
+  }
+  try {
+    std::unique_ptr<JobSource> source = open_job_source(choose_source(config, args));
+    return command(args, *source);
+  } catch (const std::invalid_argument& e) {
+    return fail(e.what(), 2);
+  } catch (const JobNotFound& e) {
+    return fail(e.what(), 1);
+  } catch (const SourceError& e) {
+    return fail(e.what(), 1);
+  }
+}
+
+}  // namespace preforkd

@@ -1,0 +1,250 @@
+// fork+exec of a handler and the wait loop around it (see handler_process.hpp).
+#include "handlers/handler_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+
+#include "supervisor/child.hpp"
+#include "util/log.hpp"
+
+extern char** environ;
+
+namespace preforkd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+UniqueFd open_pidfd(pid_t pid) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
+
+std::vector<std::string> merged_environment(const std::vector<std::string>& extra) {
+  std::map<std::string, std::string> merged;
+  auto add = [&](std::string_view entry) {
+    auto eq = entry.find('=');
+    if (eq != std::string_view::npos)
+      merged[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
+  };
+  for (char** entry = environ; entry && *entry; ++entry) add(*entry);
+  for (const auto& entry : extra) add(entry);
+  std::vector<std::string> env;
+  env.reserve(merged.size());
+  for (auto& [name, value] : merged) env.push_back(name + "=" + value);
+  return env;
+}
+
+}  // namespace
+
+HandlerProcess::HandlerProcess(const std::vector<std::string>& argv,
+                               const std::vector<std::string>& extra_env, bool capture_stdout,
+                               std::string log_prefix)
+    : capture_stdout_(capture_stdout), log_prefix_(std::move(log_prefix)) {
+  int in[2], out[2], err[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error(syscall_error("pipe2", "stdin", errno));
+  UniqueFd in_read(in[0]), in_write(in[1]);
+  if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error(syscall_error("pipe2", "stdout", errno));
+  UniqueFd out_read(out[0]), out_write(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error(syscall_error("pipe2", "stderr", errno));
+  UniqueFd err_read(err[0]), err_write(err[1]);
+
+  std::vector<std::string> env = merged_environment(extra_env);
+  std::vector<char*> argv_ptrs, env_ptrs;
+  for (const auto& arg : argv) argv_ptrs.push_back(const_cast<char*>(arg.c_str()));
+  argv_ptrs.push_back(nullptr);
+  for (const auto& entry : env) env_ptrs.push_back(const_cast<char*>(entry.c_str()));
+  env_ptrs.push_back(nullptr);
+
+  pid_t parent = ::getpid();
+  sigset_t all, previous;
+  sigfillset(&all);
+  // Blocked across fork so the worker's QUIT/TERM handlers never run in the handler.
+  ::sigprocmask(SIG_BLOCK, &all, &previous);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    // Dies with its worker: a killed worker must not leave a job running unobserved.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    ::setpgid(0, 0);  // a timeout's TERM/KILL reaches the handler's own children too
+    ::dup2(in_read.get(), 0);
+    ::dup2(out_write.get(), 1);
+    ::dup2(err_write.get(), 2);
+    for (int signo = 1; signo < NSIG; ++signo) ::signal(signo, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(argv_ptrs[0], argv_ptrs.data(), env_ptrs.data());
+    const char* why = std::strerror(errno);
+    [[maybe_unused]] ssize_t n = ::write(2, "exec failed: ", 13);
+    n = ::write(2, why, std::strlen(why));
+    n = ::write(2, "\n", 1);
+    ::_exit(127);
+  }
+  int fork_errno = errno;
+  ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+  if (pid_ < 0) throw std::runtime_error(syscall_error("fork", argv.front(), fork_errno));
+  stdin_ = std::move(in_write);
+  stdout_ = std::move(out_read);
+  stderr_ = std::move(err_read);
+  pidfd_ = open_pidfd(pid_);
+  ::fcntl(stdout_.get(), F_SETFL, O_NONBLOCK);
+  ::fcntl(stderr_.get(), F_SETFL, O_NONBLOCK);
+}
+
+HandlerProcess::~HandlerProcess() {
+  if (running()) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    reap(true);
+  }
+}
+
+bool HandlerProcess::write_stdin(const std::string& data, bool close_after) {
+  size_t done = 0;
+  bool ok = true;
+  while (done < data.size() && stdin_) {
+    ssize_t n = ::write(stdin_.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {  // EPIPE (SIGPIPE is ignored in workers): it closed stdin or died
+      ok = false;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (close_after || !ok) stdin_.reset();
+  return ok;
+}
+
+bool HandlerProcess::reap(bool block) {
+  if (wait_status_) return true;
+  int status = 0;
+  pid_t r;
+  do r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r == pid_) wait_status_ = status;
+  return wait_status_.has_value();
+}
+
+void HandlerProcess::forward_output(int fd, std::string& buffer, bool to_line_queue) {
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        (fd == stdout_.get() ? stdout_ : stderr_).reset();  // EOF
+      }
+      break;
+    }
+    buffer.append(chunk, static_cast<size_t>(n));
+    for (size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
+      std::string line = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      if (to_line_queue) lines_.push_back(std::move(line));
+      else spdlog::info("{}: {}", log_prefix_, line);
+    }
+    // A runaway line without newline: log it in pieces rather than grow without bound.
+    if (buffer.size() > 65536 && !to_line_queue) {
+      spdlog::info("{}: {}", log_prefix_, buffer);
+      buffer.clear();
+    }
+  }
+}
+
+void HandlerProcess::flush_partial() {
+  if (!err_buffer_.empty()) spdlog::info("{}: {}", log_prefix_, err_buffer_);
+  if (!out_buffer_.empty() && !capture_stdout_) spdlog::info("{}: {}", log_prefix_, out_buffer_);
+  err_buffer_.clear();
+  if (!capture_stdout_) out_buffer_.clear();
+}
+
+HandlerProcess::Event HandlerProcess::wait(bool want_line,
+                                           std::optional<Clock::time_point> deadline,
+                                           const RunControl& control, std::string* line) {
+  auto next_heartbeat = Clock::now() + control.heartbeat_every;
+  for (;;) {
+    if (want_line && !lines_.empty()) {
+      *line = std::move(lines_.front());
+      lines_.erase(lines_.begin());
+      return Event::line;
+    }
+    if (wait_status_ && !stdout_ && !stderr_) {
+      flush_partial();
+      return Event::exited;
+    }
+    auto now = Clock::now();
+    if (deadline && now >= *deadline) return Event::timed_out;
+    if (control.heartbeat && now >= next_heartbeat) {
+      control.heartbeat();
+      next_heartbeat = now + control.heartbeat_every;
+    }
+    auto until = next_heartbeat;
+    if (deadline) until = std::min(until, *deadline);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+    pollfd fds[4] = {{stdout_.get(), POLLIN, 0},
+                     {stderr_.get(), POLLIN, 0},
+                     {wait_status_ ? -1 : pidfd_.get(), POLLIN, 0},
+                     {control.stop_fd, POLLIN, 0}};
+    // A process that exited but left a grandchild holding the pipes: stop waiting on
+    // the pipes shortly after the exit.
+    int n = ::poll(fds, 4, static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX)));
+    if (n < 0 && errno != EINTR) throw std::runtime_error(syscall_error("poll", "handler", errno));
+    if (n <= 0) continue;
+    if (fds[0].revents) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
+    if (fds[1].revents) forward_output(stderr_.get(), err_buffer_, false);
+    if (fds[2].revents) {
+      reap(true);
+      // Drain what is already in the pipes, then stop listening to them: a daemonised
+      // grandchild may keep them open forever.
+      if (stdout_) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
+      if (stderr_) forward_output(stderr_.get(), err_buffer_, false);
+      if (!want_line || lines_.empty()) {
+        stdout_.reset();
+        stderr_.reset();
+      }
+    }
+    if (fds[3].revents & POLLIN) {
+      char drain[64];
+      while (::read(control.stop_fd, drain, sizeof drain) > 0) {
+      }
+      if (control.fast_stop && control.fast_stop()) return Event::fast_stop;
+    }
+  }
+}
+
+void HandlerProcess::stop(std::chrono::milliseconds grace) {
+  if (!running()) return;
+  ::kill(-pid_, SIGTERM);
+  ::kill(pid_, SIGTERM);
+  pollfd fd{pidfd_.get(), POLLIN, 0};
+  auto deadline = Clock::now() + grace;
+  while (!reap(false)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      spdlog::warn("{}: still running {}ms after TERM: sending KILL", log_prefix_, grace.count());
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      reap(true);
+      break;
+    }
+    ::poll(&fd, 1, static_cast<int>(left));
+  }
+  ::kill(-pid_, SIGKILL);  // whatever the handler left behind in its group
+  if (stdout_) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
+  if (stderr_) forward_output(stderr_.get(), err_buffer_, false);
+  flush_partial();
+}
+
+std::string HandlerProcess::describe_exit() const {
+  return wait_status_ ? preforkd::describe_exit(*wait_status_) : "still running";
+}
+
+}  // namespace preforkd

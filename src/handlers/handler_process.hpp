@@ -1,0 +1,62 @@
+// A handler's child process as the worker child runs it: fork+exec (own process group,
+// PR_SET_PDEATHSIG), pipes for stdin/stdout/stderr, output forwarded to the log line by
+// line, and one wait loop that also keeps the lease alive, enforces the job's deadline
+// and notices a fast stop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "handlers/handler.hpp"
+#include "util/unique_fd.hpp"
+
+namespace preforkd {
+
+class HandlerProcess {
+ public:
+  // Starts argv with `extra_env` added to the worker's environment. `capture_stdout`:
+  // stdout lines are returned by wait() (persistent protocol) instead of logged.
+  // Throws std::runtime_error when pipe or fork fail; exec failure shows as exit 127.
+  HandlerProcess(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+                 bool capture_stdout, std::string log_prefix);
+  ~HandlerProcess();  // KILLs the process group and reaps it if still running
+  HandlerProcess(const HandlerProcess&) = delete;
+  HandlerProcess& operator=(const HandlerProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running() { return !reap(false); }  // reaps it if it has exited
+  std::optional<int> wait_status() const { return wait_status_; }
+
+  // Writes all of `data` to stdin; false when the process closed it. `close_after`
+  // closes stdin so the process sees EOF (exec handlers read the payload to EOF).
+  bool write_stdin(const std::string& data, bool close_after);
+
+  enum class Event { exited, line, timed_out, fast_stop };
+  // Waits for the process to exit (and its output to end) or, when `want_line`, for a
+  // stdout line, until `deadline` (none when nullopt). Heartbeats on the way.
+  Event wait(bool want_line, std::optional<std::chrono::steady_clock::time_point> deadline,
+             const RunControl& control, std::string* line);
+
+  // TERM to the process group, KILL after `grace`; reaps it.
+  void stop(std::chrono::milliseconds grace);
+  std::string describe_exit() const;
+
+ private:
+  bool reap(bool block);
+  void forward_output(int fd, std::string& buffer, bool to_line_queue);
+  void flush_partial();
+
+  pid_t pid_ = -1;
+  UniqueFd stdin_, stdout_, stderr_, pidfd_;
+  bool capture_stdout_;
+  std::string log_prefix_;
+  std::string out_buffer_, err_buffer_;
+  std::vector<std::string> lines_;
+  std::optional<int> wait_status_;
+};
+
+}  // namespace preforkd

@@ -1,0 +1,143 @@
+// In-process jobs and their watchdog (see in_process_handler.hpp).
+#include "handlers/in_process_handler.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+
+#include "util/log.hpp"
+#include "worker/retry_policy.hpp"
+
+namespace preforkd {
+namespace {
+
+class InProcessContext final : public JobContext {
+ public:
+  InProcessContext(const std::string& pool, const RunControl& control, const bool& timed_out,
+                   std::mutex& mutex)
+      : pool_(pool), control_(control), timed_out_(timed_out), mutex_(mutex) {}
+  bool stop_requested() const override {
+    return timed_out() || (control_.fast_stop && control_.fast_stop());
+  }
+  bool timed_out() const override {
+    std::lock_guard lock(mutex_);
+    return timed_out_;
+  }
+  const std::string& pool() const override { return pool_; }
+
+ private:
+  const std::string& pool_;
+  const RunControl& control_;
+  const bool& timed_out_;
+  std::mutex& mutex_;
+};
+
+}  // namespace
+
+InProcessHandler::InProcessHandler(const PoolConfig& pool, const SourceConfig& source)
+    : pool_(pool), source_(source) {}
+
+InProcessHandler::~InProcessHandler() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    quitting_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+HandlerOutcome InProcessHandler::run(const Job& job, const RunControl& control) {
+  const JobFunction* fn = find_job_handler(job.queue);
+  if (!fn) return {HandlerOutcome::Kind::failed, "no in-process handler registered for queue " + job.queue};
+  // Started on first use, in the worker child (threads do not survive fork).
+  if (!thread_.joinable()) thread_ = std::thread([this] { watchdog(); });
+  {
+    std::lock_guard lock(mutex_);
+    current_ = &job;
+    control_ = &control;
+    started_ = std::chrono::steady_clock::now();
+    timed_out_ = false;
+  }
+  changed_.notify_all();
+  InProcessContext context(pool_.name, control, timed_out_, mutex_);
+  JobResult result;
+  try {
+    result = (*fn)(job, context);
+  } catch (const std::exception& e) {
+    result = JobResult::failed(std::string("exception: ") + e.what());
+  } catch (...) {
+    result = JobResult::failed("unknown exception");
+  }
+  bool timed_out;
+  {
+    std::lock_guard lock(mutex_);
+    current_ = nullptr;
+    control_ = nullptr;
+    timed_out = timed_out_;
+  }
+  changed_.notify_all();
+  if (timed_out)
+    return {HandlerOutcome::Kind::timeout, fmt::format("timeout after {}ms", control.timeout.count())};
+  if (control.fast_stop && control.fast_stop() && result.outcome != JobResult::Outcome::done)
+    return {HandlerOutcome::Kind::given_back, "stopped by TERM"};
+  switch (result.outcome) {
+    case JobResult::Outcome::done: return {};
+    case JobResult::Outcome::retry: return {HandlerOutcome::Kind::retry, result.error};
+    case JobResult::Outcome::failed: return {HandlerOutcome::Kind::failed, result.error};
+  }
+  return {};
+}
+
+void InProcessHandler::watchdog() {
+  std::unique_ptr<JobSource> source;  // its own connection: the main thread owns the other
+  std::unique_lock lock(mutex_);
+  auto next_heartbeat = std::chrono::steady_clock::time_point::max();
+  const Job* watched = nullptr;
+  while (!quitting_) {
+    if (current_ != watched) {
+      watched = current_;
+      next_heartbeat = watched ? std::chrono::steady_clock::now() + control_->heartbeat_every
+                               : std::chrono::steady_clock::time_point::max();
+    }
+    if (!watched) {
+      changed_.wait(lock);
+      continue;
+    }
+    auto now = std::chrono::steady_clock::now();
+    auto timeout = control_->timeout;
+    auto deadline = timeout.count() > 0 ? started_ + timeout : std::chrono::steady_clock::time_point::max();
+    auto kill_at = timeout.count() > 0 ? deadline + control_->grace : deadline;
+    if (now >= kill_at) {
+      Job job = *watched;
+      spdlog::error("pool={} pid={} job={}: in-process handler still running {}ms after its "
+                    "timeout: failing the job and exiting the worker",
+                    pool_.name, ::getpid(), job.id, control_->grace.count());
+      try {
+        if (!source) source = open_job_source(source_);
+        // This worker's lease: the same worker id, so the source accepts the failure.
+        source->fail(job, fmt::format("timeout after {}ms", timeout.count()),
+                     decide_retry(pool_.jobs.retry, job.attempt, job.max_attempts));
+      } catch (const std::exception& e) {
+        spdlog::error("pool={} job={}: could not record the timeout ({}); the lease will expire",
+                      pool_.name, job.id, e.what());
+      }
+      spdlog::default_logger()->flush();
+      ::_exit(3);
+    }
+    if (now >= deadline && !timed_out_) timed_out_ = true;
+    if (now >= next_heartbeat) {
+      try {
+        if (!source) source = open_job_source(source_);
+        source->extend_lease(*watched);
+      } catch (const std::exception& e) {
+        spdlog::warn("pool={} job={}: lease heartbeat failed: {}", pool_.name, watched->id, e.what());
+      }
+      next_heartbeat = now + control_->heartbeat_every;
+    }
+    auto wake = std::min(next_heartbeat, now >= deadline ? kill_at : deadline);
+    changed_.wait_until(lock, wake);
+  }
+}
+
+}  // namespace preforkd

@@ -1,0 +1,40 @@
+// The in-process handler: the C++ function registered for the job's queue, run in the
+// worker child itself. A watchdog thread keeps the lease alive and enforces the
+// timeout: at the deadline the job sees stop_requested(); `timeout_grace` later the
+// job is failed with "timeout" on the watchdog's own connection and the worker exits
+// (a thread cannot be killed; its process can).
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "handlers/handler.hpp"
+#include "preforkd/job_handler.hpp"
+#include "preforkd/job_source.hpp"
+
+namespace preforkd {
+
+class InProcessHandler final : public Handler {
+ public:
+  InProcessHandler(const PoolConfig& pool, const SourceConfig& source);
+  ~InProcessHandler() override;
+  HandlerOutcome run(const Job& job, const RunControl& control) override;
+
+ private:
+  void watchdog();
+
+  const PoolConfig& pool_;
+  const SourceConfig& source_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  const Job* current_ = nullptr;
+  const RunControl* control_ = nullptr;
+  std::chrono::steady_clock::time_point started_;
+  bool timed_out_ = false;
+  bool quitting_ = false;
+  std::thread thread_;
+};
+
+}  // namespace preforkd

@@ -1,0 +1,106 @@
+// JSON-lines conversation with a long-lived handler process (see persistent_handler.hpp).
+#include "handlers/persistent_handler.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "util/log.hpp"
+
+namespace preforkd {
+
+std::string persistent_request(const Job& job) {
+  nlohmann::json request = {{"id", job.id}, {"queue", job.queue}, {"attempt", job.attempt}};
+  auto payload = nlohmann::json::parse(job.payload, nullptr, false);
+  request["payload"] = payload.is_discarded() ? nlohmann::json(job.payload) : std::move(payload);
+  return request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::optional<HandlerOutcome> parse_persistent_answer(const std::string& line,
+                                                      const std::string& job_id,
+                                                      std::string* problem) {
+  auto answer = nlohmann::json::parse(line, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) {
+    *problem = "not a JSON object";
+    return std::nullopt;
+  }
+  auto id = answer.find("id");
+  std::string answered = id == answer.end() ? "" : id->is_string() ? id->get<std::string>() : id->dump();
+  if (answered != job_id) {
+    *problem = "answer for id '" + answered + "' while job " + job_id + " is running";
+    return std::nullopt;
+  }
+  auto status = answer.find("status");
+  if (status == answer.end() || !status->is_string()) {
+    *problem = "no \"status\"";
+    return std::nullopt;
+  }
+  if (*status == "ok") return HandlerOutcome{};
+  if (*status != "error") {
+    *problem = "status must be \"ok\" or \"error\", got " + status->dump();
+    return std::nullopt;
+  }
+  std::string error = "handler error";
+  if (auto e = answer.find("error"); e != answer.end())
+    error = e->is_string() ? e->get<std::string>() : e->dump();
+  auto retry = answer.find("retry");
+  bool may_retry = retry == answer.end() || !retry->is_boolean() || retry->get<bool>();
+  return HandlerOutcome{may_retry ? HandlerOutcome::Kind::failed : HandlerOutcome::Kind::permanent,
+                        error};
+}
+
+PersistentHandler::PersistentHandler(const PoolConfig& pool) : pool_(pool) {}
+
+HandlerProcess& PersistentHandler::process() {
+  if (process_ && !process_->running()) {
+    spdlog::warn("pool={} pid={}: persistent handler pid {} {}; starting a new one", pool_.name,
+                 ::getpid(), process_->pid(), process_->describe_exit());
+    process_.reset();
+  }
+  if (!process_) {
+    process_ = std::make_unique<HandlerProcess>(
+        pool_.jobs.handler.argv, std::vector<std::string>{}, true,
+        fmt::format("pool={} pid={} handler", pool_.name, ::getpid()));
+    spdlog::info("pool={} pid={}: persistent handler started, pid {}", pool_.name, ::getpid(),
+                 process_->pid());
+  }
+  return *process_;
+}
+
+HandlerOutcome PersistentHandler::run(const Job& job, const RunControl& control) {
+  const std::string request = persistent_request(job);
+  // A handler that died between two jobs is restarted before the job is sent; one that
+  // dies on reading the request gets one more, fresh, try.
+  for (int tries = 0; tries < 2; ++tries) {
+    HandlerProcess& handler = process();
+    if (handler.write_stdin(request, false)) return read_answer(job, control);
+    handler.stop(control.grace);
+  }
+  return {HandlerOutcome::Kind::failed,
+          "persistent handler closed its stdin (" + process_->describe_exit() + ")"};
+}
+
+HandlerOutcome PersistentHandler::read_answer(const Job& job, const RunControl& control) {
+  HandlerProcess& handler = *process_;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (control.timeout.count() > 0) deadline = std::chrono::steady_clock::now() + control.timeout;
+  for (;;) {
+    std::string line;
+    switch (handler.wait(true, deadline, control, &line)) {
+      case HandlerProcess::Event::timed_out:
+        handler.stop(control.grace);
+        return {HandlerOutcome::Kind::timeout, fmt::format("timeout after {}ms", control.timeout.count())};
+      case HandlerProcess::Event::fast_stop:
+        handler.stop(control.grace);
+        return {HandlerOutcome::Kind::given_back, "stopped by TERM"};
+      case HandlerProcess::Event::exited:
+        return {HandlerOutcome::Kind::failed,
+                "persistent handler " + handler.describe_exit() + " while running the job"};
+      case HandlerProcess::Event::line: break;
+    }
+    std::string problem;
+    if (auto outcome = parse_persistent_answer(line, job.id, &problem)) return *outcome;
+    spdlog::warn("pool={} pid={} job={}: ignoring handler output ({}): {}", pool_.name, ::getpid(),
+                 job.id, problem, line);
+  }
+}
+
+}  // namespace preforkd

@@ -1,0 +1,31 @@
+// Job state names as stored by the backends and shown by preforkctl, and queue names.
+#include "preforkd/job.hpp"
+
+#include <regex>
+
+namespace preforkd {
+
+const char* job_state_name(JobState state) {
+  switch (state) {
+    case JobState::queued: return "queued";
+    case JobState::running: return "running";
+    case JobState::done: return "done";
+    case JobState::retry: return "retry";
+    case JobState::dead: return "dead";
+  }
+  return "queued";
+}
+
+std::optional<JobState> job_state_from_name(const std::string& name) {
+  for (JobState state : {JobState::queued, JobState::running, JobState::done, JobState::retry,
+                         JobState::dead})
+    if (name == job_state_name(state)) return state;
+  return std::nullopt;
+}
+
+bool is_valid_queue_name(const std::string& name) {
+  static const std::regex pattern("[A-Za-z0-9_.:-]{1,200}");
+  return std::regex_match(name, pattern);
+}
+
+}  // namespace preforkd

@@ -1,0 +1,124 @@
+// sqlite3 connection, statements and transactions (see sqlite_db.hpp).
+#include "sources/sqlite/sqlite_db.hpp"
+
+#include <chrono>
+
+namespace preforkd::sqlite {
+
+Statement& Statement::bind(int index, int64_t value) {
+  if (int rc = sqlite3_bind_int64(stmt_, index, value); rc != SQLITE_OK) db_.fail(rc, "bind");
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+  if (int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
+                                   SQLITE_UTF8);
+      rc != SQLITE_OK)
+    db_.fail(rc, "bind");
+  return *this;
+}
+
+Statement& Statement::bind_null(int index) {
+  if (int rc = sqlite3_bind_null(stmt_, index); rc != SQLITE_OK) db_.fail(rc, "bind");
+  return *this;
+}
+
+bool Statement::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  std::string sql = sqlite3_sql(stmt_) ? sqlite3_sql(stmt_) : "?";
+  sqlite3_reset(stmt_);
+  db_.fail(rc, sql.substr(0, sql.find_first_of("\n(")));
+}
+
+void Statement::run() {
+  while (step()) {
+  }
+}
+
+std::string Statement::text_column(int column) const {
+  auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  return text ? std::string(text, sqlite3_column_bytes(stmt_, column)) : std::string();
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+Db::Db(const std::string& path, std::chrono::milliseconds busy_timeout) : path_(path) {
+  int rc = sqlite3_open_v2(path.c_str(), &db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw SourceError("sqlite " + path + ": cannot open: " + message);
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
+}
+
+Db::~Db() {
+  for (auto& [sql, entry] : statements_) sqlite3_finalize(entry.first);
+  sqlite3_close_v2(db_);
+}
+
+void Db::exec(const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+  if (rc != SQLITE_OK) {
+    std::string message = error ? error : sqlite3_errstr(rc);
+    sqlite3_free(error);
+    fail(rc, message);
+  }
+}
+
+Statement& Db::prepare(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    if (int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+        rc != SQLITE_OK)
+      fail(rc, "prepare");
+    it = statements_.emplace(sql, std::make_pair(stmt, std::make_unique<Statement>(*this, stmt))).first;
+  }
+  it->second.second->reset();
+  return *it->second.second;
+}
+
+void Db::fail(int rc, std::string_view what) const {
+  std::string message = "sqlite " + path_ + ": " + std::string(what) + ": " +
+                        (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: message += " (another process holds the database longer than busy_timeout)"; break;
+    case SQLITE_FULL: message += " (disk full: free space; no job was written)"; break;
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM: message += " (check that the file and its directory are writable by this user)"; break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: message += " (not a usable SQLite database: restore it from a backup or point 'path' elsewhere)"; break;
+    default: break;
+  }
+  throw SourceError(message);
+}
+
+WriteTransaction::WriteTransaction(Db& db) : db_(db) { db_.prepare("BEGIN IMMEDIATE").run(); }
+
+WriteTransaction::~WriteTransaction() {
+  if (!open_) return;
+  try {
+    db_.prepare("ROLLBACK").run();
+  } catch (...) {
+    // The transaction may already be gone (SQLite rolls back on some errors itself).
+  }
+}
+
+void WriteTransaction::commit() {
+  db_.prepare("COMMIT").run();
+  open_ = false;
+}
+
+}  // namespace preforkd::sqlite

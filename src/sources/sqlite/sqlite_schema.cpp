@@ -1,0 +1,69 @@
+// Schema of the SQLite job table (see sqlite_schema.hpp).
+#include "sources/sqlite/sqlite_schema.hpp"
+
+namespace preforkd::sqlite {
+namespace {
+
+constexpr const char* schema_sql = R"sql(
+CREATE TABLE IF NOT EXISTS preforkd_jobs (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue        TEXT    NOT NULL,
+  payload      TEXT    NOT NULL,
+  priority     INTEGER NOT NULL DEFAULT 0,
+  state        TEXT    NOT NULL DEFAULT 'queued'
+               CHECK (state IN ('queued', 'running', 'done', 'retry', 'dead')),
+  run_at       INTEGER NOT NULL,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL DEFAULT 0,
+  unique_key   TEXT,
+  last_error   TEXT,
+  locked_by    TEXT,
+  lease_until  INTEGER,
+  created_at   INTEGER NOT NULL,
+  started_at   INTEGER,
+  finished_at  INTEGER
+);
+CREATE INDEX IF NOT EXISTS preforkd_jobs_due
+  ON preforkd_jobs (queue, priority DESC, run_at, id) WHERE state IN ('queued', 'retry');
+CREATE INDEX IF NOT EXISTS preforkd_jobs_lease
+  ON preforkd_jobs (lease_until) WHERE state = 'running';
+CREATE INDEX IF NOT EXISTS preforkd_jobs_finished
+  ON preforkd_jobs (finished_at) WHERE state = 'done';
+CREATE UNIQUE INDEX IF NOT EXISTS preforkd_jobs_unique
+  ON preforkd_jobs (unique_key)
+  WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'retry');
+)sql";
+
+}  // namespace
+
+void prepare_schema(Db& db) {
+  // WAL: readers never block the writer, and commits append to one file that the
+  // waiting workers watch. NORMAL: no fsync per commit in WAL mode; a power loss may
+  // lose the last commits but never corrupts the file.
+  db.exec("PRAGMA journal_mode=WAL");
+  db.exec("PRAGMA synchronous=NORMAL");
+
+  auto& id_stmt = db.prepare("PRAGMA application_id");
+  int64_t id = id_stmt.step() ? id_stmt.int_column(0) : 0;
+  id_stmt.reset();
+  if (id == application_id) return;  // ours, schema already there (created in one go)
+
+  WriteTransaction tx(db);
+  auto& recheck = db.prepare("PRAGMA application_id");
+  id = recheck.step() ? recheck.int_column(0) : 0;
+  recheck.reset();
+  if (id != application_id) {
+    auto& tables = db.prepare("SELECT group_concat(name, ', ') FROM sqlite_schema WHERE type = 'table'");
+    std::string names = tables.step() ? tables.text_column(0) : "";
+    tables.reset();
+    if (!names.empty() || id != 0)
+      throw SourceError("sqlite " + db.path() + ": not a preforkd job database (it holds tables: " +
+                        (names.empty() ? "none" : names) +
+                        "); point the source's 'path' at a new file");
+    db.exec(schema_sql);
+    db.exec(("PRAGMA application_id=" + std::to_string(application_id)).c_str());
+  }
+  tx.commit();
+}
+
+}  // namespace preforkd::sqlite

@@ -1,0 +1,353 @@
+// The embedded default source: one SQLite file (WAL) shared by every worker process on
+// the host. Claims run in BEGIN IMMEDIATE transactions; leases bring back the jobs of
+// dead workers; idle workers sleep on inotify of the -wal file (every commit appends to
+// it) until a write or the next due time, so an idle pool costs nothing and a new job
+// starts within milliseconds.
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "preforkd/config.hpp"
+#include "sources/sqlite/sqlite_db.hpp"
+#include "sources/sqlite/sqlite_schema.hpp"
+#include "util/file_change_watch.hpp"
+
+namespace preforkd::sqlite {
+namespace {
+
+using std::chrono::milliseconds;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+SystemTime from_ms(int64_t ms) { return SystemTime(milliseconds(ms)); }
+
+constexpr const char* default_path = "var/jobs.db";
+
+class SqliteSource final : public JobSource {
+ public:
+  SqliteSource(const SourceConfig& config, std::string worker_id)
+      : path_(database_path(config)),
+        lease_(setting(config, "lease", milliseconds(std::chrono::seconds(30)))),
+        keep_done_(setting(config, "keep_done", milliseconds(std::chrono::hours(24)))),
+        worker_id_(std::move(worker_id)),
+        db_(open(path_, setting(config, "busy_timeout", milliseconds(std::chrono::seconds(10))))) {}
+
+  std::optional<Job> fetch(std::span<const std::string> queues, milliseconds wait) override;
+  void complete(const Job& job) override;
+  void fail(const Job& job, std::string_view reason, RetryDecision retry) override;
+  void release(const Job& job) override;
+  void extend_lease(const Job& job) override;
+  milliseconds lease_time() const override { return lease_; }
+  EnqueueResult enqueue(const NewJob& job) override;
+  std::vector<EnqueueResult> enqueue_batch(std::span<const NewJob> jobs) override;
+  std::vector<QueueStats> stats() override;
+  JobInfo get(const std::string& id) override;
+  std::vector<JobInfo> list(const JobFilter& filter) override;
+  void retry_now(const std::string& id) override;
+
+ private:
+  static std::string database_path(const SourceConfig& config) {
+    auto it = config.settings.find("path");
+    std::string path = it == config.settings.end() ? default_path : it->second;
+    return path.front() == '/' ? path : config.base_dir + "/" + path;
+  }
+  static milliseconds setting(const SourceConfig& config, const char* key, milliseconds fallback) {
+    auto it = config.settings.find(key);
+    return it == config.settings.end() ? fallback : parse_duration(it->second);
+  }
+  static std::unique_ptr<Db> open(const std::string& path, milliseconds busy_timeout) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    if (ec)
+      throw SourceError("sqlite " + path + ": cannot create its directory: " + ec.message());
+    auto db = std::make_unique<Db>(path, busy_timeout);
+    prepare_schema(*db);
+    return db;
+  }
+
+  std::optional<Job> try_claim(std::span<const std::string> queues);
+  int64_t next_wake_ms(std::span<const std::string> queues);
+  FileChangeWatch& watch() {
+    if (!watch_) {
+      auto file = std::filesystem::path(path_);
+      watch_.emplace(file.parent_path().string(), file.filename().string() + "-wal");
+    }
+    return *watch_;
+  }
+  int64_t job_id(const Job& job) const { return std::stoll(job.id); }
+  void finish(const Job& job, const char* sql, std::string_view error, int64_t run_at);
+  static JobInfo read_info(const Statement& row);
+
+  std::string path_;
+  milliseconds lease_;
+  milliseconds keep_done_;
+  std::string worker_id_;
+  std::unique_ptr<Db> db_;
+  std::optional<FileChangeWatch> watch_;
+  int64_t next_prune_ms_ = 0;
+};
+
+std::optional<Job> SqliteSource::try_claim(std::span<const std::string> queues) {
+  int64_t now = now_ms();
+  WriteTransaction tx(*db_);
+  // Leases that ran out: their worker died or hung. Back to the queue; the attempt
+  // was counted when it was claimed, so a job that keeps killing its worker ends dead.
+  db_->prepare(
+         "UPDATE preforkd_jobs SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+         "last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')' "
+         "WHERE state = 'running' AND lease_until < ?1")
+      .bind(1, now)
+      .run();
+  if (now >= next_prune_ms_) {
+    db_->prepare("DELETE FROM preforkd_jobs WHERE state = 'done' AND finished_at < ?1")
+        .bind(1, now - keep_done_.count())
+        .run();
+    next_prune_ms_ = now + 60'000;
+  }
+  std::optional<Job> job;
+  for (const auto& queue : queues) {
+    auto& claim = db_->prepare(
+        "UPDATE preforkd_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?3, "
+        "lease_until = ?4, started_at = ?2 WHERE id = (SELECT id FROM preforkd_jobs "
+        "WHERE queue = ?1 AND state IN ('queued', 'retry') AND run_at <= ?2 "
+        "ORDER BY priority DESC, run_at, id LIMIT 1) "
+        "RETURNING id, payload, attempts, max_attempts, priority");
+    claim.bind(1, queue).bind(2, now).bind(3, worker_id_).bind(4, now + lease_.count());
+    if (claim.step()) {
+      job = Job{std::to_string(claim.int_column(0)), queue, claim.text_column(1),
+                static_cast<int>(claim.int_column(2)), static_cast<int>(claim.int_column(3)),
+                static_cast<int>(claim.int_column(4))};
+      claim.run();
+      break;
+    }
+  }
+  tx.commit();
+  return job;
+}
+
+int64_t SqliteSource::next_wake_ms(std::span<const std::string> queues) {
+  int64_t next = INT64_MAX;
+  for (const auto& queue : queues) {
+    auto& due = db_->prepare(
+        "SELECT min(run_at) FROM preforkd_jobs WHERE queue = ?1 AND state IN ('queued', 'retry')");
+    due.bind(1, queue);
+    if (due.step() && !due.is_null(0)) next = std::min(next, due.int_column(0));
+  }
+  auto& lease = db_->prepare("SELECT min(lease_until) FROM preforkd_jobs WHERE state = 'running'");
+  if (lease.step() && !lease.is_null(0)) next = std::min(next, lease.int_column(0) + 1);
+  return next;
+}
+
+std::optional<Job> SqliteSource::fetch(std::span<const std::string> queues, milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    // Forget earlier writes first: one that lands after the claim attempt still wakes us.
+    watch().drain();
+    if (auto job = try_claim(queues)) return job;
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    int64_t next = next_wake_ms(queues);
+    if (next != INT64_MAX) left = std::min(left, milliseconds(std::max<int64_t>(0, next - now_ms())));
+    if (left.count() <= 0 && std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    if (watch().wait(left, interrupt_fd())) return std::nullopt;
+  }
+}
+
+void SqliteSource::finish(const Job& job, const char* sql, std::string_view error, int64_t run_at) {
+  WriteTransaction tx(*db_);
+  auto& stmt = db_->prepare(sql);
+  stmt.bind(1, job_id(job)).bind(2, worker_id_).bind(3, now_ms());
+  if (!error.empty()) stmt.bind(4, error);
+  if (run_at) stmt.bind(5, run_at);
+  stmt.run();
+  tx.commit();
+}
+
+void SqliteSource::complete(const Job& job) {
+  // `locked_by = ?2`: a worker whose lease ran out and was given to another must not
+  // mark the other's run done.
+  finish(job,
+         "UPDATE preforkd_jobs SET state = 'done', locked_by = NULL, lease_until = NULL, "
+         "finished_at = ?3, last_error = NULL WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
+         {}, 0);
+}
+
+void SqliteSource::fail(const Job& job, std::string_view reason, RetryDecision retry) {
+  std::string error = reason.empty() ? "failed" : std::string(reason);
+  if (retry.retry) {
+    finish(job,
+           "UPDATE preforkd_jobs SET state = 'retry', locked_by = NULL, lease_until = NULL, "
+           "finished_at = ?3, last_error = ?4, run_at = ?5 "
+           "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
+           error, now_ms() + retry.delay.count());
+  } else {
+    finish(job,
+           "UPDATE preforkd_jobs SET state = 'dead', locked_by = NULL, lease_until = NULL, "
+           "finished_at = ?3, last_error = ?4 WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
+           error, 0);
+  }
+}
+
+void SqliteSource::release(const Job& job) {
+  finish(job,
+         "UPDATE preforkd_jobs SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+         "attempts = max(attempts - 1, 0), started_at = NULL, finished_at = ?3 "
+         "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
+         {}, 0);
+}
+
+void SqliteSource::extend_lease(const Job& job) {
+  WriteTransaction tx(*db_);
+  db_->prepare("UPDATE preforkd_jobs SET lease_until = ?3 + ?4 "
+               "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'")
+      .bind(1, job_id(job))
+      .bind(2, worker_id_)
+      .bind(3, now_ms())
+      .bind(4, lease_.count())
+      .run();
+  tx.commit();
+}
+
+EnqueueResult SqliteSource::enqueue(const NewJob& job) { return enqueue_batch({&job, 1}).front(); }
+
+std::vector<EnqueueResult> SqliteSource::enqueue_batch(std::span<const NewJob> jobs) {
+  std::vector<EnqueueResult> results;
+  results.reserve(jobs.size());
+  int64_t now = now_ms();
+  WriteTransaction tx(*db_);
+  for (const auto& job : jobs) {
+    auto& insert = db_->prepare(
+        "INSERT OR IGNORE INTO preforkd_jobs (queue, payload, priority, run_at, max_attempts, "
+        "unique_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id");
+    insert.bind(1, job.queue).bind(2, job.payload).bind(3, job.priority);
+    insert.bind(4, job.run_at ? std::chrono::duration_cast<milliseconds>(
+                                    job.run_at->time_since_epoch()).count()
+                              : now);
+    insert.bind(5, job.max_attempts).bind(7, now);
+    if (job.unique_key.empty()) insert.bind_null(6);
+    else insert.bind(6, job.unique_key);
+    if (insert.step()) {
+      results.push_back({std::to_string(insert.int_column(0)), false});
+      insert.run();
+      continue;
+    }
+    auto& existing = db_->prepare(
+        "SELECT id FROM preforkd_jobs WHERE unique_key = ?1 AND state IN ('queued', 'running', 'retry')");
+    existing.bind(1, job.unique_key);
+    if (!existing.step()) throw SourceError("sqlite " + path_ + ": insert into queue " + job.queue + " was refused");
+    results.push_back({std::to_string(existing.int_column(0)), true});
+  }
+  tx.commit();
+  return results;
+}
+
+std::vector<QueueStats> SqliteSource::stats() {
+  std::vector<QueueStats> out;
+  auto& stmt = db_->prepare("SELECT queue, state, count(*) FROM preforkd_jobs GROUP BY queue, state ORDER BY queue");
+  while (stmt.step()) {
+    std::string queue = stmt.text_column(0);
+    if (out.empty() || out.back().queue != queue) out.push_back(QueueStats{queue});
+    auto state = job_state_from_name(stmt.text_column(1));
+    int64_t count = stmt.int_column(2);
+    QueueStats& q = out.back();
+    switch (state.value_or(JobState::queued)) {
+      case JobState::queued: q.queued += count; break;
+      case JobState::running: q.running += count; break;
+      case JobState::retry: q.retry += count; break;
+      case JobState::done: q.done += count; break;
+      case JobState::dead: q.dead += count; break;
+    }
+  }
+  return out;
+}
+
+#define PREFORKD_JOB_COLUMNS                                                              \
+  "id, queue, payload, state, priority, attempts, max_attempts, coalesce(unique_key, ''), " \
+  "coalesce(last_error, ''), coalesce(locked_by, ''), created_at, run_at, started_at, "     \
+  "finished_at, lease_until"
+
+JobInfo SqliteSource::read_info(const Statement& row) {
+  JobInfo info;
+  info.id = std::to_string(row.int_column(0));
+  info.queue = row.text_column(1);
+  info.payload = row.text_column(2);
+  info.state = job_state_from_name(row.text_column(3)).value_or(JobState::queued);
+  info.priority = static_cast<int>(row.int_column(4));
+  info.attempts = static_cast<int>(row.int_column(5));
+  info.max_attempts = static_cast<int>(row.int_column(6));
+  info.unique_key = row.text_column(7);
+  info.last_error = row.text_column(8);
+  info.locked_by = row.text_column(9);
+  info.created_at = from_ms(row.int_column(10));
+  info.run_at = from_ms(row.int_column(11));
+  if (!row.is_null(12)) info.started_at = from_ms(row.int_column(12));
+  if (!row.is_null(13)) info.finished_at = from_ms(row.int_column(13));
+  if (!row.is_null(14)) info.lease_until = from_ms(row.int_column(14));
+  return info;
+}
+
+JobInfo SqliteSource::get(const std::string& id) {
+  int64_t number = 0;
+  try {
+    size_t used = 0;
+    number = std::stoll(id, &used);
+    if (used != id.size()) throw std::invalid_argument(id);
+  } catch (const std::exception&) {
+    throw JobNotFound("no job with id '" + id + "' (SQLite job ids are numbers)");
+  }
+  auto& stmt = db_->prepare("SELECT " PREFORKD_JOB_COLUMNS " FROM preforkd_jobs WHERE id = ?1");
+  stmt.bind(1, number);
+  if (!stmt.step()) throw JobNotFound("no job with id " + id + " in " + path_);
+  return read_info(stmt);
+}
+
+std::vector<JobInfo> SqliteSource::list(const JobFilter& filter) {
+  auto& stmt = db_->prepare("SELECT " PREFORKD_JOB_COLUMNS " FROM preforkd_jobs "
+                            "WHERE (?1 = '' OR queue = ?1) AND (?2 = '' OR state = ?2) "
+                            "ORDER BY id LIMIT ?3");
+  stmt.bind(1, filter.queue).bind(2, filter.state ? job_state_name(*filter.state) : "");
+  stmt.bind(3, static_cast<int64_t>(filter.limit));
+  std::vector<JobInfo> out;
+  while (stmt.step()) out.push_back(read_info(stmt));
+  return out;
+}
+
+void SqliteSource::retry_now(const std::string& id) {
+  JobInfo info = get(id);
+  if (info.state != JobState::dead && info.state != JobState::retry)
+    throw JobNotFound("job " + id + " is " + job_state_name(info.state) +
+                      ": only dead or retry-waiting jobs can be retried");
+  WriteTransaction tx(*db_);
+  db_->prepare("UPDATE preforkd_jobs SET state = 'queued', attempts = 0, run_at = ?2, "
+               "finished_at = NULL WHERE id = ?1 AND state IN ('dead', 'retry')")
+      .bind(1, std::stoll(id))
+      .bind(2, now_ms())
+      .run();
+  tx.commit();
+}
+
+JobSourceType sqlite_source_type() {
+  JobSourceType type;
+  type.keys = {"path", "lease", "busy_timeout", "keep_done"};
+  type.check = [](const std::string& key, const std::string& value) -> std::string {
+    if (key == "path") return value.empty() ? "must not be empty" : "";
+    try {
+      auto d = parse_duration(value);
+      if (key == "lease" && d < std::chrono::seconds(1)) return "must be at least 1s (got " + value + ")";
+      return "";
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+  };
+  type.open = [](const SourceConfig& config, const std::string& worker_id) {
+    return std::unique_ptr<JobSource>(new SqliteSource(config, worker_id));
+  };
+  return type;
+}
+
+PREFORKD_REGISTER_JOB_SOURCE("sqlite", sqlite_source_type)
+
+}  // namespace
+}  // namespace preforkd::sqlite
