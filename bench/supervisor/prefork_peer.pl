@@ -70,8 +70,7 @@ my $pm = Parallel::Prefork->new({
 while ($pm->signal_received ne 'TERM' && $pm->signal_received ne 'INT') {
     $pm->start(sub {
         if (defined $child_program) {
-            exec { $child_program } $child_program;
-            POSIX::_exit(127);
+            exec { $child_program } $child_program or POSIX::_exit(127);
         }
         child_main();
     });

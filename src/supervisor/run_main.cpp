@@ -6,6 +6,7 @@
 #include <string>
 
 #include "preforkd/supervisor.hpp"
+#include "sources/check_sources.hpp"
 #include "supervisor/supervisor.hpp"
 #include "util/log.hpp"
 #include "util/pidfile.hpp"
@@ -46,6 +47,10 @@ int run_supervisor(const std::string& config_path) {
     configure_logging(config.log);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "preforkd: cannot open log %s: %s\n", config.log.file.c_str(), e.what());
+    return 1;
+  }
+  if (auto problems = check_sources(config); !problems.empty()) {
+    for (const auto& problem : problems) spdlog::critical("refusing to start: {}", problem);
     return 1;
   }
   std::optional<Pidfile> pidfile;

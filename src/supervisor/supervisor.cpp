@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include "sources/check_sources.hpp"
 #include "util/log.hpp"
 
 namespace preforkd {
@@ -77,6 +78,7 @@ void Supervisor::reload() {
   Config next;
   try {
     next = load_config(config_.path);
+    if (auto problems = check_sources(next); !problems.empty()) throw ConfigError(problems);
   } catch (const ConfigError& e) {
     spdlog::error("reload failed; still running generation {} with the previous config:",
                   generation_);

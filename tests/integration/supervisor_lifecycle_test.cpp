@@ -27,10 +27,6 @@ std::string pool(const std::string& name, const std::string& mode, int workers,
          "\n    workers: " + std::to_string(workers) + "\n" + extra;
 }
 
-int exit_code(std::optional<int> status) {
-  return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-}
-
 }  // namespace
 
 TEST(Lifecycle, StartsTheConfiguredNumberOfChildrenInEveryPool) {

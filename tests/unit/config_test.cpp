@@ -182,8 +182,9 @@ TEST_F(ConfigFile, CommandAndFunctionAreExclusive) {
   auto problems = problems_of("pools:\n  a:\n    workers: 1\n  b:\n    command: [/bin/true]\n"
                               "    function: f\n");
   ASSERT_EQ(problems.size(), 2u);
-  EXPECT_EQ(problems[0], at(3, 5, "pools.a needs exactly one of 'command' (a program to run) or "
-                                  "'function' (a registered C++ function)"));
+  EXPECT_EQ(problems[0], at(3, 5, "pools.a needs exactly one of 'command' (a program to run), "
+                                  "'function' (a registered C++ function) or 'handler' (a jobs "
+                                  "pool with 'queues')"));
 }
 
 TEST_F(ConfigFile, UnregisteredFunctionIsReported) {

@@ -33,11 +33,12 @@ constexpr const char* usage_text =
     "  --reps N            cold starts per size and side, median (default 3)\n"
     "  --kills N           kill -9 samples for respawn latency (default 50)\n"
     "  --reloads N         HUPs per side, median (default 3)\n"
-    "  --churn-workers N   children of the churning pool (default 8)\n"
+    "  --churn-workers L   children of the churning pool, a list (default 1,8)\n"
     "  --workers N         children for the latency and reload runs (default 8)\n"
     "  --work-ms MS        length of each piece of work in the reload run (default 200)\n"
     "  --children KIND     in-process | exec | both (default both)\n"
     "  --scenarios LIST    cold,churn,latency,reload,idle (default all)\n"
+    "  --keep              keep the temporary directory (configs, supervisor logs)\n"
     "  --quick             --duration 2 --idle 2 --reps 1 --kills 20 --reloads 2\n";
 
 std::vector<int> parse_list(const std::string& text) {
@@ -50,9 +51,11 @@ std::vector<int> parse_list(const std::string& text) {
 struct Options {
   double duration = 10, idle = 10;
   std::vector<int> sizes = {2, 8, 32, 128};
-  int reps = 3, kills = 50, reloads = 3, churn_workers = 8, workers = 8, work_ms = 200;
+  int reps = 3, kills = 50, reloads = 3, workers = 8, work_ms = 200;
+  std::vector<int> churn_workers = {1, 8};
   std::vector<Children> kinds = {Children::in_process, Children::exec};
   std::set<std::string> scenarios = {"cold", "churn", "latency", "reload", "idle"};
+  bool keep_work_dir = false;
 };
 
 bool parse(int argc, char** argv, Options& o) {
@@ -68,7 +71,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (arg == "--reps") o.reps = std::atoi(value().c_str());
     else if (arg == "--kills") o.kills = std::atoi(value().c_str());
     else if (arg == "--reloads") o.reloads = std::atoi(value().c_str());
-    else if (arg == "--churn-workers") o.churn_workers = std::atoi(value().c_str());
+    else if (arg == "--churn-workers") o.churn_workers = parse_list(value());
     else if (arg == "--workers") o.workers = std::atoi(value().c_str());
     else if (arg == "--work-ms") o.work_ms = std::atoi(value().c_str());
     else if (arg == "--children") {
@@ -80,6 +83,8 @@ bool parse(int argc, char** argv, Options& o) {
       std::stringstream in(value());
       o.scenarios.clear();
       for (std::string item; std::getline(in, item, ',');) o.scenarios.insert(item);
+    } else if (arg == "--keep") {
+      o.keep_work_dir = true;
     } else if (arg == "--quick") {
       o.duration = 2, o.idle = 2, o.reps = 1, o.kills = 20, o.reloads = 2;
     } else if (arg == "-h" || arg == "--help") {
@@ -116,15 +121,21 @@ void measure(Bench& bench, const Options& o, Children kind, Report& report) {
     }
   }
   if (o.scenarios.count("churn")) {
-    Row& row = section.add("churn, " + std::to_string(o.churn_workers) +
-                               " children exiting at once (respawns/s)",
-                           "/s", Better::higher);
-    row.preforkd = churn(bench, preforkd, o.churn_workers, o.duration);
-    note(preforkd.label() + ": churn", fmt_rate(row.preforkd));
-    row.prefork = churn(bench, prefork, o.churn_workers, o.duration);
-    note(prefork.label() + ": churn", fmt_rate(row.prefork));
-    row.bare = churn_bare(bench, exec, o.duration);
-    note("bare: churn", fmt_rate(row.bare));
+    std::optional<double> bare;  // one bare run serves every row: it is one at a time
+    for (int workers : o.churn_workers) {
+      Row& row = section.add("churn, pool of " + std::to_string(workers) + ", children exit at once",
+                             "/s", Better::higher);
+      std::string label = ": churn, pool of " + std::to_string(workers);
+      row.preforkd = churn(bench, preforkd, workers, o.duration);
+      note(preforkd.label() + label, fmt_rate(row.preforkd));
+      row.prefork = churn(bench, prefork, workers, o.duration);
+      note(prefork.label() + label, fmt_rate(row.prefork));
+      if (!bare) {
+        bare = churn_bare(bench, exec, o.duration);
+        note("bare: churn, one child at a time", fmt_rate(bare));
+      }
+      row.bare = bare;
+    }
   }
   if (o.scenarios.count("latency")) {
     Row& med = section.add("respawn latency after kill -9, median", "ms", Better::lower);
@@ -217,7 +228,7 @@ int main(int argc, char** argv) {
   int status = 0;
   {
     EventLog events(paths.fifo);
-    Bench bench{paths, events};
+    Bench bench{paths, events, {}};
     Report report;
     std::printf("preforkd supervisor bench: churn %.0f s, idle %.0f s, %d cold starts per size, "
                 "%d kills, %d reloads; %ld CPUs\n",
@@ -230,9 +241,14 @@ int main(int argc, char** argv) {
       status = 1;
     }
     report.print();
-    if (status == 0) status = report.print_targets(options.churn_workers);
+    if (!bench.notes.empty()) {
+      std::printf("\nNotes:\n");
+      for (const auto& n : bench.notes) std::printf("- %s\n", n.c_str());
+    }
+    if (status == 0) status = report.print_targets();
     reap_leftovers();
   }
-  std::filesystem::remove_all(work_dir);
+  if (options.keep_work_dir) std::printf("\nkept %s\n", work_dir.c_str());
+  else std::filesystem::remove_all(work_dir);
   return status == 1 ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -61,7 +62,9 @@ std::string preforkd_config(const Paths& paths, const Side& side, int workers,
                             const std::string& mode, int work_ms) {
   std::string file = paths.work_dir + "/preforkd-" + std::to_string(++run_counter) + ".yaml";
   std::ofstream out(file);
-  out << "log: { level: warn }\n"
+  // BENCH_LOG_LEVEL=info shows every spawn and exit in supervisor.log (--keep).
+  const char* level = std::getenv("BENCH_LOG_LEVEL");
+  out << "log: { level: " << (level ? level : "warn") << " }\n"
       << "pools:\n"
       << "  bench:\n";
   if (side.children == Children::in_process) out << "    function: bench\n";

@@ -35,7 +35,7 @@ class Report {
   Section& section(Children kind) { return kind == Children::in_process ? in_process_ : exec_; }
   void print() const;
   // Prints each target with MET / NOT MET / not measured; returns 0.
-  int print_targets(int churn_workers) const;
+  int print_targets() const;
 
  private:
   Section in_process_{Children::in_process, {}, {}, {}};

@@ -74,6 +74,16 @@ int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pi
 
 }  // namespace
 
+void Bench::stop(Process& process, const std::string& what, std::chrono::milliseconds grace) {
+  long long asked = now_ns();
+  if (!process.stop(grace))
+    notes.push_back(what + ": the supervisor did not exit within " +
+                    std::to_string(grace.count() / 1000) + " s of TERM and was KILLed");
+  else if (ms_between(asked, now_ns()) > 1000)
+    notes.push_back(what + ": the supervisor took " + std::to_string(static_cast<int>(
+                        ms_between(asked, now_ns()))) + " ms to exit after TERM");
+}
+
 double median(std::vector<double> values) { return percentile(std::move(values), 0.5); }
 
 double percentile(std::vector<double> values, double p) {
@@ -96,7 +106,7 @@ std::optional<double> cold_start(Bench& bench, const Side& side, int n, int reps
     }
     auto ready = firsts(bench.events.since(mark), 'R');
     times.push_back(ms_between(launched, ready[n - 1].ns));
-    process->stop();
+    bench.stop(*process, side.label() + " cold start " + std::to_string(n));
   }
   return median(times);
 }
@@ -129,7 +139,7 @@ std::optional<double> churn(Bench& bench, const Side& side, int workers, double 
   }
   long long first = firsts(bench.events.since(mark), 'R').front().ns;
   sleep_ms(ms_between(now_ns(), first) + (churn_warmup_s + seconds) * 1000 + 100);
-  process->stop();
+  bench.stop(*process, side.label() + " churn", std::chrono::seconds(5));
   return rate_in_window(bench.events.since(mark), churn_warmup_s, seconds);
 }
 
@@ -172,7 +182,7 @@ std::optional<Latency> respawn_latency(Bench& bench, const Side& side, int worke
     seen.insert(replacement.pid);
     sleep_ms(20);
   }
-  process->stop();
+  bench.stop(*process, side.label() + " respawn latency");
   return summarize(samples);
 }
 
@@ -247,6 +257,19 @@ std::optional<Reload> reload(Bench& bench, const Side& side, int workers, int re
       say_failure(side.label() + " reload", *process);
       return std::nullopt;
     }
+    // Every old child has exited, but the FIFO reader may not have read its last lines
+    // yet: give it a moment to drain before a missing "D" counts as work cut off.
+    bench.events.wait_until(
+        before,
+        [&](const std::vector<Event>& ev) {
+          std::map<pid_t, int> open;
+          for (const auto& e : ev)
+            if (live.count(e.pid)) open[e.pid] += e.tag == 'B' ? 1 : e.tag == 'D' ? -1 : 0;
+          for (const auto& [pid, n] : open)
+            if (n > 0) return false;
+          return true;
+        },
+        std::chrono::seconds(1));
     auto events = bench.events.since(before);
     auto fresh = firsts(events, 'R', seen);
     new_ready.push_back(ms_between(hup_at, fresh[live.size() - 1].ns));
@@ -263,6 +286,9 @@ std::optional<Reload> reload(Bench& bench, const Side& side, int workers, int re
     }
     longest.push_back(ms_between(hup_at, last_done));
     for (pid_t pid : live) {
+      if (begun[pid] > finished[pid])
+        bench.notes.push_back(side.label() + " reload " + std::to_string(rep + 1) + ": pid " +
+                              std::to_string(pid) + " began work and never finished it");
       total.started += begun[pid];
       total.done += finished[pid];
       total.cut_off += std::max(0, begun[pid] - finished[pid]);
@@ -273,7 +299,7 @@ std::optional<Reload> reload(Bench& bench, const Side& side, int workers, int re
     seen.insert(live.begin(), live.end());
     ++total.reps;
   }
-  process->stop();
+  bench.stop(*process, side.label() + " reload");
   total.new_ready_ms = median(new_ready);
   total.old_gone_ms = median(old_gone);
   total.longest_work_ms = median(longest);
@@ -291,7 +317,7 @@ std::optional<Idle> idle(Bench& bench, const Side& side, int workers, double sec
   ProcStat before = read_proc_stat(process->pid());
   sleep_ms(seconds * 1000);
   ProcStat after = read_proc_stat(process->pid());
-  process->stop();
+  bench.stop(*process, side.label() + " idle");
   Idle result;
   result.cpu_seconds = after.cpu_seconds - before.cpu_seconds;
   result.run_seconds = after.run_seconds - before.run_seconds;

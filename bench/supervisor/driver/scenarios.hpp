@@ -2,7 +2,9 @@
 // the children's reports on the FIFO, and stops what it started before returning.
 #pragma once
 
+#include <chrono>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "events.hpp"
@@ -13,7 +15,10 @@ namespace bench {
 struct Bench {
   const Paths& paths;
   EventLog& events;
-  bool verbose = false;
+  std::vector<std::string> notes;  // anomalies seen (e.g. a supervisor that ignored TERM)
+  // Stops `process` with TERM; notes it when it had to be KILLed.
+  void stop(Process& process, const std::string& what,
+            std::chrono::milliseconds grace = std::chrono::seconds(10));
 };
 
 // Launch -> the Nth child ready, ms (median over `reps` launches).

@@ -54,14 +54,15 @@ Db::Db(const std::string& path, std::chrono::milliseconds busy_timeout) : path_(
     std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);
     db_ = nullptr;
-    throw SourceError("sqlite " + path + ": cannot open: " + message);
+    throw SourceError("sqlite " + path + ": cannot open: " + message +
+                      " (check that the file and its directory are writable by this user)");
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
 }
 
 Db::~Db() {
-  for (auto& [sql, entry] : statements_) sqlite3_finalize(entry.first);
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
   sqlite3_close_v2(db_);
 }
 
@@ -75,22 +76,22 @@ void Db::exec(const char* sql) {
   }
 }
 
-Statement& Db::prepare(const char* sql) {
+Statement Db::prepare(const char* sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     sqlite3_stmt* stmt = nullptr;
     if (int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
         rc != SQLITE_OK)
       fail(rc, "prepare");
-    it = statements_.emplace(sql, std::make_pair(stmt, std::make_unique<Statement>(*this, stmt))).first;
+    it = statements_.emplace(sql, stmt).first;
   }
-  it->second.second->reset();
-  return *it->second.second;
+  return Statement(*this, it->second);
 }
 
 void Db::fail(int rc, std::string_view what) const {
   std::string message = "sqlite " + path_ + ": " + std::string(what) + ": " +
-                        (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+                        (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)) +
+                        " [code " + std::to_string(rc) + "]";
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED: message += " (another process holds the database longer than busy_timeout)"; break;

@@ -18,10 +18,15 @@ namespace preforkd::sqlite {
 
 class Db;
 
-// A prepared statement, reset and cleared each time it is reused.
+// One use of a prepared statement. Its destructor resets the statement: a statement
+// left in the middle of its rows keeps a read transaction open, and SQLite then
+// answers BEGIN IMMEDIATE with SQLITE_BUSY at once instead of waiting busy_timeout.
 class Statement {
  public:
   Statement(Db& db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Statement() { reset(); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
   Statement& bind(int index, int64_t value);
   Statement& bind(int index, std::string_view value);
   Statement& bind_null(int index);
@@ -49,15 +54,15 @@ class Db {
 
   const std::string& path() const { return path_; }
   void exec(const char* sql);
-  // Cached by SQL text; valid for the connection's life. Reset before it is returned.
-  Statement& prepare(const char* sql);
+  // Cached by SQL text for the connection's life; each use is reset when it ends.
+  Statement prepare(const char* sql);
   int64_t changes() const { return sqlite3_changes64(db_); }
   [[noreturn]] void fail(int rc, std::string_view what) const;
 
  private:
   std::string path_;
   sqlite3* db_ = nullptr;
-  std::map<const char*, std::pair<sqlite3_stmt*, std::unique_ptr<Statement>>> statements_;
+  std::map<const char*, sqlite3_stmt*> statements_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope. IMMEDIATE

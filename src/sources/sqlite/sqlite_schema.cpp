@@ -43,17 +43,17 @@ void prepare_schema(Db& db) {
   db.exec("PRAGMA journal_mode=WAL");
   db.exec("PRAGMA synchronous=NORMAL");
 
-  auto& id_stmt = db.prepare("PRAGMA application_id");
+  auto id_stmt = db.prepare("PRAGMA application_id");
   int64_t id = id_stmt.step() ? id_stmt.int_column(0) : 0;
   id_stmt.reset();
   if (id == application_id) return;  // ours, schema already there (created in one go)
 
   WriteTransaction tx(db);
-  auto& recheck = db.prepare("PRAGMA application_id");
+  auto recheck = db.prepare("PRAGMA application_id");
   id = recheck.step() ? recheck.int_column(0) : 0;
   recheck.reset();
   if (id != application_id) {
-    auto& tables = db.prepare("SELECT group_concat(name, ', ') FROM sqlite_schema WHERE type = 'table'");
+    auto tables = db.prepare("SELECT group_concat(name, ', ') FROM sqlite_schema WHERE type = 'table'");
     std::string names = tables.step() ? tables.text_column(0) : "";
     tables.reset();
     if (!names.empty() || id != 0)

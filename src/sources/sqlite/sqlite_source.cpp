@@ -109,7 +109,7 @@ std::optional<Job> SqliteSource::try_claim(std::span<const std::string> queues) 
   }
   std::optional<Job> job;
   for (const auto& queue : queues) {
-    auto& claim = db_->prepare(
+    auto claim = db_->prepare(
         "UPDATE preforkd_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?3, "
         "lease_until = ?4, started_at = ?2 WHERE id = (SELECT id FROM preforkd_jobs "
         "WHERE queue = ?1 AND state IN ('queued', 'retry') AND run_at <= ?2 "
@@ -131,12 +131,12 @@ std::optional<Job> SqliteSource::try_claim(std::span<const std::string> queues) 
 int64_t SqliteSource::next_wake_ms(std::span<const std::string> queues) {
   int64_t next = INT64_MAX;
   for (const auto& queue : queues) {
-    auto& due = db_->prepare(
+    auto due = db_->prepare(
         "SELECT min(run_at) FROM preforkd_jobs WHERE queue = ?1 AND state IN ('queued', 'retry')");
     due.bind(1, queue);
     if (due.step() && !due.is_null(0)) next = std::min(next, due.int_column(0));
   }
-  auto& lease = db_->prepare("SELECT min(lease_until) FROM preforkd_jobs WHERE state = 'running'");
+  auto lease = db_->prepare("SELECT min(lease_until) FROM preforkd_jobs WHERE state = 'running'");
   if (lease.step() && !lease.is_null(0)) next = std::min(next, lease.int_column(0) + 1);
   return next;
 }
@@ -157,7 +157,7 @@ std::optional<Job> SqliteSource::fetch(std::span<const std::string> queues, mill
 
 void SqliteSource::finish(const Job& job, const char* sql, std::string_view error, int64_t run_at) {
   WriteTransaction tx(*db_);
-  auto& stmt = db_->prepare(sql);
+  auto stmt = db_->prepare(sql);
   stmt.bind(1, job_id(job)).bind(2, worker_id_).bind(3, now_ms());
   if (!error.empty()) stmt.bind(4, error);
   if (run_at) stmt.bind(5, run_at);
@@ -218,7 +218,7 @@ std::vector<EnqueueResult> SqliteSource::enqueue_batch(std::span<const NewJob> j
   int64_t now = now_ms();
   WriteTransaction tx(*db_);
   for (const auto& job : jobs) {
-    auto& insert = db_->prepare(
+    auto insert = db_->prepare(
         "INSERT OR IGNORE INTO preforkd_jobs (queue, payload, priority, run_at, max_attempts, "
         "unique_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id");
     insert.bind(1, job.queue).bind(2, job.payload).bind(3, job.priority);
@@ -233,7 +233,7 @@ std::vector<EnqueueResult> SqliteSource::enqueue_batch(std::span<const NewJob> j
       insert.run();
       continue;
     }
-    auto& existing = db_->prepare(
+    auto existing = db_->prepare(
         "SELECT id FROM preforkd_jobs WHERE unique_key = ?1 AND state IN ('queued', 'running', 'retry')");
     existing.bind(1, job.unique_key);
     if (!existing.step()) throw SourceError("sqlite " + path_ + ": insert into queue " + job.queue + " was refused");
@@ -245,7 +245,7 @@ std::vector<EnqueueResult> SqliteSource::enqueue_batch(std::span<const NewJob> j
 
 std::vector<QueueStats> SqliteSource::stats() {
   std::vector<QueueStats> out;
-  auto& stmt = db_->prepare("SELECT queue, state, count(*) FROM preforkd_jobs GROUP BY queue, state ORDER BY queue");
+  auto stmt = db_->prepare("SELECT queue, state, count(*) FROM preforkd_jobs GROUP BY queue, state ORDER BY queue");
   while (stmt.step()) {
     std::string queue = stmt.text_column(0);
     if (out.empty() || out.back().queue != queue) out.push_back(QueueStats{queue});
@@ -297,14 +297,14 @@ JobInfo SqliteSource::get(const std::string& id) {
   } catch (const std::exception&) {
     throw JobNotFound("no job with id '" + id + "' (SQLite job ids are numbers)");
   }
-  auto& stmt = db_->prepare("SELECT " PREFORKD_JOB_COLUMNS " FROM preforkd_jobs WHERE id = ?1");
+  auto stmt = db_->prepare("SELECT " PREFORKD_JOB_COLUMNS " FROM preforkd_jobs WHERE id = ?1");
   stmt.bind(1, number);
   if (!stmt.step()) throw JobNotFound("no job with id " + id + " in " + path_);
   return read_info(stmt);
 }
 
 std::vector<JobInfo> SqliteSource::list(const JobFilter& filter) {
-  auto& stmt = db_->prepare("SELECT " PREFORKD_JOB_COLUMNS " FROM preforkd_jobs "
+  auto stmt = db_->prepare("SELECT " PREFORKD_JOB_COLUMNS " FROM preforkd_jobs "
                             "WHERE (?1 = '' OR queue = ?1) AND (?2 = '' OR state = ?2) "
                             "ORDER BY id LIMIT ?3");
   stmt.bind(1, filter.queue).bind(2, filter.state ? job_state_name(*filter.state) : "");

@@ -161,14 +161,22 @@ bool Process::wait_output(const std::string& needle, Millis timeout, size_t coun
   return wait_until([&] { return count_output(needle) >= count; }, timeout);
 }
 
+int exit_code(std::optional<int> wait_status) {
+  return wait_status && WIFEXITED(*wait_status) ? WEXITSTATUS(*wait_status) : -1;
+}
+
 std::string preforkd_bin() { return PREFORKD_BIN; }
 std::string test_child_bin() { return TEST_CHILD_BIN; }
+std::string preforkctl_bin() { return PREFORKCTL_BIN; }
+std::string test_handler_bin() { return TEST_HANDLER_BIN; }
+std::string test_inprocess_bin() { return TEST_INPROCESS_BIN; }
 
 Daemon::Daemon(const std::string& config_path, const std::vector<std::string>& extra_env,
-               const std::vector<std::string>& extra_args)
+               const std::vector<std::string>& extra_args, const std::string& binary)
     : Process(
           [&] {
-            std::vector<std::string> argv{preforkd_bin(), "-c", config_path};
+            std::vector<std::string> argv{binary.empty() ? preforkd_bin() : binary, "-c",
+                                          config_path};
             argv.insert(argv.end(), extra_args.begin(), extra_args.end());
             return argv;
           }(),

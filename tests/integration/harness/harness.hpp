@@ -69,14 +69,22 @@ class Process {
 // The real preforkd on a config file.
 class Daemon : public Process {
  public:
+  // `binary`: another preforkd-compatible program (one with registered handlers).
   explicit Daemon(const std::string& config_path, const std::vector<std::string>& extra_env = {},
-                  const std::vector<std::string>& extra_args = {});
+                  const std::vector<std::string>& extra_args = {},
+                  const std::string& binary = "");
   std::vector<pid_t> children() const;
   bool wait_children(size_t count, Millis timeout = 15s) const;
 };
 
+// The exit code of a wait status; -1 when none or killed by a signal.
+int exit_code(std::optional<int> wait_status);
+
 std::string preforkd_bin();
 std::string test_child_bin();
+std::string preforkctl_bin();
+std::string test_handler_bin();
+std::string test_inprocess_bin();
 
 std::vector<pid_t> children_of(pid_t parent);
 bool is_zombie(pid_t pid);

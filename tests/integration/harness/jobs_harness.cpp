@@ -1,0 +1,99 @@
+// Implementation of the jobs test helpers (see jobs_harness.hpp).
+#include "harness/jobs_harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace harness {
+
+RunResult JobsFixture::ctl(const std::vector<std::string>& args, const std::string& input) const {
+  std::vector<std::string> argv{preforkctl_bin(), "-c", config};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, input, env);
+}
+
+std::string JobsFixture::enqueue(const std::string& queue, const std::string& payload,
+                                 const std::vector<std::string>& extra) const {
+  std::vector<std::string> args{"enqueue", queue, "--payload", payload};
+  args.insert(args.end(), extra.begin(), extra.end());
+  RunResult result = ctl(args);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  std::string id = result.out.substr(0, result.out.find('\n'));
+  EXPECT_FALSE(id.empty()) << result.err;
+  return id;
+}
+
+std::vector<std::string> JobsFixture::enqueue_batch(const std::string& queue,
+                                                    const std::vector<std::string>& payloads) const {
+  std::string input;
+  for (const auto& payload : payloads) input += payload + "\n";
+  RunResult result = ctl({"enqueue", queue, "--batch"}, input);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  std::vector<std::string> ids;
+  std::istringstream lines(result.out);
+  for (std::string line; std::getline(lines, line);) ids.push_back(line);
+  EXPECT_EQ(ids.size(), payloads.size());
+  return ids;
+}
+
+nlohmann::json JobsFixture::job(const std::string& id) const {
+  RunResult result = ctl({"job", id, "--json"});
+  if (result.exit_code != 0) return nlohmann::json::object({{"error", result.err}});
+  return nlohmann::json::parse(result.out, nullptr, false);
+}
+
+bool JobsFixture::wait_state(const std::string& id, const std::string& wanted, Millis timeout) const {
+  return wait_until([&] { return state(id) == wanted; }, timeout);
+}
+
+std::map<std::string, int64_t> JobsFixture::stats(const std::string& queue) const {
+  RunResult result = ctl({"stats", "--json"});
+  auto all = nlohmann::json::parse(result.out, nullptr, false);
+  std::map<std::string, int64_t> out{{"queued", 0}, {"running", 0}, {"retry", 0}, {"done", 0}, {"dead", 0}};
+  if (all.is_object() && all.contains(queue))
+    for (auto& [state, count] : all[queue].items()) out[state] = count.get<int64_t>();
+  return out;
+}
+
+bool JobsFixture::wait_done(const std::string& queue, int64_t count, Millis timeout) const {
+  return wait_until([&] { return stats(queue)["done"] >= count; }, timeout);
+}
+
+std::vector<JobRun> JobsFixture::runs() const {
+  std::vector<JobRun> out;
+  std::istringstream lines(read_file(job_log));
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string kind;
+    JobRun run;
+    fields >> kind >> run.id >> run.attempt >> run.pid >> run.queue;
+    if (kind == "run") out.push_back(run);
+    if (kind == "end")
+      for (auto it = out.rbegin(); it != out.rend(); ++it)
+        if (it->id == run.id && it->pid == run.pid && !it->ended) {
+          it->ended = true;
+          break;
+        }
+  }
+  return out;
+}
+
+std::map<std::string, int> JobsFixture::ends_per_job() const {
+  std::map<std::string, int> out;
+  for (const auto& run : runs()) out[run.id] += run.ended;
+  return out;
+}
+
+std::string jobs_pool(const std::string& name, const std::string& handler,
+                      const std::vector<std::string>& queues, int workers, const std::string& extra) {
+  return "  " + name + ":\n    handler: " + handler + "\n    queues: " + yaml_list(queues) +
+         "\n    workers: " + std::to_string(workers) + "\n" + extra;
+}
+
+std::string exec_handler() { return "{ exec: " + yaml_list({test_handler_bin(), "exec"}) + " }"; }
+std::string persistent_handler() {
+  return "{ persistent: " + yaml_list({test_handler_bin(), "persistent"}) + " }";
+}
+
+}  // namespace harness

@@ -1,0 +1,54 @@
+// What the jobs tests share: a temporary directory with a config and a job log,
+// preforkctl runs, and the log of job runs written by the test handlers
+// ("run ID ATTEMPT PID QUEUE" / "end ID ATTEMPT PID").
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness/harness.hpp"
+
+namespace harness {
+
+struct JobRun {
+  std::string id;
+  int attempt = 0;
+  pid_t pid = 0;
+  std::string queue;
+  bool ended = false;
+};
+
+class JobsFixture {
+ public:
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  std::string job_log = dir.file("jobs.log");
+  std::vector<std::string> env{"TEST_JOB_LOG=" + job_log};
+
+  // preforkctl -c config ARGS...
+  RunResult ctl(const std::vector<std::string>& args, const std::string& input = "") const;
+  // Enqueues and returns the id (fails the test when preforkctl fails).
+  std::string enqueue(const std::string& queue, const std::string& payload,
+                      const std::vector<std::string>& extra = {}) const;
+  std::vector<std::string> enqueue_batch(const std::string& queue, const std::vector<std::string>& payloads) const;
+  nlohmann::json job(const std::string& id) const;
+  std::string state(const std::string& id) const { return job(id).value("state", "?"); }
+  bool wait_state(const std::string& id, const std::string& state, Millis timeout = 15s) const;
+  // Jobs per state on `queue` ("queued", "running", "retry", "done", "dead").
+  std::map<std::string, int64_t> stats(const std::string& queue) const;
+  bool wait_done(const std::string& queue, int64_t count, Millis timeout = 60s) const;
+
+  std::vector<JobRun> runs() const;  // in log order
+  std::map<std::string, int> ends_per_job() const;
+};
+
+// A jobs pool in YAML: `handler` is the YAML of the handler ({ exec: [...] } ...).
+std::string jobs_pool(const std::string& name, const std::string& handler,
+                      const std::vector<std::string>& queues, int workers,
+                      const std::string& extra = "");
+std::string exec_handler();        // { exec: [test_handler, exec] }
+std::string persistent_handler();  // { persistent: [test_handler, persistent] }
+
+}  // namespace harness

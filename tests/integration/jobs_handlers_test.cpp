@@ -1,0 +1,140 @@
+// Each handler kind (exec, persistent, in-process) runs jobs and reports done, retry
+// and failure; timeouts, backoff, dead after max_attempts and `preforkctl retry`.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "harness/jobs_harness.hpp"
+
+using namespace harness;
+
+namespace {
+
+const std::string fast_retry = "    retry: { max_attempts: 3, backoff: fixed, base: 50ms }\n";
+
+struct HandlerCase {
+  std::string name;
+  std::string handler;   // YAML
+  std::string queue;
+  std::string binary;    // "" = preforkd
+};
+void PrintTo(const HandlerCase& c, std::ostream* os) { *os << c.name; }
+
+class EveryHandler : public ::testing::TestWithParam<HandlerCase> {
+ protected:
+  void start(const std::string& extra = fast_retry) {
+    const auto& c = GetParam();
+    write_file(f.config, "pools:\n" + jobs_pool("work", c.handler, {c.queue}, 2, extra));
+    daemon = std::make_unique<Daemon>(f.config, f.env, std::vector<std::string>{}, c.binary);
+  }
+  const std::string& queue() const { return GetParam().queue; }
+  JobsFixture f;
+  std::unique_ptr<Daemon> daemon;
+};
+
+}  // namespace
+
+TEST_P(EveryHandler, RunsAJobAndMarksItDone) {
+  start();
+  std::string id = f.enqueue(queue(), R"({"hello": "world"})");
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon->output();
+  auto job = f.job(id);
+  EXPECT_EQ(job["attempts"], 1);
+  EXPECT_TRUE(job["last_error"].is_null());
+  auto runs = f.runs();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].id, id);
+  EXPECT_EQ(runs[0].queue, queue());
+  EXPECT_EQ(runs[0].attempt, 1);
+}
+
+TEST_P(EveryHandler, AFailingJobIsRetriedWithBackoffThenSucceeds) {
+  start();
+  std::string id = f.enqueue(queue(), R"({"fail_until_attempt": 3})");
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon->output();
+  EXPECT_EQ(f.job(id)["attempts"], 3);
+  auto runs = f.runs();
+  ASSERT_EQ(runs.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(runs[i].attempt, i + 1);
+  EXPECT_TRUE(daemon->wait_output("job=" + id + " queue=" + queue() + " attempt=1: failed:"))
+      << daemon->output();
+}
+
+TEST_P(EveryHandler, AJobThatKeepsFailingGoesDeadAndRetryBringsItBack) {
+  start();
+  std::string id = f.enqueue(queue(), R"({"exit": 3})");
+  ASSERT_TRUE(f.wait_state(id, "dead")) << daemon->output();
+  auto job = f.job(id);
+  EXPECT_EQ(job["attempts"], 3);
+  EXPECT_FALSE(job["last_error"].is_null());
+  EXPECT_EQ(f.runs().size(), 3u);
+
+  auto retried = f.ctl({"retry", id});
+  EXPECT_EQ(retried.exit_code, 0) << retried.err;
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 6u; })) << daemon->output();
+  EXPECT_TRUE(f.wait_state(id, "dead"));
+}
+
+TEST_P(EveryHandler, ATimedOutJobFailsWithTimeoutAndFollowsTheRetryPolicy) {
+  start("    timeout: 300ms\n    timeout_grace: 200ms\n"
+        "    retry: { max_attempts: 2, backoff: fixed, base: 50ms }\n");
+  std::string id = f.enqueue(queue(), R"({"sleep_ms": 20000, "ignore_term": true})");
+  ASSERT_TRUE(f.wait_state(id, "dead", 30s)) << daemon->output();
+  auto job = f.job(id);
+  EXPECT_EQ(job["attempts"], 2);
+  EXPECT_NE(job["last_error"].get<std::string>().find("timeout after 300ms"), std::string::npos) << job;
+  // Nothing ran to its end.
+  for (const auto& run : f.runs()) EXPECT_FALSE(run.ended);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Handlers, EveryHandler,
+    ::testing::Values(HandlerCase{"exec", exec_handler(), "mail", ""},
+                      HandlerCase{"persistent", persistent_handler(), "mail", ""},
+                      HandlerCase{"in_process", "in_process", "inproc", test_inprocess_bin()}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(ExecHandler, Exit75AsksForARetryAndTheJobSeesItsEnvironment) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"mail"}, 1, fast_retry));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("mail", R"({"exit": 75})");
+  ASSERT_TRUE(f.wait_state(id, "dead")) << daemon.output();
+  EXPECT_NE(f.job(id)["last_error"].get<std::string>().find("exit status 75"), std::string::npos);
+  // The handler's stderr reached the log with pool, pid and job id.
+  EXPECT_TRUE(daemon.wait_output("job=" + id + ": exec handler got job " + id)) << daemon.output();
+}
+
+TEST(PersistentHandler, RetryFalseMakesTheJobDeadAtOnce) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1, fast_retry));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("mail", R"({"permanent": true})");
+  ASSERT_TRUE(f.wait_state(id, "dead")) << daemon.output();
+  EXPECT_EQ(f.job(id)["attempts"], 1);
+}
+
+TEST(PersistentHandler, AHandlerThatDiesIsRestartedAndItsJobRetried) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1, fast_retry));
+  Daemon daemon(f.config, f.env);
+  std::string crash = f.enqueue("mail", R"({"crash": true})");
+  ASSERT_TRUE(f.wait_state(crash, "dead")) << daemon.output();
+  EXPECT_NE(f.job(crash)["last_error"].get<std::string>().find("persistent handler exit status 3"),
+            std::string::npos) << f.job(crash);
+  std::string fine = f.enqueue("mail", "{}");
+  ASSERT_TRUE(f.wait_state(fine, "done")) << daemon.output();
+  EXPECT_GE(daemon.count_output("persistent handler started"), 2u);
+  // One worker child served all of it: the handler was restarted, not the worker.
+  EXPECT_EQ(daemon.count_output("spawned pool=work"), 1u) << daemon.output();
+}
+
+TEST(PersistentHandler, OneHandlerProcessServesManyJobs) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1));
+  Daemon daemon(f.config, f.env);
+  f.enqueue_batch("mail", std::vector<std::string>(20, "{}"));
+  ASSERT_TRUE(f.wait_done("mail", 20)) << daemon.output();
+  std::set<pid_t> handler_pids;
+  for (const auto& run : f.runs()) handler_pids.insert(run.pid);
+  EXPECT_EQ(handler_pids.size(), 1u);
+}

@@ -1,0 +1,140 @@
+// Jobs across the supervisor's life: many jobs none lost, workers killed mid-job,
+// QUIT/HUP letting the running job finish, TERM giving it back, recycling children.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <random>
+
+#include "harness/jobs_harness.hpp"
+
+using namespace harness;
+
+TEST(Jobs, TwoThousandJobsAcrossFourWorkersAreEachDoneExactlyOnce) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"bulk"}, 4));
+  Daemon daemon(f.config, f.env);
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 2000; ++i) payloads.push_back("{\"n\": " + std::to_string(i) + "}");
+  auto ids = f.enqueue_batch("bulk", payloads);
+  ASSERT_TRUE(f.wait_done("bulk", 2000, 120s)) << daemon.output();
+  auto ends = f.ends_per_job();
+  EXPECT_EQ(ends.size(), 2000u);
+  for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
+  EXPECT_EQ(f.runs().size(), 2000u);
+  auto stats = f.stats("bulk");
+  EXPECT_EQ(stats["queued"] + stats["running"] + stats["retry"] + stats["dead"], 0);
+  // Every worker took part.
+  std::set<pid_t> handlers;
+  for (const auto& run : f.runs()) handlers.insert(run.pid);
+  EXPECT_EQ(handlers.size(), 4u);
+}
+
+TEST(Jobs, KillingWorkersMidJobLosesNothing) {
+  JobsFixture f;
+  write_file(f.config,
+             "sources:\n  local: { type: sqlite, path: var/jobs.db, lease: 1s }\n"
+             "pools:\n" +
+                 jobs_pool("work", exec_handler(), {"chaos"}, 4,
+                           "    err_respawn_interval: 10ms\n    err_respawn_max: 50ms\n"
+                           "    retry: { max_attempts: 100, backoff: fixed, base: 10ms }\n"));
+  Daemon daemon(f.config, f.env);
+  auto ids = f.enqueue_batch("chaos", std::vector<std::string>(500, R"({"sleep_ms": 5})"));
+  std::mt19937 rng(42);
+  int kills = 0;
+  // Kill a random worker every few jobs until everything is done.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto children = daemon.children();
+        if (!children.empty() && kills < 40) {
+          ::kill(children[rng() % children.size()], SIGKILL);
+          ++kills;
+        }
+        return f.stats("chaos")["done"] == 500;
+      },
+      180s))
+      << f.stats("chaos")["done"] << " done\n" << daemon.output();
+  EXPECT_GT(kills, 5);
+  auto ends = f.ends_per_job();
+  for (const auto& id : ids) EXPECT_GE(ends[id], 1) << "job " << id << " never finished";
+  auto stats = f.stats("chaos");
+  EXPECT_EQ(stats["queued"] + stats["running"] + stats["retry"] + stats["dead"], 0);
+}
+
+TEST(Jobs, QuitLetsTheRunningJobFinish) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"long"}, 1));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("long", R"({"sleep_ms": 1500})");
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+  daemon.signal(SIGQUIT);
+  EXPECT_EQ(exit_code(daemon.wait_exit(20s)), 0) << daemon.output();
+  EXPECT_EQ(f.state(id), "done");
+  EXPECT_TRUE(f.runs()[0].ended);
+}
+
+TEST(Jobs, HupLetsTheRunningJobFinishAndTheNewGenerationTakesTheNext) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"long"}, 1));
+  Daemon daemon(f.config, f.env);
+  std::string first = f.enqueue("long", R"({"sleep_ms": 1500})");
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+  daemon.signal(SIGHUP);
+  std::string second = f.enqueue("long", "{}");
+  ASSERT_TRUE(f.wait_state(second, "done")) << daemon.output();
+  ASSERT_TRUE(f.wait_state(first, "done")) << daemon.output();
+  auto runs = f.runs();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_TRUE(runs[0].ended);
+  EXPECT_EQ(f.job(first)["attempts"], 1);  // not cut off and run again
+}
+
+TEST(Jobs, TermGivesTheRunningJobBackAndItRunsLater) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"long"}, 1,
+                                              "    timeout_grace: 500ms\n"));
+  {
+    Daemon daemon(f.config, f.env);
+    std::string id = f.enqueue("long", R"({"sleep_ms": 20000})");
+    ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+    daemon.signal(SIGTERM);
+    EXPECT_EQ(exit_code(daemon.wait_exit(20s)), 0) << daemon.output();
+    auto job = f.job(id);
+    EXPECT_EQ(job["state"], "queued") << job;
+    EXPECT_EQ(job["attempts"], 0) << "a given-back job is not a failed attempt";
+  }
+  // The next start runs it.
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"long"}, 1));
+  Daemon again(f.config, f.env);
+  auto id = f.runs()[0].id;
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 2; })) << again.output();
+  EXPECT_EQ(f.runs()[1].id, id);
+}
+
+TEST(Jobs, MaxRequestsPerChildRecyclesChildrenWithoutLosingJobs) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"recycle"}, 2,
+                                              "    max_requests_per_child: 10\n"
+                                              "    max_requests_jitter: 3\n"));
+  Daemon daemon(f.config, f.env);
+  auto ids = f.enqueue_batch("recycle", std::vector<std::string>(100, "{}"));
+  ASSERT_TRUE(f.wait_done("recycle", 100)) << daemon.output();
+  auto ends = f.ends_per_job();
+  for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
+  // 100 jobs at 10-13 per child: at least 8 children served.
+  EXPECT_GE(daemon.count_output("max_requests_per_child reached"), 7u) << daemon.output();
+  std::set<pid_t> handlers;
+  for (const auto& run : f.runs()) handlers.insert(run.pid);
+  EXPECT_GE(handlers.size(), 8u);
+}
+
+TEST(Jobs, ALongJobKeepsItsLeaseAliveAndRunsOnce) {
+  JobsFixture f;
+  write_file(f.config,
+             "sources:\n  local: { type: sqlite, lease: 1s }\n"
+             "pools:\n" + jobs_pool("work", exec_handler(), {"long"}, 2));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("long", R"({"sleep_ms": 3500})");
+  ASSERT_TRUE(f.wait_state(id, "done", 20s)) << daemon.output();
+  EXPECT_EQ(f.runs().size(), 1u) << "the job ran twice while its first run was going";
+  EXPECT_EQ(f.job(id)["attempts"], 1);
+}

@@ -1,0 +1,193 @@
+// Queue semantics of the SQLite source and preforkctl: delayed jobs, unique keys,
+// priority, bad input, and databases that cannot be used.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+
+#include "harness/jobs_harness.hpp"
+
+using namespace harness;
+
+namespace {
+
+std::string one_exec_pool(const std::string& queues_yaml_extra = "") {
+  return "pools:\n" + jobs_pool("work", exec_handler(), {"q1", "q2"}, 1, queues_yaml_extra);
+}
+
+}  // namespace
+
+TEST(Queue, ADelayedJobDoesNotRunBeforeItsTime) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("q1", "{}", {"--delay", "1500ms"});
+  auto queued = f.job(id);
+  EXPECT_EQ(queued["state"], "queued");
+  ASSERT_TRUE(f.wait_state(id, "done", 20s)) << daemon.output();
+  auto done = f.job(id);
+  EXPECT_GE(done["started_at"].get<std::string>(), done["run_at"].get<std::string>());
+  EXPECT_GE(done["run_at"].get<std::string>(), done["created_at"].get<std::string>());
+}
+
+TEST(Queue, AtSchedulesForAnAbsoluteTime) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  std::string id = f.enqueue("q1", "{}", {"--at", "2099-01-02T03:04:05Z"});
+  EXPECT_EQ(f.job(id)["run_at"], "2099-01-02T03:04:05.000Z");
+  auto bad = f.ctl({"enqueue", "q1", "--at", "tomorrow"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--at 'tomorrow' is not a time"), std::string::npos) << bad.err;
+}
+
+TEST(Queue, AUniqueKeyDedupesWhileTheFirstIsQueued) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  std::string first = f.enqueue("q1", "{}", {"--unique", "user-42"});
+  auto second = f.ctl({"enqueue", "q1", "--payload", "{}", "--unique", "user-42"});
+  EXPECT_EQ(second.exit_code, 0);
+  EXPECT_EQ(second.out, first + "\n");
+  EXPECT_NE(second.err.find("already holds unique key 'user-42'"), std::string::npos) << second.err;
+  EXPECT_EQ(f.stats("q1")["queued"], 1);
+
+  // Once it is done, the key is free again.
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(f.wait_state(first, "done")) << daemon.output();
+  std::string third = f.enqueue("q1", "{}", {"--unique", "user-42"});
+  EXPECT_NE(third, first);
+}
+
+TEST(Queue, QueuesAreServedInStrictOrderAndPriorityWithinAQueue) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  std::string low_q2 = f.enqueue("q2", "{}", {"--priority", "100"});
+  std::string low = f.enqueue("q1", "{}", {"--priority", "-5"});
+  std::string mid = f.enqueue("q1", "{}");
+  std::string high = f.enqueue("q1", "{}", {"--priority", "10"});
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(f.wait_state(low_q2, "done")) << daemon.output();
+  auto runs = f.runs();
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[0].id, high);
+  EXPECT_EQ(runs[1].id, mid);
+  EXPECT_EQ(runs[2].id, low);
+  EXPECT_EQ(runs[3].id, low_q2);
+}
+
+TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  struct Case {
+    std::vector<std::string> args;
+    std::string input, message;
+  } cases[] = {
+      {{"enqueue", "q1", "--payload", "{not json"}, "", "--payload is not valid JSON"},
+      {{"enqueue", "bad queue!", "--payload", "{}"}, "", "queue name 'bad queue!' is not valid"},
+      {{"enqueue", "q1", "--payload", "-"}, "[1, 2", "the payload on stdin is not valid JSON"},
+      {{"enqueue", "q1", "--batch"}, "{}\n{\"ok\": 1}\nnope\n", "stdin line 3 is not valid JSON"},
+      {{"enqueue", "q1", "--delay", "soon"}, "", "--delay: 'soon' is not a duration"},
+      {{"enqueue", "q1", "--priority", "high"}, "", "--priority must be an integer"},
+      {{"enqueue", "q1", "--max-attempts", "0"}, "", "--max-attempts must be an integer >= 1"},
+      {{"job", "123456"}, "", "no job with id 123456"},
+      {{"job", "abc"}, "", "no job with id 'abc'"},
+      {{"retry", "999"}, "", "no job with id 999"},
+      {{"jobs", "--state", "sleeping"}, "", "--state 'sleeping' is not one of"},
+      {{"enqueue", "q1", "--source", "nope"}, "", "no source named 'nope'"},
+      {{"frobnicate"}, "", "unknown command 'frobnicate'"},
+  };
+  for (const auto& c : cases) {
+    auto result = f.ctl(c.args, c.input);
+    EXPECT_NE(result.exit_code, 0) << c.message;
+    EXPECT_NE(result.err.find(c.message), std::string::npos) << "wanted: " << c.message << "\ngot: " << result.err;
+  }
+  auto stats = f.ctl({"stats", "--json"});
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_EQ(nlohmann::json::parse(stats.out), nlohmann::json::object());
+}
+
+TEST(Queue, RetryRefusesAJobThatIsNotDead) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  std::string id = f.enqueue("q1", "{}");
+  auto result = f.ctl({"retry", id});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("job " + id + " is queued"), std::string::npos) << result.err;
+}
+
+TEST(Queue, ACorruptDatabaseIsRefusedWithAClearMessage) {
+  JobsFixture f;
+  std::filesystem::create_directories(f.dir.file("var"));
+  write_file(f.dir.file("var/jobs.db"), std::string(8192, 'x'));
+  write_file(f.config, one_exec_pool());
+  auto ctl = f.ctl({"enqueue", "q1", "--payload", "{}"});
+  EXPECT_EQ(ctl.exit_code, 1);
+  EXPECT_NE(ctl.err.find("file is not a database"), std::string::npos) << ctl.err;
+  Daemon daemon(f.config, f.env);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 1) << daemon.output();
+  EXPECT_NE(daemon.output().find("refusing to start: source 'default'"), std::string::npos) << daemon.output();
+  EXPECT_NE(daemon.output().find("file is not a database"), std::string::npos) << daemon.output();
+  EXPECT_EQ(read_file(f.dir.file("var/jobs.db")), std::string(8192, 'x')) << "the file was changed";
+}
+
+TEST(Queue, AForeignSqliteDatabaseIsNotTouched) {
+  JobsFixture f;
+  std::filesystem::create_directories(f.dir.file("var"));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(f.dir.file("var/jobs.db").c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "CREATE TABLE users (id INTEGER, name TEXT)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  write_file(f.config, one_exec_pool());
+  auto ctl = f.ctl({"enqueue", "q1", "--payload", "{}"});
+  EXPECT_EQ(ctl.exit_code, 1);
+  EXPECT_NE(ctl.err.find("not a preforkd job database (it holds tables: users)"), std::string::npos) << ctl.err;
+}
+
+TEST(Queue, AnUnwritableDirectoryIsReportedNotIgnored) {
+  JobsFixture f;
+  std::filesystem::create_directories(f.dir.file("ro"));
+  ::chmod(f.dir.file("ro").c_str(), 0555);
+  ::chmod(f.dir.path().c_str(), 0755);
+  write_file(f.config, "sources:\n  local: { type: sqlite, path: ro/jobs.db }\n" + one_exec_pool());
+  ::chmod(f.config.c_str(), 0644);
+  // Root writes anywhere: run preforkctl as nobody so the permission applies.
+  write_file(f.dir.file("ctl.err"), "");
+  ::chmod(f.dir.file("ctl.err").c_str(), 0666);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(99);
+    int err = ::open(f.dir.file("ctl.err").c_str(), O_WRONLY | O_TRUNC);
+    ::dup2(err, 2);
+    ::execl(preforkctl_bin().c_str(), "preforkctl", "-c", f.config.c_str(), "enqueue", "q1",
+            "--payload", "{}", nullptr);
+    ::_exit(98);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_EQ(exit_code(status), 1);
+  std::string err = read_file(f.dir.file("ctl.err"));
+  EXPECT_NE(err.find("unable to open database file"), std::string::npos) << err;
+  EXPECT_NE(err.find("writable"), std::string::npos) << err;
+}
+
+TEST(Queue, ADiskFullErrorLosesNoQueuedJob) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  auto ids = f.enqueue_batch("q1", std::vector<std::string>(50, R"({"n": 1})"));
+  // RLIMIT_FSIZE makes the database's writes fail as a full disk would (SIGXFSZ ignored).
+  std::string big(200000, 'a');
+  std::string input;
+  for (int i = 0; i < 50; ++i) input += "\"" + big + "\"\n";
+  auto full = run({"/bin/sh", "-c",
+                   "trap '' XFSZ; ulimit -f 400; exec \"$0\" -c \"$1\" enqueue q1 --batch",
+                   preforkctl_bin(), f.config},
+                  input, f.env);
+  EXPECT_EQ(full.exit_code, 1);
+  EXPECT_NE(full.err.find("sqlite"), std::string::npos) << full.err;
+  // The 50 earlier jobs are intact and none of the failed batch was half-written.
+  EXPECT_EQ(f.stats("q1")["queued"], 50);
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(f.wait_done("q1", 50)) << daemon.output();
+}

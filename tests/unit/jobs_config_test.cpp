@@ -1,0 +1,148 @@
+// Jobs pools and sources in the config: defaults, and every error with its position.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "preforkd/config.hpp"
+#include "preforkd/job_handler.hpp"
+
+using namespace std::chrono_literals;
+using preforkd::ConfigError;
+using preforkd::load_config;
+
+namespace {
+
+class JobsConfig : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("preforkd-jobs-config-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "preforkd.yaml").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::vector<std::string> problems_of(const std::string& yaml) {
+    std::ofstream(path_) << yaml;
+    try {
+      load_config(path_);
+    } catch (const ConfigError& e) {
+      return e.problems();
+    }
+    return {};
+  }
+  std::string at(int line, int col, const std::string& message) const {
+    return path_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_F(JobsConfig, AJobsPoolGetsTheDefaultSqliteSourceAndDefaults) {
+  std::ofstream(path_) << "pools:\n  mail:\n    handler: { exec: [/bin/cat] }\n    queues: [mail, default]\n";
+  auto config = load_config(path_);
+  ASSERT_EQ(config.pools.size(), 1u);
+  const auto& pool = config.pools[0];
+  EXPECT_EQ(pool.kind, preforkd::PoolKind::jobs);
+  EXPECT_EQ(pool.jobs.handler.kind, preforkd::HandlerKind::exec);
+  EXPECT_EQ(pool.jobs.handler.argv, std::vector<std::string>{"/bin/cat"});
+  EXPECT_EQ(pool.jobs.queues, (std::vector<std::string>{"mail", "default"}));
+  EXPECT_EQ(pool.jobs.source, "default");
+  ASSERT_EQ(config.sources.count("default"), 1u);
+  EXPECT_EQ(config.sources.at("default").type, "sqlite");
+  EXPECT_EQ(pool.jobs.retry.max_attempts, 3);
+  EXPECT_FALSE(config.node.empty());
+}
+
+TEST_F(JobsConfig, EverySettingIsRead) {
+  std::ofstream(path_) << "node: web-1\n"
+                          "sources:\n  local: { type: sqlite, path: db/j.db, lease: 5s }\n"
+                          "pools:\n  p:\n    handler: { persistent: [/bin/cat] }\n    queues: [a]\n"
+                          "    source: local\n    max_requests_per_child: 100\n"
+                          "    max_requests_jitter: 7\n    timeout: 30s\n    timeout_grace: 2s\n"
+                          "    retry: { max_attempts: 5, backoff: fixed, base: 250ms, max: 1m }\n";
+  auto config = load_config(path_);
+  const auto& jobs = config.pools[0].jobs;
+  EXPECT_EQ(config.node, "web-1");
+  EXPECT_EQ(config.sources.at("local").settings.at("lease"), "5s");
+  EXPECT_EQ(config.sources.at("local").node, "web-1");
+  EXPECT_EQ(jobs.handler.kind, preforkd::HandlerKind::persistent);
+  EXPECT_EQ(jobs.max_requests_per_child, 100);
+  EXPECT_EQ(jobs.max_requests_jitter, 7);
+  EXPECT_EQ(jobs.timeout, 30s);
+  EXPECT_EQ(jobs.timeout_grace, 2s);
+  EXPECT_EQ(jobs.retry.max_attempts, 5);
+  EXPECT_EQ(jobs.retry.backoff, preforkd::Backoff::fixed);
+  EXPECT_EQ(jobs.retry.base, 250ms);
+  EXPECT_EQ(jobs.retry.max, 60s);
+}
+
+TEST_F(JobsConfig, HandlerAndQueueErrorsHaveTheirPositions) {
+  auto problems = problems_of(
+      "pools:\n"
+      "  a:\n"
+      "    handler: { shell: [x] }\n"              // 3
+      "    queues: [ok, 'bad name', ok]\n"         // 4
+      "  b:\n"
+      "    handler: { exec: [/nonexistent/h] }\n"  // 6
+      "  c:\n"
+      "    handler: in_process\n"
+      "    queues: [nobody_registered]\n");        // 9
+  ASSERT_EQ(problems.size(), 6u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(3, 16, "pools.a.handler: unknown handler kind 'shell'; must be { exec: [argv] }, { persistent: [argv] } or in_process"));
+  EXPECT_EQ(problems[1], at(4, 18, "pools.a.queues: queue name 'bad name' may only use letters, digits, '_', '.', ':', '-'"));
+  EXPECT_EQ(problems[2], at(4, 30, "pools.a.queues: queue 'ok' listed twice"));
+  EXPECT_EQ(problems[3], at(6, 5, "pools.b: a jobs pool needs 'queues: [name, ...]'"));
+  EXPECT_EQ(problems[4], at(6, 23, "pools.b.handler.exec: '/nonexistent/h' not found"));
+  EXPECT_NE(problems[5].find(at(9, 14, "pools.c.queues: no in-process handler is registered for queue 'nobody_registered'")), std::string::npos) << problems[5];
+}
+
+TEST_F(JobsConfig, RetryAndLimitErrorsHaveTheirPositions) {
+  auto problems = problems_of(
+      "pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n"
+      "    max_requests_per_child: -1\n"                                       // 5
+      "    timeout: soon\n"                                                    // 6
+      "    retry: { max_attempts: 0, backoff: linear, base: 1x, tries: 3 }\n");  // 7
+  ASSERT_EQ(problems.size(), 6u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(5, 29, "pools.a.max_requests_per_child must be a non-negative integer (got -1)"));
+  EXPECT_NE(problems[1].find(at(6, 14, "pools.a.timeout: 'soon' is not a duration")), std::string::npos);
+  EXPECT_EQ(problems[2], at(7, 28, "pools.a.retry.max_attempts must be at least 1 (1 = never retry)"));
+  EXPECT_EQ(problems[3], at(7, 40, "pools.a.retry.backoff: 'linear' is not one of exponential, fixed"));
+  EXPECT_NE(problems[4].find(at(7, 54, "pools.a.retry.base: '1x' is not a duration")), std::string::npos);
+  EXPECT_NE(problems[5].find(at(7, 58, "unknown key 'tries' in pools.a.retry")), std::string::npos);
+}
+
+TEST_F(JobsConfig, SourceErrorsHaveTheirPositions) {
+  auto problems = problems_of(
+      "sources:\n"
+      "  one: { type: sqlite, lease: 10ms, colour: red }\n"  // 2
+      "  two: { type: mongodb }\n"                           // 3
+      "  three: { path: x.db }\n"                            // 4
+      "pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n    source: nine\n"  // 9
+      "  b:\n    command: [/bin/true]\n    queues: [q]\n");  // 12
+  ASSERT_EQ(problems.size(), 6u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(2, 31, "sources.one.lease: must be at least 1s (got 10ms)"));
+  EXPECT_EQ(problems[1], at(2, 37, "unknown key 'colour' in sources.one (a sqlite source takes: path lease busy_timeout keep_done)"));
+  EXPECT_NE(problems[2].find(at(3, 16, "sources.two.type: unknown source type 'mongodb'")), std::string::npos);
+  EXPECT_NE(problems[3].find(at(4, 10, "sources.three needs 'type:'")), std::string::npos);
+  EXPECT_EQ(problems[4], at(9, 13, "pools.a.source: no source named 'nine' (defined: one)"));
+  EXPECT_EQ(problems[5], at(12, 5, "pools.b.queues applies only to jobs pools (those with 'handler:')"));
+}
+
+TEST_F(JobsConfig, InProcessNeedsARegisteredHandlerPerQueue) {
+  preforkd::register_job_handler("thumbs", [](const preforkd::Job&, preforkd::JobContext&) {
+    return preforkd::JobResult::done();
+  });
+  std::ofstream(path_) << "pools:\n  a:\n    handler: in_process\n    queues: [thumbs]\n";
+  EXPECT_NO_THROW(load_config(path_));
+  std::ofstream(path_) << "pools:\n  a:\n    handler: in_process\n    queues: [thumbs, other]\n";
+  EXPECT_THROW(load_config(path_), ConfigError);
+  // Tools that only use the sources (preforkctl) skip the registration check.
+  EXPECT_NO_THROW(load_config(path_, false));
+}

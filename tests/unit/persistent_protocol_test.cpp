@@ -1,0 +1,54 @@
+// The persistent handler's JSON lines: request framing and answer parsing.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "handlers/persistent_handler.hpp"
+
+using preforkd::HandlerOutcome;
+using preforkd::Job;
+
+TEST(PersistentProtocol, RequestIsOneLineWithThePayloadEmbeddedAsJson) {
+  Job job{"42", "mail", "{\n  \"to\": \"a@b\"\n}", 2, 0, 0};
+  std::string line = preforkd::persistent_request(job);
+  ASSERT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+  auto request = nlohmann::json::parse(line);
+  EXPECT_EQ(request["id"], "42");
+  EXPECT_EQ(request["queue"], "mail");
+  EXPECT_EQ(request["attempt"], 2);
+  EXPECT_EQ(request["payload"]["to"], "a@b");
+}
+
+TEST(PersistentProtocol, APayloadThatIsNotJsonTravelsAsAString) {
+  Job job{"1", "q", "plain text", 1, 0, 0};
+  EXPECT_EQ(nlohmann::json::parse(preforkd::persistent_request(job))["payload"], "plain text");
+}
+
+TEST(PersistentProtocol, AnswersAreParsed) {
+  std::string problem;
+  auto ok = preforkd::parse_persistent_answer(R"({"id":"7","status":"ok"})", "7", &problem);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->kind, HandlerOutcome::Kind::done);
+
+  auto retry = preforkd::parse_persistent_answer(
+      R"({"id":"7","status":"error","error":"smtp down","retry":true})", "7", &problem);
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->kind, HandlerOutcome::Kind::failed);
+  EXPECT_EQ(retry->error, "smtp down");
+
+  auto permanent = preforkd::parse_persistent_answer(
+      R"({"id":"7","status":"error","error":"bad address","retry":false})", "7", &problem);
+  ASSERT_TRUE(permanent);
+  EXPECT_EQ(permanent->kind, HandlerOutcome::Kind::permanent);
+}
+
+TEST(PersistentProtocol, StrayOrMismatchedLinesAreNotAnswers) {
+  std::string problem;
+  EXPECT_FALSE(preforkd::parse_persistent_answer("hello", "7", &problem));
+  EXPECT_EQ(problem, "not a JSON object");
+  EXPECT_FALSE(preforkd::parse_persistent_answer(R"({"id":"8","status":"ok"})", "7", &problem));
+  EXPECT_NE(problem.find("answer for id '8'"), std::string::npos);
+  EXPECT_FALSE(preforkd::parse_persistent_answer(R"({"id":"7","status":"maybe"})", "7", &problem));
+  EXPECT_FALSE(preforkd::parse_persistent_answer(R"({"id":"7"})", "7", &problem));
+}
