@@ -1,0 +1,50 @@
+// The handler examples under examples/ and conf/preforkd.yaml work as documented.
+#include <gtest/gtest.h>
+
+#include "harness/jobs_harness.hpp"
+
+using namespace harness;
+
+namespace {
+
+std::string example(const std::string& name) {
+  return std::string(PREFORKD_SOURCE_DIR) + "/examples/handlers/" + name;
+}
+
+struct ExampleCase {
+  std::string name;
+  std::string handler;
+};
+void PrintTo(const ExampleCase& c, std::ostream* os) { *os << c.name; }
+
+class ExampleHandler : public ::testing::TestWithParam<ExampleCase> {};
+
+}  // namespace
+
+TEST_P(ExampleHandler, RunsJobsAndReportsFailures) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("ex", GetParam().handler, {"ex"}, 1,
+                                              "    retry: { max_attempts: 1 }\n"));
+  Daemon daemon(f.config, f.env);
+  std::string ok = f.enqueue("ex", R"({"to": "someone@example.org"})");
+  std::string failing = f.enqueue("ex", R"({"fail": true})");
+  ASSERT_TRUE(f.wait_state(ok, "done")) << daemon.output();
+  ASSERT_TRUE(f.wait_state(failing, "dead")) << daemon.output();
+  EXPECT_NE(f.job(failing)["last_error"].get<std::string>(), "");
+  // What the handler wrote to stderr is in the log, with the pool.
+  EXPECT_TRUE(daemon.wait_output("pool=ex")) << daemon.output();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Examples, ExampleHandler,
+    ::testing::Values(
+        ExampleCase{"exec_sh", "{ exec: " + yaml_list({example("send-mail")}) + " }"},
+        ExampleCase{"persistent_perl", "{ persistent: " + yaml_list({"perl", example("worker.pl")}) + " }"},
+        ExampleCase{"persistent_python", "{ persistent: " + yaml_list({"python3", example("worker.py")}) + " }"},
+        ExampleCase{"persistent_sh", "{ persistent: " + yaml_list({example("worker.sh")}) + " }"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Examples, TheShippedConfigIsValid) {
+  auto result = run({preforkd_bin(), "-c", std::string(PREFORKD_SOURCE_DIR) + "/conf/preforkd.yaml", "--check"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+}
