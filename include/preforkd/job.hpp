@@ -41,6 +41,9 @@ struct Job {
   int attempt = 1;       // 1 on the first run
   int max_attempts = 0;  // 0: the pool's retry.max_attempts
   int priority = 0;
+  // Who holds the lease, as the backend names it (a Redis worker connection); the
+  // source that completes or fails the job may be another connection of the same worker.
+  std::string lease_holder;
 };
 
 // What happens to a job whose run failed: run again after `delay`, or give up (dead).

@@ -13,6 +13,7 @@ int job_command(const Args& args, JobSource& source);
 int jobs_command(const Args& args, JobSource& source);
 int retry_command(const Args& args, JobSource& source);
 int stats_command(const Args& args, JobSource& source);
+int migrate_command(const Args& args, JobSource& source);
 
 // "2026-11-25T10:00:00Z" (UTC; the Z and seconds optional) or a Unix time in seconds.
 SystemTime parse_time(const std::string& text);

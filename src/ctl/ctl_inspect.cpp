@@ -139,4 +139,10 @@ int stats_command(const Args& args, JobSource& source) {
   return 0;
 }
 
+int migrate_command(const Args& args, JobSource& source) {
+  // Opening a source creates its schema (under the backend's own lock); nothing more.
+  std::printf("schema ready\n");
+  return 0;
+}
+
 }  // namespace preforkd::ctl

@@ -20,6 +20,8 @@ constexpr const char* usage_text =
     "                            list jobs (S: queued, running, done, retry, dead)\n"
     "  retry ID                  requeue a dead (or retry-waiting) job now\n"
     "  stats [--json]            jobs per queue and state\n"
+    "  migrate [--source NAME]   create the source's tables / keys now (also done on\n"
+    "                            first use)\n"
     "\n"
     "  --source NAME             the source to use (default: the one serving QUEUE,\n"
     "                            else the first in the file)\n"
@@ -68,7 +70,7 @@ int run_ctl(int argc, char** argv) {
   const std::pair<const char*, Command> commands[] = {
       {"enqueue", ctl::enqueue_command}, {"job", ctl::job_command},
       {"jobs", ctl::jobs_command},       {"retry", ctl::retry_command},
-      {"stats", ctl::stats_command}};
+      {"stats", ctl::stats_command},     {"migrate", ctl::migrate_command}};
   Command command = nullptr;
   for (const auto& [name, fn] : commands)
     if (args.command == name) command = fn;

@@ -98,8 +98,8 @@ HandlerOutcome PersistentHandler::read_answer(const Job& job, const RunControl& 
     }
     std::string problem;
     if (auto outcome = parse_persistent_answer(line, job.id, &problem)) return *outcome;
-    spdlog::warn("pool={} pid={} job={}: ignoring handler output ({}): {}", pool_.name, ::getpid(),
-                 job.id, problem, line);
+    spdlog::info("pool={} pid={} job={}: handler output, not an answer ({}): {}", pool_.name,
+                 ::getpid(), job.id, problem, line);
   }
 }
 

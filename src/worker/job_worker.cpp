@@ -9,6 +9,7 @@
 #include "handlers/handler.hpp"
 #include "util/log.hpp"
 #include "worker/retry_policy.hpp"
+#include "worker/source_connection.hpp"
 
 namespace preforkd {
 namespace {
@@ -60,21 +61,35 @@ void record_outcome(JobSource& source, const PoolConfig& pool, const Job& job,
   }
 }
 
+// The job ran: its result is worth a few reconnects. If the source stays away, the
+// lease expires and the job runs again (at least once), so giving up loses nothing.
+void record_until_done(SourceConnection& connection, ForkedChildContext& context,
+                       const PoolConfig& pool, const Job& job, const HandlerOutcome& outcome) {
+  constexpr int tries_while_stopping = 10;
+  for (int tries = 0;; ++tries) {
+    if (JobSource* source = connection.get()) {
+      try {
+        record_outcome(*source, pool, job, outcome);
+        return;
+      } catch (const SourceError& e) {
+        connection.broken(e);
+      }
+    }
+    if (context.fast_stop_requested() || (context.stop_requested() && tries >= tries_while_stopping)) {
+      spdlog::warn("pool={} job={}: result not recorded; the job runs again when its lease expires",
+                   pool.name, job.id);
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 int run_job_worker(ForkedChildContext& context, const PoolConfig& pool,
                    const SourceConfig& source_config) {
   // A handler that closed its stdin must not kill the worker with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
-  std::unique_ptr<JobSource> source;
-  try {
-    source = open_job_source(source_config);
-  } catch (const std::exception& e) {
-    spdlog::error("pool={} pid={}: cannot open source '{}': {}", pool.name, ::getpid(),
-                  source_config.name, e.what());
-    return 1;
-  }
-  source->set_interrupt_fd(ForkedChildContext::stop_fd());
+  SourceConnection connection(pool, source_config, context);
   std::unique_ptr<Handler> handler = make_handler(pool, source_config);
 
   RunControl control;
@@ -82,37 +97,45 @@ int run_job_worker(ForkedChildContext& context, const PoolConfig& pool,
   control.grace = pool.jobs.timeout_grace;
   control.stop_fd = ForkedChildContext::stop_fd();
   control.fast_stop = [&context] { return context.fast_stop_requested(); };
-  control.heartbeat_every = std::max(Duration(100), source->lease_time() / 3);
 
   const int limit = request_limit(pool.jobs);
   int served = 0;
   context.ready();
-  try {
-    while (!context.stop_requested() && (limit == 0 || served < limit)) {
-      std::optional<Job> job = source->fetch(pool.jobs.queues, fetch_wait);
-      if (!job) continue;
-      context.busy("job " + job->id);
-      Job current = *job;
-      control.heartbeat = [&source, current] { source->extend_lease(current); };
-      int allowed = allowed_attempts(pool.jobs.retry, job->max_attempts);
-      if (job->attempt > allowed) {
-        // An earlier run never reported back (its worker died, or its lease ran out).
-        source->fail(*job, fmt::format("attempts exhausted ({} of {}): an earlier run did not "
-                                       "finish (worker died or lease expired)",
-                                       job->attempt - 1, allowed),
-                     {false, Duration{0}});
-        spdlog::warn("pool={} job={}: dead: attempts exhausted", pool.name, job->id);
-      } else {
-        record_outcome(*source, pool, *job, handler->run(*job, control));
-      }
-      context.idle();
-      ++served;
+  while (!context.stop_requested() && (limit == 0 || served < limit)) {
+    JobSource* source = connection.get();
+    if (!source) continue;
+    std::optional<Job> job;
+    try {
+      job = source->fetch(pool.jobs.queues, fetch_wait);
+    } catch (const SourceError& e) {
+      connection.broken(e);
+      continue;
     }
-  } catch (const SourceError& e) {
-    // The lease of a job in hand expires and the job runs again elsewhere: nothing lost.
-    spdlog::error("pool={} pid={}: source '{}' failed: {}", pool.name, ::getpid(),
-                  source_config.name, e.what());
-    return 1;
+    if (!job) continue;
+    context.busy("job " + job->id);
+    control.heartbeat_every = std::max(Duration(100), source->lease_time() / 3);
+    control.heartbeat = [&connection, &pool, current = *job] {
+      try {
+        if (JobSource* s = connection.get()) s->extend_lease(current);
+      } catch (const SourceError& e) {
+        spdlog::warn("pool={} job={}: lease heartbeat failed: {}", pool.name, current.id, e.what());
+        connection.broken(e);
+      }
+    };
+    HandlerOutcome outcome;
+    int allowed = allowed_attempts(pool.jobs.retry, job->max_attempts);
+    if (job->attempt > allowed) {
+      // An earlier run never reported back (its worker died, or its lease ran out).
+      outcome = {HandlerOutcome::Kind::permanent,
+                 fmt::format("attempts exhausted ({} of {}): an earlier run did not finish "
+                             "(worker died or lease expired)",
+                             job->attempt - 1, allowed)};
+    } else {
+      outcome = handler->run(*job, control);
+    }
+    record_until_done(connection, context, pool, *job, outcome);
+    context.idle();
+    ++served;
   }
   if (limit && served >= limit)
     spdlog::info("pool={} pid={}: served {} job(s), max_requests_per_child reached: exiting",

@@ -130,10 +130,11 @@ TEST(Jobs, MaxRequestsPerChildRecyclesChildrenWithoutLosingJobs) {
 TEST(Jobs, ALongJobKeepsItsLeaseAliveAndRunsOnce) {
   JobsFixture f;
   write_file(f.config,
-             "sources:\n  local: { type: sqlite, lease: 1s }\n"
+             "sources:\n  local: { type: sqlite, lease: 2s }\n"
              "pools:\n" + jobs_pool("work", exec_handler(), {"long"}, 2));
   Daemon daemon(f.config, f.env);
-  std::string id = f.enqueue("long", R"({"sleep_ms": 3500})");
+  // Runs 2.5 leases: without heartbeats the idle worker would take it over.
+  std::string id = f.enqueue("long", R"({"sleep_ms": 5000})");
   ASSERT_TRUE(f.wait_state(id, "done", 20s)) << daemon.output();
   EXPECT_EQ(f.runs().size(), 1u) << "the job ran twice while its first run was going";
   EXPECT_EQ(f.job(id)["attempts"], 1);

@@ -1,0 +1,197 @@
+// Lua source of the Redis scripts (see redis_scripts.hpp for the key layout).
+#include "sources/redis/redis_scripts.hpp"
+
+namespace preforkd::redis {
+
+// Shared helper, prepended to the scripts that need it: the job's id, adding one
+// (and its hash) to a job a plain Resque client enqueued.
+#define PREFORKD_LUA_WITH_ID                                                          \
+  "local function with_id(p, q, raw, now)\n"                                          \
+  "  local id = string.match(raw, '\"preforkd\":{\"id\":\"(%d+)\"}}%s*$')\n"          \
+  "  if id then return id, raw end\n"                                                 \
+  "  id = tostring(redis.call('INCR', p .. 'next_id'))\n"                             \
+  "  local body = string.match(raw, '^(.-)%s*$')\n"                                   \
+  "  if string.match(body, '^%s*{%s*}$') then\n"                                      \
+  "    raw = '{\"preforkd\":{\"id\":\"' .. id .. '\"}}'\n"                            \
+  "  elseif string.sub(body, -1) == '}' and string.match(body, '^%s*{') then\n"       \
+  "    raw = string.sub(body, 1, -2) .. ',\"preforkd\":{\"id\":\"' .. id .. '\"}}'\n" \
+  "  end\n"                                                                           \
+  "  redis.call('HSET', p .. 'job:' .. id, 'queue', q, 'payload', raw, 'state', 'queued',\n" \
+  "             'attempts', 0, 'created_at', now, 'run_at', now)\n"                   \
+  "  return id, raw\n"                                                                \
+  "end\n"
+
+// ARGV: ns worker now lease keep_done max_jobs n_acks acked-id... queue...
+// Returns { {queue, entry, attempts, max_attempts, priority}..., next_due_ms or "" }.
+const char* const claim_script =
+    PREFORKD_LUA_WITH_ID
+    "local ns, worker, now, lease, keep_done = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]\n"
+    "local max_jobs, n_acks = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+    "local p = ns .. ':preforkd:'\n"
+    "local processing = p .. 'processing:' .. worker\n"
+    "for i = 1, n_acks do\n"
+    "  local id = ARGV[7 + i]\n"
+    "  local job = p .. 'job:' .. id\n"
+    "  local fields = redis.call('HMGET', job, 'queue', 'unique_key', 'payload')\n"
+    "  if fields[3] and redis.call('LREM', processing, 1, id .. '\\n' .. fields[3]) > 0 then\n"
+    "    redis.call('HSET', job, 'state', 'done', 'finished_at', now, 'locked_by', '', 'last_error', '')\n"
+    "    redis.call('PEXPIRE', job, keep_done)\n"
+    "    if fields[2] and fields[2] ~= '' and redis.call('GET', p .. 'unique:' .. fields[2]) == id then\n"
+    "      redis.call('DEL', p .. 'unique:' .. fields[2])\n"
+    "    end\n"
+    "    redis.call('INCR', ns .. ':stat:processed')\n"
+    "    redis.call('HINCRBY', p .. 'done', fields[1] or '?', 1)\n"
+    "  end\n"
+    "end\n"
+    "local due = redis.call('ZRANGEBYSCORE', p .. 'delayed', '-inf', now, 'LIMIT', 0, 100)\n"
+    "for _, member in ipairs(due) do\n"
+    "  local nl = string.find(member, '\\n', 1, true)\n"
+    "  local q = string.sub(member, 1, nl - 1)\n"
+    "  local raw = string.sub(member, nl + 1)\n"
+    "  redis.call('RPUSH', ns .. ':queue:' .. q, raw)\n"
+    "  redis.call('SADD', ns .. ':queues', q)\n"
+    "  redis.call('ZREM', p .. 'delayed', member)\n"
+    "end\n"
+    "local out = {}\n"
+    "for qi = 8 + n_acks, #ARGV do\n"
+    "  local q = ARGV[qi]\n"
+    "  while #out < max_jobs do\n"
+    "    local raw = redis.call('LPOP', ns .. ':queue:' .. q)\n"
+    "    if not raw then break end\n"
+    "    local id\n"
+    "    id, raw = with_id(p, q, raw, now)\n"
+    "    local entry = id .. '\\n' .. raw\n"
+    "    redis.call('RPUSH', processing, entry)\n"
+    "    local job = p .. 'job:' .. id\n"
+    "    local attempts = redis.call('HINCRBY', job, 'attempts', 1)\n"
+    "    redis.call('HSET', job, 'state', 'running', 'locked_by', worker, 'started_at', now, 'queue', q)\n"
+    "    redis.call('PERSIST', job)\n"
+    "    local extra = redis.call('HMGET', job, 'max_attempts', 'priority')\n"
+    "    out[#out + 1] = {q, entry, attempts, extra[1] or '0', extra[2] or '0'}\n"
+    "  end\n"
+    // Strict priority: one claim never mixes a lower queue into a higher one's batch.
+    "  if #out > 0 then break end\n"
+    "end\n"
+    "redis.call('SET', p .. 'heartbeat:' .. worker, now, 'PX', lease)\n"
+    "redis.call('SADD', p .. 'workers', worker)\n"
+    "local nxt = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')\n"
+    "out[#out + 1] = nxt[2] or ''\n"
+    "return out\n";
+
+// ARGV: ns holder now mode(done|retry|dead|release) id error run_at failure_json
+// Returns 1, or 0 when the lease was lost (the job was recovered and runs elsewhere).
+const char* const finish_script =
+    "local ns, holder, now, mode, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
+    "local p = ns .. ':preforkd:'\n"
+    "local job = p .. 'job:' .. id\n"
+    "local fields = redis.call('HMGET', job, 'queue', 'payload')\n"
+    "local q, raw = fields[1], fields[2]\n"
+    "if not raw then return 0 end\n"
+    "if redis.call('LREM', p .. 'processing:' .. holder, 1, id .. '\\n' .. raw) == 0 then return 0 end\n"
+    "if mode == 'retry' then\n"
+    "  redis.call('ZADD', p .. 'delayed', ARGV[7], q .. '\\n' .. raw)\n"
+    "  redis.call('HSET', job, 'state', 'retry', 'last_error', ARGV[6], 'run_at', ARGV[7],\n"
+    "             'finished_at', now, 'locked_by', '')\n"
+    "elseif mode == 'dead' then\n"
+    "  redis.call('RPUSH', ns .. ':failed', ARGV[8])\n"
+    "  redis.call('INCR', ns .. ':stat:failed')\n"
+    "  redis.call('INCR', ns .. ':stat:processed')\n"
+    "  redis.call('HINCRBY', p .. 'dead', q, 1)\n"
+    "  redis.call('HSET', job, 'state', 'dead', 'last_error', ARGV[6], 'finished_at', now,\n"
+    "             'locked_by', '', 'failure', ARGV[8])\n"
+    "  local unique = redis.call('HGET', job, 'unique_key')\n"
+    "  if unique and unique ~= '' and redis.call('GET', p .. 'unique:' .. unique) == id then\n"
+    "    redis.call('DEL', p .. 'unique:' .. unique)\n"
+    "  end\n"
+    "elseif mode == 'done' then\n"
+    "  redis.call('HSET', job, 'state', 'done', 'finished_at', now, 'locked_by', '', 'last_error', '')\n"
+    "  redis.call('INCR', ns .. ':stat:processed')\n"
+    "  redis.call('HINCRBY', p .. 'done', q, 1)\n"
+    "else\n"
+    "  redis.call('LPUSH', ns .. ':queue:' .. q, raw)\n"
+    "  redis.call('HINCRBY', job, 'attempts', -1)\n"
+    "  redis.call('HSET', job, 'state', 'queued', 'locked_by', '')\n"
+    "end\n"
+    "return 1\n";
+
+// ARGV: ns now n, then per job: queue body run_at priority unique max_attempts
+// (body: a JSON object without the preforkd member). Returns {id, duplicate(0|1)}...
+const char* const enqueue_script =
+    PREFORKD_LUA_WITH_ID
+    "local ns, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local p = ns .. ':preforkd:'\n"
+    "local out = {}\n"
+    "for i = 0, n - 1 do\n"
+    "  local b = 4 + i * 6\n"
+    "  local q, body, run_at, priority, unique, max_attempts =\n"
+    "    ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), ARGV[b + 4], ARGV[b + 5]\n"
+    "  local existing = unique ~= '' and redis.call('GET', p .. 'unique:' .. unique)\n"
+    "  if existing then\n"
+    "    out[#out + 1] = {existing, 1}\n"
+    "  else\n"
+    "    local id, raw = with_id(p, q, body, now)\n"
+    "    local job = p .. 'job:' .. id\n"
+    "    redis.call('HSET', job, 'run_at', run_at, 'priority', priority, 'unique_key', unique,\n"
+    "               'max_attempts', max_attempts)\n"
+    "    if unique ~= '' then redis.call('SET', p .. 'unique:' .. unique, id) end\n"
+    "    redis.call('SADD', ns .. ':queues', q)\n"
+    "    if run_at > now then\n"
+    "      redis.call('ZADD', p .. 'delayed', run_at, q .. '\\n' .. raw)\n"
+    // Resque lists have no priority: a job above 0 jumps to the head of its queue.
+    "    elseif priority > 0 then\n"
+    "      redis.call('LPUSH', ns .. ':queue:' .. q, raw)\n"
+    "    else\n"
+    "      redis.call('RPUSH', ns .. ':queue:' .. q, raw)\n"
+    "    end\n"
+    "    out[#out + 1] = {id, 0}\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+// ARGV: ns now worker-to-recover-regardless... Recovers every worker whose heartbeat
+// expired, and the listed ones (this host's dead processes). Returns jobs recovered.
+const char* const recover_script =
+    "local ns, now = ARGV[1], ARGV[2]\n"
+    "local p = ns .. ':preforkd:'\n"
+    "local forced = {}\n"
+    "for i = 3, #ARGV do forced[ARGV[i]] = true end\n"
+    "local recovered = 0\n"
+    "for _, w in ipairs(redis.call('SMEMBERS', p .. 'workers')) do\n"
+    "  if forced[w] or redis.call('EXISTS', p .. 'heartbeat:' .. w) == 0 then\n"
+    "    local processing = p .. 'processing:' .. w\n"
+    "    while true do\n"
+    "      local entry = redis.call('RPOP', processing)\n"
+    "      if not entry then break end\n"
+    "      local nl = string.find(entry, '\\n', 1, true)\n"
+    "      local id, raw = string.sub(entry, 1, nl - 1), string.sub(entry, nl + 1)\n"
+    "      local job = p .. 'job:' .. id\n"
+    "      local q = redis.call('HGET', job, 'queue') or 'default'\n"
+    "      redis.call('LPUSH', ns .. ':queue:' .. q, raw)\n"
+    "      redis.call('HSET', job, 'state', 'queued', 'locked_by', '',\n"
+    "                 'last_error', 'lease expired (held by ' .. w .. ')')\n"
+    "      recovered = recovered + 1\n"
+    "    end\n"
+    "    redis.call('SREM', p .. 'workers', w)\n"
+    "    redis.call('DEL', p .. 'heartbeat:' .. w)\n"
+    "  end\n"
+    "end\n"
+    "return recovered\n";
+
+// ARGV: ns id now. Returns 1, or an error reply when the job is not dead or retrying.
+const char* const retry_now_script =
+    "local ns, id, now = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local p = ns .. ':preforkd:'\n"
+    "local job = p .. 'job:' .. id\n"
+    "local f = redis.call('HMGET', job, 'state', 'queue', 'payload')\n"
+    "if not f[1] then return redis.error_reply('no job with id ' .. id) end\n"
+    "if f[1] ~= 'dead' and f[1] ~= 'retry' then\n"
+    "  return redis.error_reply('job ' .. id .. ' is ' .. f[1] .. ': only dead or retry-waiting jobs can be retried')\n"
+    "end\n"
+    "if f[1] == 'retry' then redis.call('ZREM', p .. 'delayed', f[2] .. '\\n' .. f[3]) end\n"
+    "redis.call('RPUSH', ns .. ':queue:' .. f[2], f[3])\n"
+    "redis.call('SADD', ns .. ':queues', f[2])\n"
+    "redis.call('HSET', job, 'state', 'queued', 'attempts', 0, 'run_at', now, 'finished_at', '')\n"
+    "redis.call('PERSIST', job)\n"
+    "return 1\n";
+
+}  // namespace preforkd::redis

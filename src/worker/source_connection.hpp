@@ -1,0 +1,34 @@
+// A worker child's connection to its source, kept usable through outages: opened on
+// demand, reopened with growing backoff after a failure, and one log line when an
+// outage starts and one when it ends (never one per retry, never a crash loop).
+#pragma once
+
+#include <memory>
+
+#include "preforkd/config.hpp"
+#include "worker/child_context.hpp"
+
+namespace preforkd {
+
+class SourceConnection {
+ public:
+  SourceConnection(const PoolConfig& pool, const SourceConfig& source, ForkedChildContext& context);
+
+  // The open source, or nullptr after waiting one backoff step (cut short by a stop).
+  JobSource* get();
+  // The source failed: drop the connection; the next get() reopens it.
+  void broken(const std::exception& error);
+
+ private:
+  void wait_backoff();
+
+  const PoolConfig& pool_;
+  const SourceConfig& config_;
+  ForkedChildContext& context_;
+  std::unique_ptr<JobSource> source_;
+  bool in_outage_ = false;
+  std::chrono::steady_clock::time_point outage_started_;
+  Duration backoff_{0};
+};
+
+}  // namespace preforkd

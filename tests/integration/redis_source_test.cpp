@@ -1,0 +1,169 @@
+// The Redis source against a real redis-server: Resque interoperability, the job
+// lifecycle (done, retry, dead, delayed, unique, priority), reliable fetch when a
+// worker dies, and a Redis restart during a drain.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "harness/jobs_harness.hpp"
+#include "harness/redis_server.hpp"
+
+using namespace harness;
+
+namespace {
+
+std::string redis_source(const RedisServer& redis, const std::string& settings = "") {
+  return "sources:\n  shared: { type: redis, url: \"" + redis.url() + "\"" + settings + " }\n";
+}
+
+const std::string fast_retry = "    retry: { max_attempts: 2, backoff: fixed, base: 50ms }\n";
+
+}  // namespace
+
+TEST(Redis, AJobEnqueuedTheWayAResqueClientDoesRunsWithItsClassAndArgs) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", persistent_handler(), {"echo"}, 1));
+  Daemon daemon(f.config, f.env);
+  // Exactly what Resque.enqueue(Echo, 1, "two") writes.
+  redis.cli({"SADD", "resque:queues", "echo"});
+  redis.cli({"RPUSH", "resque:queue:echo", R"({"class":"Echo","args":[1,"two"]})"});
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1 && f.runs()[0].ended; })) << daemon.output();
+  std::string log = read_file(f.job_log);
+  EXPECT_NE(log.find(R"({"args":[1,"two"],"class":"Echo"})"), std::string::npos) << log;
+  auto id = f.runs()[0].id;
+  EXPECT_TRUE(f.wait_state(id, "done"));
+  EXPECT_EQ(redis.cli({"GET", "resque:stat:processed"}), "1\n");
+  EXPECT_EQ(redis.cli({"LLEN", "resque:queue:echo"}), "0\n");
+}
+
+TEST(Redis, ADeadJobIsInResquesFailedListWithTheFieldsResqueExpects) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" +
+                           jobs_pool("w", persistent_handler(), {"q"}, 1, fast_retry));
+  Daemon daemon(f.config, f.env);
+  // A Resque job (class, args) whose extra member tells the test handler to fail.
+  std::string id = f.enqueue("q", R"({"class":"Mailer","args":[7],"exit":3})");
+  ASSERT_TRUE(f.wait_state(id, "dead")) << daemon.output();
+  EXPECT_EQ(f.job(id)["attempts"], 2);
+  EXPECT_EQ(redis.cli({"GET", "resque:stat:failed"}), "1\n");
+  auto failure = nlohmann::json::parse(redis.cli({"LINDEX", "resque:failed", "0"}));
+  for (const char* field : {"failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"})
+    EXPECT_TRUE(failure.contains(field)) << field << " missing in " << failure;
+  EXPECT_EQ(failure["queue"], "q");
+  EXPECT_EQ(failure["payload"]["class"], "Mailer");
+  EXPECT_EQ(failure["payload"]["args"][0], 7);
+  EXPECT_TRUE(failure["backtrace"].is_array());
+  // preforkctl retry brings it back.
+  EXPECT_EQ(f.ctl({"retry", id}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 4u; })) << daemon.output();
+}
+
+TEST(Redis, RetriesDelayedJobsUniqueKeysAndPriorityWork) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" +
+                           jobs_pool("w", persistent_handler(), {"q"}, 1,
+                                     "    retry: { max_attempts: 3, backoff: fixed, base: 100ms }\n"));
+  // Before the daemon runs: priority and unique are decided at enqueue.
+  std::string normal = f.enqueue("q", "{}");
+  std::string urgent = f.enqueue("q", "{}", {"--priority", "5"});
+  std::string unique = f.enqueue("q", "{}", {"--unique", "k1"});
+  auto again = f.ctl({"enqueue", "q", "--payload", "{}", "--unique", "k1"});
+  EXPECT_EQ(again.out, unique + "\n");
+  EXPECT_NE(again.err.find("already holds unique key"), std::string::npos);
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(f.wait_state(unique, "done")) << daemon.output();
+  auto runs = f.runs();
+  ASSERT_GE(runs.size(), 3u);
+  EXPECT_EQ(runs[0].id, urgent);
+  EXPECT_EQ(runs[1].id, normal);
+
+  std::string flaky = f.enqueue("q", R"({"fail_until_attempt": 3})");
+  ASSERT_TRUE(f.wait_state(flaky, "done")) << daemon.output();
+  EXPECT_EQ(f.job(flaky)["attempts"], 3);
+
+  std::string later = f.enqueue("q", "{}", {"--delay", "1s"});
+  EXPECT_EQ(f.state(later), "queued");
+  ASSERT_TRUE(f.wait_state(later, "done")) << daemon.output();
+  auto job = f.job(later);
+  EXPECT_GE(job["started_at"].get<std::string>(), job["run_at"].get<std::string>());
+}
+
+TEST(Redis, AWorkerKilledMidJobHasItsJobRecoveredAndRunAgain) {
+  RedisServer redis;
+  JobsFixture f;
+  // A long lease: recovery must come from the dead pid being noticed, not from expiry.
+  write_file(f.config, redis_source(redis, ", lease: 60s") + "pools:\n" +
+                           jobs_pool("w", exec_handler(), {"q"}, 1, "    err_respawn_interval: 10ms\n"));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("q", R"({"sleep_ms": 60000})");
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+  EXPECT_EQ(f.state(id), "running");
+  ASSERT_EQ(daemon.children().size(), 1u);
+  ::kill(daemon.children().front(), SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 2; }, 20s)) << daemon.output();
+  EXPECT_EQ(f.runs()[1].id, id);
+  EXPECT_EQ(f.runs()[1].attempt, 2);
+  EXPECT_TRUE(daemon.wait_output("job(s) of dead workers put back on their queues")) << daemon.output();
+}
+
+TEST(Redis, TermGivesTheJobBackAndQuitLetsItFinish) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" +
+                           jobs_pool("w", exec_handler(), {"q"}, 1, "    timeout_grace: 500ms\n"));
+  std::string id;
+  {
+    Daemon daemon(f.config, f.env);
+    id = f.enqueue("q", R"({"sleep_ms": 30000})");
+    ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+    daemon.signal(SIGTERM);
+    EXPECT_EQ(exit_code(daemon.wait_exit(20s)), 0) << daemon.output();
+  }
+  EXPECT_EQ(f.state(id), "queued");
+  EXPECT_EQ(f.job(id)["attempts"], 0);
+  EXPECT_EQ(redis.cli({"LLEN", "resque:queue:q"}), "1\n");
+}
+
+TEST(Redis, ARedisRestartDuringADrainLosesNoJob) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis, ", lease: 2s") + "pools:\n" +
+                           jobs_pool("w", persistent_handler(), {"q"}, 2,
+                                     "    retry: { max_attempts: 50, backoff: fixed, base: 10ms }\n"));
+  auto ids = f.enqueue_batch("q", std::vector<std::string>(2000, R"({"sleep_ms": 1})"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() >= 300; })) << daemon.output();
+  redis.restart();
+  ASSERT_TRUE(f.wait_done("q", 2000, 120s)) << f.stats("q")["done"] << "\n" << daemon.output();
+  auto ends = f.ends_per_job();
+  for (const auto& id : ids) EXPECT_GE(ends[id], 1) << "job " << id;
+  EXPECT_TRUE(daemon.wait_output("reachable again")) << daemon.output();
+  // One line per outage per worker, not one per retry.
+  EXPECT_LE(daemon.count_output("reconnecting with backoff"), 4u) << daemon.output();
+}
+
+TEST(Redis, BadSettingsAreConfigErrorsWithPositions) {
+  JobsFixture f;
+  write_file(f.config,
+             "sources:\n  r: { type: redis, url: \"http://x\", prefetch: 0 }\n"
+             "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  auto check = run({preforkd_bin(), "-c", f.config, "--check"});
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_NE(check.err.find(f.config + ":2:26: sources.r.url: 'http://x' must start with redis://"),
+            std::string::npos) << check.err;
+  EXPECT_NE(check.err.find(f.config + ":2:48: sources.r.prefetch: must be a number from 1 to 1000"),
+            std::string::npos) << check.err;
+}
+
+TEST(Redis, AnUnreachableServerIsRefusedAtStart) {
+  JobsFixture f;
+  int port = free_tcp_port();
+  write_file(f.config, "sources:\n  r: { type: redis, url: \"redis://127.0.0.1:" + std::to_string(port) +
+                           "/0\", timeout: 1s }\npools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 1) << daemon.output();
+  EXPECT_NE(daemon.output().find("refusing to start: source 'r': redis 127.0.0.1:" + std::to_string(port) +
+                                 "/0: cannot connect"), std::string::npos) << daemon.output();
+}
