@@ -149,6 +149,10 @@ void Supervisor::on_status_closed(const std::shared_ptr<Child>& child) {
 }
 
 void Supervisor::reap_children() {
+  // Reap everything first, then react: respawning inside the waitpid loop let children
+  // that exit at once keep the loop (and so the whole event loop) busy forever, deaf
+  // to TERM. Replacements that exit meanwhile are reaped on the next SIGCHLD event.
+  std::vector<std::pair<std::shared_ptr<Child>, int>> exited;
   int wait_status = 0;
   for (pid_t pid; (pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0;) {
     auto it = children_.find(pid);
@@ -157,12 +161,14 @@ void Supervisor::reap_children() {
                     describe_exit(wait_status));
       continue;
     }
-    auto child = it->second;
+    exited.emplace_back(it->second, wait_status);
     children_.erase(it);
+  }
+  for (auto& [child, status] : exited) {
     boost::system::error_code ignored;
     child->status.close(ignored);
     child->kill_timer.cancel();
-    on_child_exit(child, wait_status);
+    on_child_exit(child, status);
   }
   update_readiness();
   maybe_finish();

@@ -129,3 +129,16 @@ TEST(Respawn, ASpawnThatCannotStartIsLoggedAndRetriedWithBackoff) {
   auto exits = daemon.count_output("exited pool=a");
   EXPECT_TRUE(daemon.wait_output("exited pool=a", 15s, exits + 2));
 }
+
+TEST(Respawn, TermStopsASupervisorWhoseChildrenExitAsSoonAsTheyStart) {
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  write_file(config, "pools:\n  churn:\n    function: exit_at_once\n"
+                     "    workers: 32\n    spawn_interval: 0s\n");
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  // Hundreds of respawns: the supervisor is busy reaping and forking.
+  ASSERT_TRUE(daemon.wait_output("spawned pool=churn", 30s, 300)) << daemon.output();
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(exit_code(daemon.wait_exit(10s)), 0) << "still churning after TERM";
+  EXPECT_TRUE(daemon.wait_output("TERM received: fast stop", 1s));
+}
