@@ -5,6 +5,8 @@
 // (system-wide, so comparable across processes); the handler appends "now - t" in
 // nanoseconds, one number a line, to $BENCH_LATENCY_FILE (O_APPEND: both workers share it).
 #include <fcntl.h>
+#include <malloc.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -28,6 +30,13 @@ int latency_fd = -2;
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Diagnosis only (off by default, the bench measures preforkd as it is):
+  //   BENCH_SQLITE_BULK_PAGES=N  each SQLite connection takes its first N cache pages in one
+  //                              allocation that is never freed (SQLITE_CONFIG_PAGECACHE)
+  //   BENCH_MALLOC_TRIM=BYTES    glibc keeps up to BYTES of free heap top (M_TRIM_THRESHOLD)
+  if (const char* pages = std::getenv("BENCH_SQLITE_BULK_PAGES"))
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, std::atoi(pages));
+  if (const char* trim = std::getenv("BENCH_MALLOC_TRIM")) ::mallopt(M_TRIM_THRESHOLD, std::atoi(trim));
   preforkd::register_job_handler("bench", [](const preforkd::Job& job, preforkd::JobContext&) {
     long long start = now_ns();
     const char* p = std::strstr(job.payload.c_str(), "\"t\":");

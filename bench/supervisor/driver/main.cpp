@@ -41,6 +41,19 @@ constexpr const char* usage_text =
     "  --keep              keep the temporary directory (configs, supervisor logs)\n"
     "  --quick             --duration 2 --idle 2 --reps 1 --kills 20 --reloads 2\n";
 
+// Other work on the machine moves every figure: the load is printed with them.
+std::string load_average() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  char text[128] = "?";
+  if (f) {
+    if (!std::fgets(text, sizeof text, f)) text[0] = 0;
+    std::fclose(f);
+  }
+  std::string s = text;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
 std::vector<int> parse_list(const std::string& text) {
   std::vector<int> out;
   std::stringstream in(text);
@@ -231,9 +244,9 @@ int main(int argc, char** argv) {
     Bench bench{paths, events, {}};
     Report report;
     std::printf("preforkd supervisor bench: churn %.0f s, idle %.0f s, %d cold starts per size, "
-                "%d kills, %d reloads; %ld CPUs\n",
+                "%d kills, %d reloads; %ld CPUs; load average %s\n",
                 options.duration, options.idle, options.reps, options.kills, options.reloads,
-                ::sysconf(_SC_NPROCESSORS_ONLN));
+                ::sysconf(_SC_NPROCESSORS_ONLN), load_average().c_str());
     try {
       for (Children kind : options.kinds) measure(bench, options, kind, report);
     } catch (const std::exception& e) {
@@ -241,6 +254,7 @@ int main(int argc, char** argv) {
       status = 1;
     }
     report.print();
+    std::printf("\nload average at the end: %s\n", load_average().c_str());
     if (!bench.notes.empty()) {
       std::printf("\nNotes:\n");
       for (const auto& n : bench.notes) std::printf("- %s\n", n.c_str());
