@@ -8,7 +8,7 @@ using namespace harness;
 TEST(CheckCommand, ValidFileExitsZero) {
   auto result = run({preforkd_bin(), "-c", std::string(PREFORKD_SOURCE_DIR) + "/conf/preforkd.yaml", "--check"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find("ok (1 pool(s))"), std::string::npos);
+  EXPECT_NE(result.out.find("ok (3 pool(s))"), std::string::npos);
 }
 
 TEST(CheckCommand, InvalidFileListsEveryProblemAndExitsOne) {
