@@ -75,6 +75,8 @@ struct QueueStats {
   int64_t retry = 0;    // waiting for their backoff
   int64_t done = 0;
   int64_t dead = 0;
+
+  void add(JobState state, int64_t count);
 };
 
 }  // namespace preforkd

@@ -23,6 +23,16 @@ std::optional<JobState> job_state_from_name(const std::string& name) {
   return std::nullopt;
 }
 
+void QueueStats::add(JobState state, int64_t count) {
+  switch (state) {
+    case JobState::queued: queued += count; break;
+    case JobState::running: running += count; break;
+    case JobState::retry: retry += count; break;
+    case JobState::done: done += count; break;
+    case JobState::dead: dead += count; break;
+  }
+}
+
 bool is_valid_queue_name(const std::string& name) {
   static const std::regex pattern("[A-Za-z0-9_.:-]{1,200}");
   return std::regex_match(name, pattern);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "config_file_fixture.hpp"
 #include "preforkd/config.hpp"
 #include "preforkd/worker_function.hpp"
 
@@ -14,37 +15,6 @@ using namespace std::chrono_literals;
 using preforkd::ConfigError;
 using preforkd::load_config;
 
-namespace {
-
-class ConfigFile : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("preforkd-config-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    path_ = (dir_ / "preforkd.yaml").string();
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::vector<std::string> problems_of(const std::string& yaml) {
-    std::ofstream(path_) << yaml;
-    try {
-      load_config(path_);
-    } catch (const ConfigError& e) {
-      return e.problems();
-    }
-    return {};
-  }
-  std::string at(int line, int col, const std::string& message) const {
-    return path_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
-  }
-
-  std::filesystem::path dir_;
-  std::string path_;
-};
-
-}  // namespace
 
 TEST_F(ConfigFile, ValidFileParsesWithDefaultsAndResolvedPaths) {
   std::filesystem::create_directory(dir_ / "app");

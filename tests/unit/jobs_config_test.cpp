@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "config_file_fixture.hpp"
 #include "preforkd/config.hpp"
 #include "preforkd/job_handler.hpp"
 
@@ -12,37 +13,7 @@ using namespace std::chrono_literals;
 using preforkd::ConfigError;
 using preforkd::load_config;
 
-namespace {
-
-class JobsConfig : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("preforkd-jobs-config-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    path_ = (dir_ / "preforkd.yaml").string();
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::vector<std::string> problems_of(const std::string& yaml) {
-    std::ofstream(path_) << yaml;
-    try {
-      load_config(path_);
-    } catch (const ConfigError& e) {
-      return e.problems();
-    }
-    return {};
-  }
-  std::string at(int line, int col, const std::string& message) const {
-    return path_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
-  }
-
-  std::filesystem::path dir_;
-  std::string path_;
-};
-
-}  // namespace
+using JobsConfig = ConfigFile;
 
 TEST_F(JobsConfig, AJobsPoolGetsTheDefaultSqliteSourceAndDefaults) {
   std::ofstream(path_) << "pools:\n  mail:\n    handler: { exec: [/bin/cat] }\n    queues: [mail, default]\n";

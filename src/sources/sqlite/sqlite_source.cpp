@@ -249,16 +249,8 @@ std::vector<QueueStats> SqliteSource::stats() {
   while (stmt.step()) {
     std::string queue = stmt.text_column(0);
     if (out.empty() || out.back().queue != queue) out.push_back(QueueStats{queue});
-    auto state = job_state_from_name(stmt.text_column(1));
-    int64_t count = stmt.int_column(2);
-    QueueStats& q = out.back();
-    switch (state.value_or(JobState::queued)) {
-      case JobState::queued: q.queued += count; break;
-      case JobState::running: q.running += count; break;
-      case JobState::retry: q.retry += count; break;
-      case JobState::done: q.done += count; break;
-      case JobState::dead: q.dead += count; break;
-    }
+    out.back().add(job_state_from_name(stmt.text_column(1)).value_or(JobState::queued),
+                   stmt.int_column(2));
   }
   return out;
 }
