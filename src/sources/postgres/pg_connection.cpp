@@ -1,0 +1,166 @@
+// libpq connection, statements, notifications and errors (see pg_connection.hpp).
+#include "sources/postgres/pg_connection.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "util/log.hpp"
+
+namespace preforkd::postgres {
+namespace {
+
+// libpq's messages end in a newline and may span lines: one log line instead.
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  for (auto& c : text)
+    if (c == '\n') c = ' ';
+  return text;
+}
+
+void log_notice(void*, const char* message) {
+  spdlog::debug("postgres: {}", one_line(message));
+}
+
+std::vector<const char*> c_strings(const std::vector<Param>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  return values;
+}
+
+}  // namespace
+
+int64_t Result::integer(int row, int column) const {
+  return std::strtoll(PQgetvalue(result_, row, column), nullptr, 10);
+}
+
+int64_t Result::affected() const { return std::strtoll(PQcmdTuples(result_), nullptr, 10); }
+
+Connection::Connection(const std::string& conninfo) {
+  // Our defaults first, the operator's conninfo last: libpq keeps the last value of a
+  // repeated keyword, so a connect_timeout in the URL wins. The keepalives and
+  // tcp_user_timeout turn a server that vanished without a FIN into an error instead
+  // of a worker blocked forever in a read.
+  const char* keys[] = {"connect_timeout",  "keepalives",       "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                        "application_name", "dbname",           nullptr};
+  const char* values[] = {"5", "1", "10", "5", "3", "30000", "preforkd", conninfo.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
+  if (!conn_) throw SourceError("postgres: out of memory opening a connection");
+  const char* host = PQhost(conn_);
+  const char* port = PQport(conn_);
+  const char* db = PQdb(conn_);
+  label_ = std::string(host && *host ? host : "localhost") + ":" + (port && *port ? port : "5432") +
+           "/" + (db ? db : "");
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string detail = PQerrorMessage(conn_);
+    PQfinish(conn_);
+    conn_ = nullptr;
+    throw SourceError("postgres " + label_ + ": cannot connect: " + one_line(detail));
+  }
+  PQsetNoticeProcessor(conn_, log_notice, nullptr);
+}
+
+Connection::~Connection() {
+  if (conn_) PQfinish(conn_);
+}
+
+void Connection::fail(std::string_view what, std::string_view detail) const {
+  std::string message = "postgres " + label_ + ": " + std::string(what) + ": " + one_line(std::string(detail));
+  if (PQstatus(conn_) == CONNECTION_BAD && message.find("connection") == std::string::npos)
+    message += " (connection lost)";
+  throw SourceError(message);
+}
+
+Result Connection::check(PGresult* result, std::string_view what) {
+  ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return Result(result);
+  std::string detail = result ? PQresultErrorMessage(result) : "";
+  if (detail.empty()) detail = PQerrorMessage(conn_);
+  if (result) PQclear(result);
+  fail(what, detail);
+}
+
+Result Connection::exec(const std::string& sql, std::string_view what) {
+  return check(PQexec(conn_, sql.c_str()), what);
+}
+
+Result Connection::exec(const std::string& sql, const std::vector<Param>& params, std::string_view what) {
+  auto values = c_strings(params);
+  return check(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0),
+               what);
+}
+
+Result Connection::run(const std::string& name, const std::string& sql,
+                       const std::vector<Param>& params, std::string_view what) {
+  if (!prepared_.count(name)) {
+    check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr), what);
+    prepared_.insert(name);
+  }
+  auto values = c_strings(params);
+  return check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                              nullptr, nullptr, 0),
+               what);
+}
+
+std::vector<std::string> Connection::take_notifications() {
+  if (!PQconsumeInput(conn_)) fail("read notifications", PQerrorMessage(conn_));
+  std::vector<std::string> payloads;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    payloads.emplace_back(notify->extra ? notify->extra : "");
+    PQfreemem(notify);
+  }
+  return payloads;
+}
+
+Connection::Wake Connection::wait(std::chrono::milliseconds timeout, int interrupt_fd,
+                                  const std::function<bool(const std::string&)>& wanted) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    // PQnotifies also parses what an earlier statement left in libpq's buffer: such a
+    // notification would never make the socket readable again.
+    bool woken = false;
+    while (PGnotify* notify = PQnotifies(conn_)) {
+      woken |= wanted(notify->extra ? notify->extra : "");
+      PQfreemem(notify);
+    }
+    if (woken) return Wake::notified;
+    auto left = std::chrono::duration<double, std::milli>(deadline - clock::now()).count();
+    if (left <= 0) return Wake::timeout;
+    int socket = PQsocket(conn_);
+    if (socket < 0 || PQstatus(conn_) != CONNECTION_OK) fail("wait for jobs", PQerrorMessage(conn_));
+    pollfd fds[2] = {{socket, POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
+    int n = ::poll(fds, interrupt_fd >= 0 ? 2 : 1, static_cast<int>(std::ceil(std::min(left, 3.6e6))));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw SourceError("postgres " + label_ + ": " + syscall_error("poll", "connection socket", errno));
+    }
+    if (interrupt_fd >= 0 && fds[1].revents) return Wake::interrupted;
+    // Readable: a notification, or the server going away (then consuming fails).
+    if (fds[0].revents && !PQconsumeInput(conn_)) fail("wait for jobs", PQerrorMessage(conn_));
+    if (PQstatus(conn_) != CONNECTION_OK) fail("wait for jobs", PQerrorMessage(conn_));
+  }
+}
+
+Transaction::Transaction(Connection& db) : db_(db) { db_.exec("BEGIN", "begin a transaction"); }
+
+Transaction::~Transaction() {
+  if (!open_) return;
+  try {
+    db_.exec("ROLLBACK", "roll back");
+  } catch (const SourceError&) {
+    // The connection is gone; the server rolls back on its own.
+  }
+}
+
+void Transaction::commit() {
+  open_ = false;
+  db_.exec("COMMIT", "commit");
+}
+
+}  // namespace preforkd::postgres

@@ -1,0 +1,98 @@
+// The SQL text of each statement for one job table (see pg_queries.hpp).
+#include "sources/postgres/pg_queries.hpp"
+
+namespace preforkd::postgres {
+namespace {
+
+
+std::string millis(const std::string& column) {
+  return "(extract(epoch FROM " + column + ") * 1000)::bigint";
+}
+
+// The lease guard of every report from a worker: a worker whose lease ran out and was
+// given to another must not touch the other's run.
+constexpr const char* leased_by_worker = " WHERE id = $1::bigint AND locked_by = $2 AND state = 'running'";
+
+}  // namespace
+
+const char* const job_columns =
+    "id, queue, payload, state, priority, attempts, max_attempts, coalesce(unique_key, ''), "
+    "coalesce(last_error, ''), coalesce(locked_by, ''), "
+    "(extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM run_at) * 1000)::bigint, "
+    "(extract(epoch FROM started_at) * 1000)::bigint, (extract(epoch FROM finished_at) * 1000)::bigint, "
+    "(extract(epoch FROM lease_until) * 1000)::bigint";
+
+Queries::Queries(const TableName& table) {
+  const std::string t = table.qualified();
+  // One round trip: the sub-select locks the first due row nobody else is claiming
+  // (SKIP LOCKED: concurrent workers never wait for each other), the UPDATE leases it.
+  claim = "UPDATE " + t +
+          " SET state = 'running', attempts = attempts + 1, locked_by = $2, "
+          "lease_until = now() + $3::bigint * interval '1 millisecond', started_at = now() "
+          "WHERE id = (SELECT id FROM " + t +
+          " WHERE queue = $1 AND state IN ('queued', 'retry') AND run_at <= now() "
+          "ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+          "RETURNING id, payload, attempts, max_attempts, priority";
+  // Leases that ran out: their worker died or hung. Back to the queue; the attempt was
+  // counted at the claim, so a job that keeps killing its worker ends dead.
+  reclaim = "WITH expired AS (UPDATE " + t +
+            " SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+            "last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')' "
+            "WHERE state = 'running' AND lease_until < now() RETURNING queue) "
+            "SELECT pg_notify($1, queue) FROM (SELECT DISTINCT queue FROM expired) q";
+  prune = "DELETE FROM " + t +
+          " WHERE state = 'done' AND finished_at < now() - $1::bigint * interval '1 millisecond'";
+  next_due = "SELECT " + millis("least((SELECT min(n.run_at) FROM unnest($1::text[]) AS q(name), "
+                                "LATERAL (SELECT run_at FROM " + t +
+                                " WHERE queue = q.name AND state IN ('queued', 'retry') "
+                                "ORDER BY run_at LIMIT 1) n), "
+                                "(SELECT min(lease_until) FROM " + t +
+                                " WHERE state = 'running')) - now()");
+  complete = "UPDATE " + t +
+             " SET state = 'done', locked_by = NULL, lease_until = NULL, finished_at = now(), "
+             "last_error = NULL" + leased_by_worker;
+  // retry and release wake the idle workers: the job is (or soon will be) due again.
+  retry_later = "WITH j AS (UPDATE " + t +
+                " SET state = 'retry', locked_by = NULL, lease_until = NULL, finished_at = now(), "
+                "last_error = $3, run_at = now() + $4::bigint * interval '1 millisecond'" +
+                leased_by_worker + " RETURNING queue) SELECT pg_notify($5, queue) FROM j";
+  bury = "UPDATE " + t +
+         " SET state = 'dead', locked_by = NULL, lease_until = NULL, finished_at = now(), "
+         "last_error = $3" + leased_by_worker;
+  release = "WITH j AS (UPDATE " + t +
+            " SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+            "attempts = greatest(attempts - 1, 0), started_at = NULL, finished_at = now()" +
+            leased_by_worker + " RETURNING queue) SELECT pg_notify($3, queue) FROM j";
+  extend_lease = "UPDATE " + t + " SET lease_until = now() + $3::bigint * interval '1 millisecond'" +
+                 leased_by_worker;
+  // Ids are drawn in input order, so FIFO within a priority holds for a batch too. A
+  // row whose unique key is held already is skipped (ON CONFLICT over the partial
+  // unique index); its holder is looked up afterwards (holders).
+  insert = "WITH seq AS MATERIALIZED (SELECT pg_get_serial_sequence('" + t +
+           "', 'id')::regclass AS name), "
+           "input AS MATERIALIZED (SELECT nextval((SELECT name FROM seq)) AS id, u.* FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], "
+           "$5::int[], $6::text[]) WITH ORDINALITY AS u(queue, payload, priority, run_at_ms, "
+           "max_attempts, unique_key, ord)), "
+           "inserted AS (INSERT INTO " + t +
+           " (id, queue, payload, priority, run_at, max_attempts, unique_key, created_at) "
+           "SELECT id, queue, payload, priority, "
+           "coalesce(to_timestamp(run_at_ms::float8 / 1000), now()), max_attempts, unique_key, now() "
+           "FROM input ORDER BY ord "
+           "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL "
+           "AND state IN ('queued', 'running', 'retry') DO NOTHING RETURNING id) "
+           "SELECT i.id, i.unique_key, ins.id IS NULL FROM input i "
+           "LEFT JOIN inserted ins ON ins.id = i.id ORDER BY i.ord";
+  holders = "SELECT unique_key, id FROM " + t +
+            " WHERE unique_key = ANY($1::text[]) AND state IN ('queued', 'running', 'retry')";
+  notify = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
+  stats = "SELECT queue, state, count(*) FROM " + t + " GROUP BY queue, state ORDER BY queue";
+  get = std::string("SELECT ") + job_columns + " FROM " + t + " WHERE id = $1::bigint";
+  list = std::string("SELECT ") + job_columns + " FROM " + t +
+         " WHERE ($1 = '' OR queue = $1) AND ($2 = '' OR state = $2) ORDER BY id LIMIT $3::bigint";
+  retry_now = "WITH j AS (UPDATE " + t +
+              " SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL "
+              "WHERE id = $1::bigint AND state IN ('dead', 'retry') RETURNING queue) "
+              "SELECT pg_notify($2, queue) FROM j";
+}
+
+}  // namespace preforkd::postgres

@@ -1,0 +1,116 @@
+// Creation and check of the PostgreSQL job table (see pg_schema.hpp).
+#include "sources/postgres/pg_schema.hpp"
+
+#include "sources/postgres/pg_array.hpp"
+
+namespace preforkd::postgres {
+namespace {
+
+constexpr const char* columns[] = {"id",         "queue",       "payload",   "priority",
+                                   "state",      "run_at",      "attempts",  "max_attempts",
+                                   "unique_key", "last_error",  "locked_by", "lease_until",
+                                   "created_at", "started_at",  "finished_at"};
+constexpr const char* index_suffixes[] = {"due", "next", "lease", "finished", "unique"};
+
+std::string schema_sql(const TableName& t) {
+  const std::string q = t.qualified();
+  return "CREATE TABLE IF NOT EXISTS " + q + R"( (
+  id           bigserial   PRIMARY KEY,
+  queue        text        NOT NULL,
+  payload      text        NOT NULL,
+  priority     integer     NOT NULL DEFAULT 0,
+  state        text        NOT NULL DEFAULT 'queued'
+               CHECK (state IN ('queued', 'running', 'done', 'retry', 'dead')),
+  run_at       timestamptz NOT NULL DEFAULT now(),
+  attempts     integer     NOT NULL DEFAULT 0,
+  max_attempts integer     NOT NULL DEFAULT 0,
+  unique_key   text,
+  last_error   text,
+  locked_by    text,
+  lease_until  timestamptz,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  started_at   timestamptz,
+  finished_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS )" + t.index("due") + " ON " + q +
+         " (queue, priority DESC, run_at, id) WHERE state IN ('queued', 'retry');\n"
+         "CREATE INDEX IF NOT EXISTS " + t.index("next") + " ON " + q +
+         " (queue, run_at) WHERE state IN ('queued', 'retry');\n"
+         "CREATE INDEX IF NOT EXISTS " + t.index("lease") + " ON " + q +
+         " (lease_until) WHERE state = 'running';\n"
+         "CREATE INDEX IF NOT EXISTS " + t.index("finished") + " ON " + q +
+         " (finished_at) WHERE state = 'done';\n"
+         "CREATE UNIQUE INDEX IF NOT EXISTS " + t.index("unique") + " ON " + q +
+         " (unique_key) WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'retry');\n";
+}
+
+struct Found {
+  bool table = false;
+  std::vector<std::string> missing_columns;
+  bool all_indexes = false;
+};
+
+Found look(Connection& db, const TableName& t) {
+  std::vector<std::string> column_names(std::begin(columns), std::end(columns));
+  std::vector<std::string> index_names;
+  for (const char* suffix : index_suffixes) index_names.push_back(t.table + "_" + suffix);
+  auto r = db.exec(
+      "SELECT to_regclass($1) IS NOT NULL, "
+      "  ARRAY(SELECT c FROM unnest($2::text[]) c WHERE NOT EXISTS (SELECT 1 FROM pg_attribute "
+      "    WHERE attrelid = to_regclass($1) AND attname = c AND attnum > 0 AND NOT attisdropped)), "
+      "  (SELECT count(*) FROM pg_indexes WHERE schemaname = $3 AND tablename = $4 "
+      "    AND indexname = ANY($5::text[])) = $6",
+      {t.qualified(), array_literal(column_names), t.schema, t.table, array_literal(index_names),
+       std::to_string(index_names.size())},
+      "look for the job table " + t.qualified());
+  Found found;
+  found.table = r.text(0, 0) == "t";
+  std::string missing = r.text(0, 1);  // {a,b}
+  if (missing.size() > 2) {
+    std::string name;
+    for (char c : missing.substr(1, missing.size() - 2)) {
+      if (c == ',') found.missing_columns.push_back(name), name.clear();
+      else name += c;
+    }
+    found.missing_columns.push_back(name);
+  }
+  found.all_indexes = r.text(0, 2) == "t";
+  return found;
+}
+
+void refuse_foreign(Connection& db, const TableName& t, const Found& found) {
+  if (!found.table || found.missing_columns.empty()) return;
+  std::string names;
+  for (const auto& c : found.missing_columns) names += (names.empty() ? "" : ", ") + c;
+  throw SourceError("postgres " + db.label() + ": table " + t.schema + "." + t.table +
+                    " exists and is not a preforkd job table (it lacks columns: " + names +
+                    "); set the source's 'table' (or 'schema') to a new name");
+}
+
+}  // namespace
+
+void prepare_schema(Connection& db, const TableName& t) {
+  Found found = look(db, t);
+  refuse_foreign(db, t, found);
+  // Already there: no lock, no DDL. Workers with only row privileges start fine.
+  if (found.table && found.all_indexes) return;
+
+  Transaction tx(db);
+  // Held to the end of the transaction: concurrent CREATE ... IF NOT EXISTS of the same
+  // table can otherwise fail on the catalog's unique indexes.
+  db.exec("SELECT pg_advisory_xact_lock(" + std::to_string(t.migration_lock_key()) + ")",
+          "take the migration lock");
+  found = look(db, t);
+  refuse_foreign(db, t, found);
+  if (!found.table || !found.all_indexes) {
+    // CREATE SCHEMA IF NOT EXISTS wants the CREATE privilege even when the schema exists.
+    auto schema = db.exec("SELECT 1 FROM pg_namespace WHERE nspname = $1", {t.schema},
+                          "look for schema " + t.schema);
+    if (schema.rows() == 0)
+      db.exec("CREATE SCHEMA IF NOT EXISTS " + TableName::quote(t.schema), "create schema " + t.schema);
+    db.exec(schema_sql(t), "create the job table " + t.schema + "." + t.table);
+  }
+  tx.commit();
+}
+
+}  // namespace preforkd::postgres
