@@ -35,7 +35,7 @@ class JobsFixture {
   std::vector<std::string> enqueue_batch(const std::string& queue, const std::vector<std::string>& payloads) const;
   nlohmann::json job(const std::string& id) const;
   std::string state(const std::string& id) const { return job(id).value("state", "?"); }
-  bool wait_state(const std::string& id, const std::string& state, Millis timeout = 15s) const;
+  bool wait_state(const std::string& id, const std::string& state, Millis timeout = 60s) const;
   // Jobs per state on `queue` ("queued", "running", "retry", "done", "dead").
   std::map<std::string, int64_t> stats(const std::string& queue) const;
   bool wait_done(const std::string& queue, int64_t count, Millis timeout = 60s) const;
