@@ -1,0 +1,1010 @@
+// bench_postgres: preforkd's PostgreSQL source against graphile-worker and a raw libpq
+// SKIP LOCKED loop, in one run, on one throwaway PostgreSQL server that this program
+// starts (initdb into a temp dir, 127.0.0.1 on a free port, no Unix socket, run as the
+// unprivileged postgres user when started as root) and stops. Every process it starts
+// is tracked by pid, has a deadline, and is stopped by pid (and dies with it:
+// PR_SET_PDEATHSIG).
+//
+//   bench_postgres [--jobs N] [--latency-jobs N] [--latency-gap-ms MS] [--repeat R]
+//                  [--only LIST] [--keep] [--quick]
+//
+// Sections (see bench/postgres/README.md); each drain gets a new database "bench":
+//   in_process, persistent
+//             N pre-enqueued no-op jobs (preforkctl enqueue --batch), 2 workers, from the
+//             daemon's start until SELECT count(*) ... WHERE state = 'done' reaches N
+//             (every 20 ms, one connection)
+//   graphile  N jobs added with graphile_worker.add_jobs; one node process, run() with
+//             concurrency 2 (and 10); from run() (and from the process start) until no
+//             row is left in graphile_worker._private_jobs (completed jobs are deleted)
+//   raw       the raw limit: 2 processes, each one connection running a prepared
+//             SKIP LOCKED claim (UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED))
+//             and a prepared complete (UPDATE ... SET state = 'done') until the claim
+//             finds nothing; minimal table (raw_min) and preforkd's own table and SQL
+//             (raw_same)
+//   latency   enqueue-to-start on an idle in_process pool (library enqueue(), 1 at a time)
+//
+// Internal: bench_postgres --raw-worker CONNINFO min|same   (one raw loop; prints its count)
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "preforkd/config.hpp"
+#include "preforkd/job_source.hpp"
+#include "sources/postgres/pg_queries.hpp"  // the source's own SQL, for the raw_same loop
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------- small helpers
+
+long long now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+double seconds_since(long long start_ns) { return static_cast<double>(now_ns() - start_ns) / 1e9; }
+void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+struct Options {
+  int jobs = 20000;
+  int latency_jobs = 300;
+  int latency_gap_ms = 5;
+  int repeat = 1;
+  bool keep = false;
+  std::string only;  // comma-separated parts; empty: all
+  bool wants(const std::string& part) const {
+    return only.empty() || ("," + only + ",").find("," + part + ",") != std::string::npos;
+  }
+};
+
+[[noreturn]] void die(const std::string& message) {
+  std::fprintf(stderr, "bench_postgres: %s\n", message.c_str());
+  std::exit(1);
+}
+
+std::string make_temp_dir(const char* tag) {
+  std::string pattern = std::string("/tmp/preforkd-benchpg-") + tag + "-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (!::mkdtemp(buffer.data())) die("mkdtemp: " + std::string(std::strerror(errno)));
+  return buffer.data();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) die("cannot write " + path);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string tail_of(const std::string& path, size_t bytes = 1500) {
+  std::string text = read_file(path);
+  return text.size() > bytes ? text.substr(text.size() - bytes) : text;
+}
+
+// ---------------------------------------------------------------- processes (by pid)
+
+std::vector<pid_t> live_children;
+
+void forget(pid_t pid) {
+  live_children.erase(std::remove(live_children.begin(), live_children.end(), pid), live_children.end());
+}
+bool is_live(pid_t pid) { return std::find(live_children.begin(), live_children.end(), pid) != live_children.end(); }
+
+struct As {
+  bool drop = false;  // switch to uid/gid (PostgreSQL refuses to run as root)
+  uid_t uid = 0;
+  gid_t gid = 0;
+  int death_signal = SIGKILL;
+};
+
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
+            const std::string& stdin_path, const std::string& stdout_path,
+            const std::string& stderr_path, const std::string& cwd = "", const As& as = {}) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) die("fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    auto redirect = [](const std::string& path, int fd, int flags) {
+      int f = ::open(path.c_str(), flags, 0644);
+      if (f < 0) ::_exit(126);
+      ::dup2(f, fd);
+      ::close(f);
+    };
+    redirect(stdin_path.empty() ? "/dev/null" : stdin_path, 0, O_RDONLY);
+    redirect(stdout_path.empty() ? "/dev/null" : stdout_path, 1, O_WRONLY | O_CREAT | O_APPEND);
+    redirect(stderr_path.empty() ? "/dev/null" : stderr_path, 2, O_WRONLY | O_CREAT | O_APPEND);
+    if (as.drop && (::setgroups(0, nullptr) != 0 || ::setgid(as.gid) != 0 || ::setuid(as.uid) != 0)) ::_exit(126);
+    // After setuid, which clears the parent-death signal.
+    ::prctl(PR_SET_PDEATHSIG, as.death_signal);
+    if (::getppid() != parent) ::_exit(1);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    for (const auto& e : env_extra) ::putenv(const_cast<char*>(e.c_str()));
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  live_children.push_back(pid);
+  return pid;
+}
+
+bool wait_for(pid_t pid, double deadline_s, int* status) {
+  long long until = now_ns() + static_cast<long long>(deadline_s * 1e9);
+  for (;;) {
+    int st = 0;
+    pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) {
+      forget(pid);
+      if (status) *status = st;
+      return true;
+    }
+    if (r < 0 && errno != EINTR) {
+      forget(pid);
+      return true;
+    }
+    if (now_ns() >= until) return false;
+    sleep_ms(1);
+  }
+}
+
+void stop_process(pid_t pid, int signo, double grace_s) {
+  if (!is_live(pid)) return;
+  ::kill(pid, signo);
+  if (!wait_for(pid, grace_s, nullptr)) {
+    std::fprintf(stderr, "bench_postgres: pid %d still running %.0fs after signal %d: KILL\n", pid, grace_s, signo);
+    ::kill(pid, SIGKILL);
+    wait_for(pid, 10, nullptr);
+  }
+}
+
+void kill_leftovers() {
+  for (pid_t pid : live_children) ::kill(pid, SIGKILL);
+  for (pid_t pid : live_children) ::waitpid(pid, nullptr, 0);
+  live_children.clear();
+}
+
+bool run_quiet(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+               const std::string& stdin_path, const std::string& out, const std::string& err,
+               double deadline_s, const As& as = {}) {
+  pid_t pid = spawn(argv, env, stdin_path, out, err, "", as);
+  int status = 0;
+  if (!wait_for(pid, deadline_s, &status)) {
+    stop_process(pid, SIGKILL, 5);
+    return false;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// CPU seconds (user + system) of `roots` and all their descendants, from /proc.
+double tree_cpu_seconds(const std::vector<pid_t>& roots) {
+  struct Proc {
+    pid_t ppid;
+    double cpu;
+  };
+  std::map<pid_t, Proc> procs;
+  static const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      pid_t pid = std::atoi(e->d_name);
+      if (pid <= 0) continue;
+      std::string stat = read_file("/proc/" + std::string(e->d_name) + "/stat");
+      size_t close = stat.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream in(stat.substr(close + 2));
+      std::string field;
+      std::vector<std::string> f;
+      while (in >> field) f.push_back(field);
+      if (f.size() < 13) continue;  // f[0] = state (field 3): utime is field 14 = f[11]
+      procs[pid] = {static_cast<pid_t>(std::atoi(f[1].c_str())),
+                    (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / tick};
+    }
+    ::closedir(d);
+  }
+  double total = 0;
+  for (const auto& [pid, p] : procs) {
+    for (pid_t cur = pid; cur > 1;) {
+      if (std::find(roots.begin(), roots.end(), cur) != roots.end()) {
+        total += p.cpu;
+        break;
+      }
+      auto it = procs.find(cur);
+      if (it == procs.end()) break;
+      cur = it->second.ppid;
+    }
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------- postgres client
+
+class Pg {
+ public:
+  explicit Pg(const std::string& conninfo) {
+    c_ = PQconnectdb(conninfo.c_str());
+    if (PQstatus(c_) != CONNECTION_OK) {
+      std::string e = PQerrorMessage(c_);
+      PQfinish(c_);
+      c_ = nullptr;
+      throw std::runtime_error(e);
+    }
+    PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);  // "database does not exist, skipping"
+  }
+  ~Pg() {
+    if (c_) PQfinish(c_);
+  }
+  Pg(const Pg&) = delete;
+  Pg& operator=(const Pg&) = delete;
+
+  // One statement; the first value as text ("" for none). Dies on an error.
+  std::string cmd(const std::string& sql) {
+    ++statements;
+    PGresult* r = PQexec(c_, sql.c_str());
+    auto st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+      std::string e = PQresultErrorMessage(r);
+      PQclear(r);
+      die("postgres: " + sql.substr(0, 200) + ": " + e);
+    }
+    std::string out = PQntuples(r) > 0 && PQnfields(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    return out;
+  }
+  // As cmd, but an error is returned as "ERR:..." (the table may not exist yet).
+  std::string try_cmd(const std::string& sql) {
+    ++statements;
+    PGresult* r = PQexec(c_, sql.c_str());
+    auto st = PQresultStatus(r);
+    std::string out;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) out = std::string("ERR:") + PQresultErrorMessage(r);
+    else out = PQntuples(r) > 0 && PQnfields(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    return out;
+  }
+  long long num(const std::string& sql) {
+    std::string s = cmd(sql);
+    return s.empty() ? 0 : std::atoll(s.c_str());
+  }
+  // Polls every `every_ms` until pred(value) or the deadline (or `watched` exits).
+  long long wait_until(const std::string& sql, const std::function<bool(long long)>& pred, double deadline_s,
+                       int every_ms, const std::vector<pid_t>& watched = {}) {
+    long long until = now_ns() + static_cast<long long>(deadline_s * 1e9);
+    for (;;) {
+      long long n = num(sql);
+      if (pred(n) || now_ns() >= until) return n;
+      for (pid_t w : watched)
+        if (is_live(w) && ::waitpid(w, nullptr, WNOHANG) == w) {
+          forget(w);
+          return num(sql);
+        }
+      sleep_ms(every_ms);
+    }
+  }
+  long long statements = 0;  // sent on this connection (subtracted from the transaction counts)
+
+ private:
+  PGconn* c_ = nullptr;
+};
+
+int free_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("bind: " + std::string(std::strerror(errno)));
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+// ---------------------------------------------------------------- the server
+
+// The newest /usr/lib/postgresql/N/bin with a postgres binary ($BENCH_PG_BIN overrides).
+std::string pg_bin_dir() {
+  if (const char* dir = std::getenv("BENCH_PG_BIN")) return dir;
+  std::string best;
+  int best_version = -1;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+    int version = std::atoi(entry.path().filename().c_str());
+    if (version > best_version && fs::exists(entry.path() / "bin" / "postgres")) {
+      best_version = version;
+      best = (entry.path() / "bin").string();
+    }
+  }
+  if (best.empty()) die("no /usr/lib/postgresql/*/bin/postgres: apt-get install -y postgresql");
+  return best;
+}
+
+struct Server {
+  pid_t pid = -1;
+  int port = 0;
+  std::string dir, bin, version;
+  As as;
+  std::string conninfo(const std::string& db) const {
+    return "host=127.0.0.1 port=" + std::to_string(port) + " dbname=" + db + " user=postgres connect_timeout=5";
+  }
+  std::string url(const std::string& db) const {
+    return "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/" + db;
+  }
+};
+
+// The same settings for every side: no fsync, no synchronous commit, no full-page
+// writes (a throwaway server: the disk is not what is measured); everything else is
+// PostgreSQL's default (autovacuum on).
+const std::vector<std::string> server_settings = {"fsync=off", "synchronous_commit=off", "full_page_writes=off",
+                                                  "max_connections=50", "shared_buffers=128MB",
+                                                  "log_min_messages=warning"};
+
+Server start_postgres() {
+  Server server;
+  server.bin = pg_bin_dir();
+  server.dir = make_temp_dir("server");
+  if (::geteuid() == 0) {
+    passwd* pw = ::getpwnam("postgres");
+    if (!pw) pw = ::getpwnam("nobody");
+    if (!pw) die("running as root and there is neither a 'postgres' nor a 'nobody' user");
+    server.as = {true, pw->pw_uid, pw->pw_gid, SIGQUIT};
+    if (::chown(server.dir.c_str(), pw->pw_uid, pw->pw_gid) != 0) die("chown " + server.dir);
+  } else {
+    server.as.death_signal = SIGQUIT;
+  }
+  std::string data = server.dir + "/data", log = server.dir + "/postgres.log";
+  if (!run_quiet({server.bin + "/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
+                  "--no-instructions"},
+                 {}, "", server.dir + "/initdb.log", server.dir + "/initdb.log", 180, server.as))
+    die("initdb failed:\n" + tail_of(server.dir + "/initdb.log"));
+  server.version = read_file(data + "/PG_VERSION");
+  while (!server.version.empty() && server.version.back() == '\n') server.version.pop_back();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    server.port = free_port();
+    // -k '': no Unix socket; -h 127.0.0.1: TCP on loopback only.
+    std::vector<std::string> argv = {server.bin + "/postgres", "-D", data, "-k", "", "-h", "127.0.0.1",
+                                     "-p", std::to_string(server.port)};
+    for (const auto& s : server_settings) argv.insert(argv.end(), {"-c", s});
+    server.pid = spawn(argv, {}, "", log, log, "", server.as);
+    for (int i = 0; i < 3000; ++i) {
+      if (!is_live(server.pid) || ::waitpid(server.pid, nullptr, WNOHANG) == server.pid) {
+        forget(server.pid);
+        break;
+      }
+      if (PQping(server.conninfo("postgres").c_str()) == PQPING_OK) return server;
+      sleep_ms(20);
+    }
+    stop_process(server.pid, SIGKILL, 5);
+  }
+  die("postgres did not start; log:\n" + tail_of(log));
+}
+
+// A new, empty database "bench" for the next scenario (its statistics start at zero),
+// then a checkpoint so that no scenario pays for the previous one's dirty pages.
+void reset(Pg& admin) {
+  admin.cmd("DROP DATABASE IF EXISTS bench WITH (FORCE)");
+  admin.cmd("CREATE DATABASE bench");
+  admin.cmd("CHECKPOINT");
+}
+
+// Committed transactions and rows written in database "bench" (pg_stat_database; a
+// backend's counts arrive when it flushes them: at least once a second while it works,
+// and when it exits).
+struct DbStats {
+  long long xacts = 0, rows = 0;
+};
+
+DbStats db_stats(const Server& server) {
+  sleep_ms(200);  // the backends that just exited have flushed their counts by now
+  Pg admin(server.conninfo("postgres"));
+  admin.cmd("SELECT pg_stat_clear_snapshot()");
+  std::istringstream in(admin.cmd(
+      "SELECT xact_commit || ' ' || (tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database "
+      "WHERE datname = 'bench'"));
+  DbStats s;
+  in >> s.xacts >> s.rows;
+  return s;
+}
+
+// ---------------------------------------------------------------- results
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  rank = std::clamp<size_t>(rank, 1, v.size());
+  return v[rank - 1];
+}
+
+// One drain run: jobs/s (NAN: failed), a second figure where it has one, and the work.
+struct Run {
+  double rate = NAN;
+  double rate2 = NAN;          // graphile-worker: from the node process's start
+  double client_cpu_us = NAN;  // per job, the client processes (whole trees)
+  double server_cpu_s = NAN;   // the postgres server (postmaster tree) during the window
+  double xacts_per_job = NAN, rows_per_job = NAN;
+  int n = 0;
+  double elapsed = 0;
+};
+
+struct Measured {
+  bool attempted = false;
+  std::vector<Run> runs;
+  double rate = NAN, rate2 = NAN;
+  Run representative;  // the median run (for the work figures)
+};
+
+Measured repeat(int times, const std::function<Run()>& fn) {
+  Measured m;
+  m.attempted = true;
+  for (int i = 0; i < times; ++i) {
+    Run r = fn();
+    if (!std::isnan(r.rate)) m.runs.push_back(r);
+  }
+  if (m.runs.empty()) return m;
+  std::vector<Run> sorted = m.runs;
+  std::sort(sorted.begin(), sorted.end(), [](const Run& a, const Run& b) { return a.rate < b.rate; });
+  std::vector<double> rates, rates2;
+  for (const auto& r : m.runs) {
+    rates.push_back(r.rate);
+    if (!std::isnan(r.rate2)) rates2.push_back(r.rate2);
+  }
+  m.rate = median(rates);
+  m.rate2 = median(rates2);
+  m.representative = sorted[sorted.size() / 2];
+  return m;
+}
+
+std::vector<std::string> problems;
+
+// The figures every drain takes the same way: server CPU over the measured window,
+// transactions and rows per job from pg_stat_database (the poller's own statements
+// left out).
+struct Window {
+  const Server& server;
+  DbStats before;
+  double server_cpu0 = 0;
+  explicit Window(const Server& s) : server(s), before(db_stats(s)), server_cpu0(tree_cpu_seconds({s.pid})) {}
+  void end(Run& run) { run.server_cpu_s = tree_cpu_seconds({server.pid}) - server_cpu0; }
+  void totals(Run& run, long long poller_statements) {
+    DbStats after = db_stats(server);
+    // + 2: the first db_stats connection's own two statements.
+    run.xacts_per_job = static_cast<double>(after.xacts - before.xacts - poller_statements - 2) / run.n;
+    run.rows_per_job = static_cast<double>(after.rows - before.rows) / run.n;
+  }
+};
+
+// ---------------------------------------------------------------- preforkd
+
+enum class Kind { in_process, persistent };
+const char* kind_name(Kind k) { return k == Kind::in_process ? "in_process" : "persistent (C no-op)"; }
+
+std::string write_config(const std::string& dir, const Server& server, Kind kind) {
+  std::string handler = kind == Kind::in_process ? "in_process" : std::string("{ persistent: [") + BENCH_PERSISTENT + "] }";
+  std::string path = dir + "/preforkd.yaml";
+  write_file(path, "log: { level: warn }\n"
+                   "sources:\n"
+                   "  shared: { type: postgres, url: \"" + server.conninfo("bench") + "\" }\n"
+                   "pools:\n"
+                   "  noop:\n"
+                   "    source: shared\n"
+                   "    queues: [bench]\n"
+                   "    workers: 2\n"
+                   "    handler: " + handler + "\n");
+  return path;
+}
+
+std::vector<std::string> daemon_argv(Kind kind, const std::string& config) {
+  return {kind == Kind::in_process ? BENCH_INPROC : BENCH_PREFORKD, "-c", config};
+}
+
+const char* const done_count = "SELECT count(*) FROM preforkd_jobs WHERE state = 'done'";
+
+// preforkctl enqueue --batch of n {"n":i} payloads into a fresh database; false on failure.
+bool enqueue_preforkd(const Server& server, Pg& admin, const std::string& dir, const std::string& config, int n,
+                      const std::string& label) {
+  reset(admin);
+  std::string input;
+  for (int i = 0; i < n; ++i) input += "{\"n\":" + std::to_string(i) + "}\n";
+  write_file(dir + "/payloads", input);
+  bool ok = run_quiet({BENCH_PREFORKCTL, "-c", config, "enqueue", "bench", "--batch"}, {}, dir + "/payloads", "",
+                      dir + "/ctl.err", 120);
+  long long queued = ok ? Pg(server.conninfo("bench")).num("SELECT count(*) FROM preforkd_jobs WHERE state = 'queued'") : 0;
+  if (!ok || queued != n) {
+    problems.push_back(label + ": preforkctl enqueue failed (" + std::to_string(queued) + " queued):\n" +
+                       tail_of(dir + "/ctl.err"));
+    return false;
+  }
+  return true;
+}
+
+Run preforkd_drain_once(const Server& server, Pg& admin, Kind kind, int n, const Options& options) {
+  Run run;
+  run.n = n;
+  std::string dir = make_temp_dir("drain");
+  std::string config = write_config(dir, server, kind);
+  std::string label = std::string("preforkd ") + kind_name(kind);
+  if (!enqueue_preforkd(server, admin, dir, config, n, label)) {
+    if (!options.keep) fs::remove_all(dir);
+    return run;
+  }
+  Window window(server);
+  std::string log = dir + "/daemon.log";
+  long long poller_statements = 0;
+  long long got = 0;
+  {
+    Pg poll(server.conninfo("bench"));
+    long long t0 = now_ns();
+    pid_t daemon = spawn(daemon_argv(kind, config), {}, "", log, log);
+    got = poll.wait_until(done_count, [n](long long c) { return c >= n; }, 300, 20, {daemon});
+    run.elapsed = seconds_since(t0);
+    window.end(run);
+    if (is_live(daemon)) run.client_cpu_us = tree_cpu_seconds({daemon}) * 1e6 / n;
+    stop_process(daemon, SIGQUIT, 20);
+    poller_statements = poll.statements;
+  }
+  window.totals(run, poller_statements);
+  // After a graceful stop nothing may be left running, failed or queued.
+  long long others = Pg(server.conninfo("bench")).num("SELECT count(*) FROM preforkd_jobs WHERE state <> 'done'");
+  if (got >= n && others == 0) run.rate = n / run.elapsed;
+  else problems.push_back(label + ": " + std::to_string(got) + "/" + std::to_string(n) + " done, " +
+                          std::to_string(others) + " in another state after the stop; log:\n" + tail_of(log));
+  if (!options.keep) fs::remove_all(dir);
+  return run;
+}
+
+// ---------------------------------------------------------------- raw SKIP LOCKED loop
+
+enum class Raw { min, same };
+const char* raw_name(Raw r) { return r == Raw::min ? "min" : "same"; }
+
+// The raw loop, in its own process (bench_postgres --raw-worker CONNINFO min|same):
+// claim, complete, until the claim finds nothing. Prints the number of jobs it did.
+int raw_worker(const std::string& conninfo, const std::string& variant) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::fprintf(stderr, "connect: %s", PQerrorMessage(c));
+    return 1;
+  }
+  std::string claim, complete;
+  std::string worker = "raw:" + std::to_string(::getpid());
+  std::vector<const char*> claim_params;
+  if (variant == "min") {
+    claim = "UPDATE raw_jobs SET state = 'running' WHERE id = (SELECT id FROM raw_jobs WHERE state = 'queued' "
+            "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, payload";
+    complete = "UPDATE raw_jobs SET state = 'done' WHERE id = $1::bigint";
+  } else {
+    // preforkd's own statements (src/sources/postgres/pg_queries.cpp), same parameters.
+    preforkd::postgres::Queries q(preforkd::postgres::TableName{});
+    claim = q.claim;
+    complete = q.complete;
+    claim_params = {"bench", worker.c_str(), "30000"};
+  }
+  auto check = [&](PGresult* r, const char* what) {
+    auto st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+      std::fprintf(stderr, "%s: %s", what, PQresultErrorMessage(r));
+      std::exit(1);
+    }
+    return r;
+  };
+  PQclear(check(PQprepare(c, "claim", claim.c_str(), 0, nullptr), "prepare claim"));
+  PQclear(check(PQprepare(c, "complete", complete.c_str(), 0, nullptr), "prepare complete"));
+  long long done = 0;
+  for (;;) {
+    PGresult* r = check(PQexecPrepared(c, "claim", static_cast<int>(claim_params.size()), claim_params.data(),
+                                       nullptr, nullptr, 0),
+                        "claim");
+    if (PQntuples(r) == 0) {
+      PQclear(r);
+      break;
+    }
+    std::string id = PQgetvalue(r, 0, 0);
+    PQclear(r);
+    std::vector<const char*> params = {id.c_str()};
+    if (variant != "min") params.push_back(worker.c_str());
+    PQclear(check(PQexecPrepared(c, "complete", static_cast<int>(params.size()), params.data(), nullptr, nullptr, 0),
+                  "complete"));
+    ++done;
+  }
+  PQfinish(c);
+  std::printf("%lld\n", done);
+  return 0;
+}
+
+Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options& options) {
+  Run run;
+  run.n = n;
+  std::string dir = make_temp_dir("raw");
+  std::string label = std::string("raw loop (") + raw_name(variant) + ")";
+  std::string count_sql;
+  if (variant == Raw::min) {
+    reset(admin);
+    Pg db(server.conninfo("bench"));
+    db.cmd("CREATE TABLE raw_jobs (id bigserial PRIMARY KEY, payload text NOT NULL, "
+           "state text NOT NULL DEFAULT 'queued')");
+    db.cmd("CREATE INDEX raw_jobs_queued ON raw_jobs (id) WHERE state = 'queued'");
+    db.cmd("INSERT INTO raw_jobs (payload) SELECT json_build_object('n', i)::text FROM generate_series(0, " +
+           std::to_string(n - 1) + ") AS i");
+    count_sql = "SELECT count(*) FROM raw_jobs WHERE state = 'done'";
+  } else {
+    // preforkd's table, filled the same way as for the preforkd drains.
+    std::string config = write_config(dir, server, Kind::in_process);
+    if (!enqueue_preforkd(server, admin, dir, config, n, label)) {
+      if (!options.keep) fs::remove_all(dir);
+      return run;
+    }
+    count_sql = done_count;
+  }
+  Window window(server);
+  long long t0 = now_ns();
+  std::vector<pid_t> procs;
+  for (int i = 0; i < 2; ++i)
+    procs.push_back(spawn({"/proc/self/exe", "--raw-worker", server.conninfo("bench"), raw_name(variant)}, {}, "",
+                          dir + "/count." + std::to_string(i), dir + "/err"));
+  // Both exit when the claim finds nothing; wait4 gives each one's CPU time. Meanwhile
+  // the done count is polled every 20 ms as in the other drains, so that the server
+  // carries the same polling load (the end is the second exit, not the poll).
+  bool ok = true;
+  double cpu = 0;
+  long long until = t0 + 300'000'000'000LL;
+  long long poller_statements = 0;
+  {
+    Pg poll(server.conninfo("bench"));
+    long long next_poll = t0;
+    for (pid_t p : procs) {
+      for (;;) {
+        int status = 0;
+        rusage ru{};
+        pid_t r = ::wait4(p, &status, WNOHANG, &ru);
+        if (r == p) {
+          forget(p);
+          cpu += static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                 static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+          if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ok = false;
+          break;
+        }
+        if (now_ns() >= until) {
+          stop_process(p, SIGKILL, 5);
+          ok = false;
+          break;
+        }
+        if (now_ns() >= next_poll) {
+          poll.num(count_sql);
+          next_poll = now_ns() + 20'000'000LL;
+        }
+        sleep_ms(1);
+      }
+    }
+    poller_statements = poll.statements;
+  }
+  run.elapsed = seconds_since(t0);
+  window.end(run);
+  run.client_cpu_us = cpu * 1e6 / n;
+  window.totals(run, poller_statements);
+  long long counted = 0;
+  for (int i = 0; i < 2; ++i) counted += std::atoll(read_file(dir + "/count." + std::to_string(i)).c_str());
+  long long done = Pg(server.conninfo("bench")).num(count_sql);
+  if (ok && counted == n && done == n) run.rate = n / run.elapsed;
+  else problems.push_back(label + ": " + std::to_string(done) + "/" + std::to_string(n) + " done, " +
+                          std::to_string(counted) + " counted:\n" + tail_of(dir + "/err"));
+  if (!options.keep) fs::remove_all(dir);
+  return run;
+}
+
+// ---------------------------------------------------------------- graphile-worker
+
+const std::string peer_dir = BENCH_POSTGRES_DIR;
+
+Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const Options& options) {
+  Run run;
+  run.n = n;
+  std::string dir = make_temp_dir("graphile");
+  reset(admin);
+  std::string script = peer_dir + "/graphile_peer.js";
+  std::string url = server.url("bench");
+  const std::string left_sql = "SELECT count(*) FROM graphile_worker._private_jobs";
+  if (!run_quiet({"node", script, "add", url, std::to_string(n)}, {}, "", "", dir + "/add.err", 180) ||
+      Pg(server.conninfo("bench")).try_cmd(left_sql) != std::to_string(n)) {
+    problems.push_back("graphile-worker add_jobs failed (" + Pg(server.conninfo("bench")).try_cmd(left_sql) +
+                       " jobs):\n" + tail_of(dir + "/add.err"));
+    if (!options.keep) fs::remove_all(dir);
+    return run;
+  }
+  Window window(server);
+  long long left = -1, end = 0, t0 = 0, poller_statements = 0;
+  pid_t node = -1;
+  {
+    Pg poll(server.conninfo("bench"));
+    t0 = now_ns();
+    node = spawn({"node", script, "work", url, std::to_string(concurrency), "400"}, {}, "", dir + "/work.out",
+                 dir + "/work.err");
+    left = poll.wait_until(left_sql, [](long long c) { return c == 0; }, 300, 20, {node});
+    end = now_ns();
+    window.end(run);
+    if (is_live(node)) run.client_cpu_us = tree_cpu_seconds({node}) * 1e6 / n;
+    stop_process(node, SIGTERM, 15);
+    poller_statements = poll.statements;
+  }
+  window.totals(run, poller_statements);
+  long long start = 0;
+  std::istringstream out(read_file(dir + "/work.out"));
+  for (std::string word; out >> word;)
+    if (word == "start") out >> start;
+  if (left == 0 && start > t0 && start < end) {
+    run.elapsed = static_cast<double>(end - start) / 1e9;
+    run.rate = n / run.elapsed;                             // from run()
+    run.rate2 = n / (static_cast<double>(end - t0) / 1e9);  // from the process start
+  } else {
+    problems.push_back("graphile-worker concurrency " + std::to_string(concurrency) + ": " + std::to_string(left) +
+                       " jobs left:\n" + tail_of(dir + "/work.err"));
+  }
+  if (!options.keep) fs::remove_all(dir);
+  return run;
+}
+
+// ---------------------------------------------------------------- latency
+
+struct Latency {
+  std::vector<double> ms;
+};
+
+Latency latency_run(const Server& server, Pg& admin, const Options& options) {
+  Latency result;
+  std::string dir = make_temp_dir("latency");
+  reset(admin);
+  std::string config_path = write_config(dir, server, Kind::in_process);
+  preforkd::Config config = preforkd::load_config(config_path, false);
+  auto source = preforkd::open_job_source(config.sources.at("shared"));
+  std::string log = dir + "/daemon.log", lat_file = dir + "/latency.txt";
+  pid_t daemon = spawn(daemon_argv(Kind::in_process, config_path), {"BENCH_LATENCY_FILE=" + lat_file}, "", log, log);
+  const int warmup = 4;
+  for (int i = 0; i < warmup; ++i) {
+    preforkd::NewJob job;
+    job.queue = "bench";
+    job.payload = "{\"warmup\":1}";
+    source->enqueue(job);
+  }
+  Pg poll(server.conninfo("bench"));
+  if (poll.wait_until(done_count, [](long long c) { return c >= warmup; }, 30, 5, {daemon}) < warmup) {
+    problems.push_back("latency: warm-up jobs not done in 30s; log:\n" + tail_of(log));
+  } else {
+    sleep_ms(300);
+    for (int i = 0; i < options.latency_jobs; ++i) {
+      preforkd::NewJob job;
+      job.queue = "bench";
+      job.payload = "{\"t\":" + std::to_string(now_ns()) + "}";
+      source->enqueue(job);
+      sleep_ms(options.latency_gap_ms);
+    }
+    long long want = warmup + options.latency_jobs;
+    if (poll.wait_until(done_count, [want](long long c) { return c >= want; }, 60, 5, {daemon}) < want)
+      problems.push_back("latency: not every job done in 60s; log:\n" + tail_of(log));
+  }
+  stop_process(daemon, SIGQUIT, 20);
+  std::ifstream in(lat_file);
+  for (long long ns; in >> ns;) result.ms.push_back(static_cast<double>(ns) / 1e6);
+  if (result.ms.size() != static_cast<size_t>(options.latency_jobs))
+    problems.push_back("latency: " + std::to_string(result.ms.size()) + " samples for " +
+                       std::to_string(options.latency_jobs) + " jobs");
+  source.reset();
+  if (!options.keep) fs::remove_all(dir);
+  return result;
+}
+
+// ---------------------------------------------------------------- report
+
+std::string fmt(double v, const char* f = "%.0f") {
+  if (std::isnan(v)) return "n/a";
+  char b[48];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+std::string shown(const Measured& m, bool second = false) {
+  if (!m.attempted) return "skipped";
+  return std::isnan(second ? m.rate2 : m.rate) ? "failed" : fmt(second ? m.rate2 : m.rate);
+}
+
+std::string runs_of(const Measured& m) {
+  if (m.runs.size() <= 1) return "";
+  std::string s = "  (runs:";
+  for (const auto& r : m.runs) s += " " + fmt(r.rate);
+  return s + ")";
+}
+
+void print_work(const std::string& name, const Measured& m) {
+  if (m.runs.empty()) return;
+  const Run& r = m.representative;
+  std::printf("  %-40s %7s %6s %9s %8s %8s\n", name.c_str(), fmt(r.server_cpu_s * 1e6 / r.n, "%.1f").c_str(),
+              fmt(r.elapsed > 0 ? 100 * r.server_cpu_s / r.elapsed : NAN, "%.0f%%").c_str(),
+              fmt(r.client_cpu_us, "%.1f").c_str(), fmt(r.xacts_per_job, "%.2f").c_str(),
+              fmt(r.rows_per_job, "%.2f").c_str());
+}
+
+void on_signal(int) {
+  kill_leftovers();
+  ::_exit(130);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--raw-worker") return raw_worker(argv[2], argv[3]);
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> int {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return std::atoi(argv[++i]);
+    };
+    if (a == "--jobs") options.jobs = value();
+    else if (a == "--latency-jobs") options.latency_jobs = value();
+    else if (a == "--latency-gap-ms") options.latency_gap_ms = value();
+    else if (a == "--repeat") options.repeat = std::max(1, value());
+    else if (a == "--keep") options.keep = true;
+    else if (a == "--only" && i + 1 < argc) options.only = argv[++i];
+    else if (a == "--quick") {
+      options.jobs = 2000;
+      options.latency_jobs = 100;
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_postgres [--jobs N] [--latency-jobs N] [--latency-gap-ms MS] [--repeat R] [--quick] "
+                   "[--keep]\n       [--only in_process,persistent,graphile,graphile10,raw,latency]\n");
+      return 2;
+    }
+  }
+  if (options.jobs < 1 || options.latency_jobs < 1) die("counts must be >= 1");
+  ::signal(SIGINT, on_signal);
+  ::signal(SIGTERM, on_signal);
+  ::signal(SIGHUP, on_signal);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Server server = start_postgres();
+  Pg admin(server.conninfo("postgres"));
+  const int n = options.jobs;
+  std::printf("preforkd postgres bench: %d no-op jobs per drain, %d latency samples %d ms apart, median of %d run(s)\n",
+              n, options.latency_jobs, options.latency_gap_ms, options.repeat);
+  std::string settings;
+  for (const auto& s : server_settings) settings += " " + s;
+  std::printf("machine: %u cpu(s); PostgreSQL %s on 127.0.0.1:%d (pid %d, %s)\n  settings:%s\n\n",
+              std::thread::hardware_concurrency(), admin.cmd("SHOW server_version").c_str(), server.port, server.pid,
+              server.dir.c_str(), settings.c_str());
+  std::fflush(stdout);
+
+  struct Variant {
+    Kind kind;
+    std::string name;
+    Measured m;
+  };
+  std::vector<Variant> variants = {{Kind::in_process, "in_process", {}}, {Kind::persistent, "persistent", {}}};
+  for (auto& v : variants) {
+    if (!options.wants(v.kind == Kind::in_process ? "in_process" : "persistent")) continue;
+    v.m = repeat(options.repeat, [&] { return preforkd_drain_once(server, admin, v.kind, n, options); });
+    std::printf("  drain preforkd %-30s %8s jobs/s%s\n", v.name.c_str(), shown(v.m).c_str(), runs_of(v.m).c_str());
+    std::fflush(stdout);
+  }
+  Measured graphile2, graphile10;
+  if (options.wants("graphile")) {
+    graphile2 = repeat(options.repeat, [&] { return graphile_once(server, admin, 2, n, options); });
+    std::printf("  drain %-39s %8s jobs/s (%s from the node process start)%s\n", "graphile-worker (concurrency 2)",
+                shown(graphile2).c_str(), shown(graphile2, true).c_str(), runs_of(graphile2).c_str());
+    std::fflush(stdout);
+  }
+  if (options.wants("graphile10")) {
+    graphile10 = repeat(options.repeat, [&] { return graphile_once(server, admin, 10, n, options); });
+    std::printf("  drain %-39s %8s jobs/s (%s from the node process start)%s\n", "graphile-worker (concurrency 10)",
+                shown(graphile10).c_str(), shown(graphile10, true).c_str(), runs_of(graphile10).c_str());
+    std::fflush(stdout);
+  }
+  Measured raw_min, raw_same;
+  if (options.wants("raw")) {
+    raw_min = repeat(options.repeat, [&] { return raw_once(server, admin, Raw::min, n, options); });
+    std::printf("  %-45s %8s jobs/s%s\n", "raw SKIP LOCKED loop, minimal table", shown(raw_min).c_str(),
+                runs_of(raw_min).c_str());
+    raw_same = repeat(options.repeat, [&] { return raw_once(server, admin, Raw::same, n, options); });
+    std::printf("  %-45s %8s jobs/s%s\n", "raw loop, preforkd's table and SQL", shown(raw_same).c_str(),
+                runs_of(raw_same).c_str());
+    std::fflush(stdout);
+  }
+  Latency lat;
+  if (options.wants("latency")) lat = latency_run(server, admin, options);
+  double p50 = percentile(lat.ms, 50), p99 = percentile(lat.ms, 99);
+  double pmax = lat.ms.empty() ? NAN : *std::max_element(lat.ms.begin(), lat.ms.end());
+  std::printf("  enqueue-to-start (in_process, idle, %zu samples, %d ms apart): p50 %s ms  p99 %s ms  max %s ms\n\n",
+              lat.ms.size(), options.latency_gap_ms, fmt(p50, "%.2f").c_str(), fmt(p99, "%.2f").c_str(),
+              fmt(pmax, "%.2f").c_str());
+
+  // Where the work goes (the median run of each).
+  std::printf("Work per job (median run): PostgreSQL server CPU (all its processes, /proc), its share of one core,\n"
+              "client CPU (whole process trees), committed transactions and rows written (pg_stat_database,\n"
+              "the bench's own polling left out):\n");
+  std::printf("  %-40s %7s %6s %9s %8s %8s\n", "", "pg us", "pg %", "client us", "xacts", "rows");
+  for (const auto& v : variants) print_work("preforkd " + v.name, v.m);
+  print_work("graphile-worker, concurrency 2", graphile2);
+  print_work("graphile-worker, concurrency 10", graphile10);
+  print_work("raw loop, minimal table", raw_min);
+  print_work("raw loop, preforkd's table and SQL", raw_same);
+  std::printf("\n");
+
+  std::printf("%-48s %12s\n", "drain, no-op jobs, 2 workers, 20 ms polling", "jobs/s");
+  std::printf("%-48s %12s\n", "------------------------------------------------", "------------");
+  for (const auto& v : variants) std::printf("preforkd %-39s %12s\n", v.name.c_str(), shown(v.m).c_str());
+  std::printf("%-48s %12s\n", "graphile-worker, 1 process, concurrency 2", shown(graphile2).c_str());
+  std::printf("%-48s %12s\n", "  (from node process start)", shown(graphile2, true).c_str());
+  std::printf("%-48s %12s\n", "graphile-worker, 1 process, concurrency 10", shown(graphile10).c_str());
+  std::printf("%-48s %12s\n", "  (from node process start)", shown(graphile10, true).c_str());
+  std::printf("%-48s %12s\n", "raw SKIP LOCKED loop, 2 conns, minimal table", shown(raw_min).c_str());
+  std::printf("%-48s %12s\n\n", "raw loop, 2 conns, preforkd's table and SQL", shown(raw_same).c_str());
+
+  struct Row {
+    std::string what, shown, target;
+    int met;  // -1: no target / not measured
+  };
+  std::vector<Row> rows;
+  auto ratio = [&](const std::string& what, double a, double b, double target) {
+    double q = (std::isnan(a) || std::isnan(b) || b <= 0) ? NAN : a / b;
+    char tgt[32] = "";
+    if (target > 0) std::snprintf(tgt, sizeof tgt, ">= %.1fx", target);
+    rows.push_back({what, std::isnan(q) ? "n/a" : fmt(q, q >= 10 ? "%.1fx" : "%.2fx"), tgt,
+                    target <= 0 || std::isnan(q) ? -1 : q >= target});
+  };
+  for (const auto& v : variants) ratio("preforkd " + v.name + " / graphile-worker c2", v.m.rate, graphile2.rate, 3);
+  for (const auto& v : variants) ratio("preforkd " + v.name + " / graphile-worker c10", v.m.rate, graphile10.rate, 0);
+  for (const auto& v : variants) ratio("preforkd " + v.name + " / raw loop (minimal)", v.m.rate, raw_min.rate, 0);
+  for (const auto& v : variants) ratio("preforkd " + v.name + " / raw loop (preforkd SQL)", v.m.rate, raw_same.rate, 0);
+  ratio("graphile-worker c2 / raw loop (minimal)", graphile2.rate, raw_min.rate, 0);
+  rows.push_back({"enqueue-to-start p50", fmt(p50, "%.2f ms"), "< 5 ms", std::isnan(p50) ? -1 : p50 < 5});
+  rows.push_back({"enqueue-to-start p99", fmt(p99, "%.2f ms"), "", -1});
+  std::printf("%-58s %10s %9s  %s\n", "ratio / target", "measured", "wanted", "");
+  std::printf("%-58s %10s %9s  %s\n", "----------------------------------------------------------", "----------",
+              "---------", "----");
+  for (const auto& row : rows)
+    std::printf("%-58s %10s %9s  %s\n", row.what.c_str(), row.shown.c_str(), row.target.c_str(),
+                row.met < 0 ? "" : row.met ? "met" : "MISSED");
+
+  for (const auto& p : problems) std::fprintf(stderr, "\nbench_postgres: problem: %s\n", p.c_str());
+  stop_process(server.pid, SIGINT, 30);  // fast shutdown
+  if (!options.keep) fs::remove_all(server.dir);
+  kill_leftovers();
+  return problems.empty() ? 0 : 1;
+}
