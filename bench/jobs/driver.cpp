@@ -68,6 +68,7 @@ struct Options {
   int latency_jobs = 300;
   int latency_gap_ms = 5;
   int repeat = 1;
+  int prefetch = 20;  // the batched drains of persistent and in_process (also run at 1)
   bool keep = false;
   std::string only;  // comma-separated parts to run; empty: all
   bool wants(const std::string& part) const {
@@ -261,7 +262,7 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
-std::string write_config(const std::string& dir, Kind kind, int workers) {
+std::string write_config(const std::string& dir, Kind kind, int workers, int prefetch = 1) {
   std::string handler;
   switch (kind) {
     case Kind::exec: handler = "{ exec: [/bin/true] }"; break;
@@ -270,7 +271,8 @@ std::string write_config(const std::string& dir, Kind kind, int workers) {
   }
   std::string path = dir + "/preforkd.yaml";
   write_file(path, "log: { level: warn }\n"
-                   "sources: { local: { type: sqlite, path: jobs.db } }\n"
+                   "sources: { local: { type: sqlite, path: jobs.db, prefetch: " +
+                       std::to_string(prefetch) + " } }\n"
                    "pools:\n"
                    "  noop:\n"
                    "    source: local\n"
@@ -300,9 +302,9 @@ std::vector<std::string> daemon_argv(Kind kind, const std::string& config) {
 
 const char* done_sql = "SELECT count(*) FROM preforkd_jobs WHERE state = 'done'";
 
-double drain_once(Kind kind, int n, const Options& options, std::string* problem) {
+double drain_once(Kind kind, int prefetch, int n, const Options& options, std::string* problem) {
   std::string dir = make_temp_dir("drain");
-  std::string config = write_config(dir, kind, 2);
+  std::string config = write_config(dir, kind, 2, prefetch);
   {
     auto source = open_source(config);
     auto jobs = payloads(n);
@@ -738,6 +740,7 @@ int main(int argc, char** argv) {
     else if (a == "--latency-jobs") options.latency_jobs = value();
     else if (a == "--latency-gap-ms") options.latency_gap_ms = value();
     else if (a == "--repeat") options.repeat = std::max(1, value());
+    else if (a == "--prefetch") options.prefetch = std::max(1, value());
     else if (a == "--keep") options.keep = true;
     else if (a == "--only" && i + 1 < argc) options.only = argv[++i];
     else if (a == "--quick") {
@@ -748,7 +751,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_jobs [--jobs N] [--exec-jobs N] [--schwartz-jobs N] [--latency-jobs N] "
-                   "[--latency-gap-ms MS] [--repeat R] [--quick] [--keep]\n"
+                   "[--latency-gap-ms MS] [--repeat R] [--prefetch P] [--quick] [--keep]\n"
                    "       [--only exec,persistent,in_process,schwartz,raw,forkexec,spawn,enqueue,latency]\n");
       return 2;
     }
@@ -774,22 +777,41 @@ int main(int argc, char** argv) {
     if (!p.empty()) problems.push_back(p);
   };
 
-  // 1. drain
-  std::map<Kind, Measured> drain;
+  // 1. drain: exec at prefetch 1 (fork-bound); persistent and in_process at 1 and P.
+  struct Drain {
+    Kind kind;
+    int prefetch;
+    std::string label;
+    Measured result;
+  };
+  std::vector<Drain> drains;
   const char* part_names[] = {"exec", "persistent", "in_process"};
   for (Kind kind : {Kind::exec, Kind::persistent, Kind::in_process}) {
-    if (!options.wants(part_names[static_cast<int>(kind)])) continue;
+    std::vector<int> prefetches{1};
+    if (kind != Kind::exec && options.prefetch > 1) prefetches.push_back(options.prefetch);
+    for (int prefetch : prefetches)
+      drains.push_back({kind, prefetch,
+                        std::string(kind_name(kind)) + (kind == Kind::exec ? "" : ", prefetch " + std::to_string(prefetch)),
+                        {}});
+  }
+  for (auto& d : drains) {
+    if (!options.wants(part_names[static_cast<int>(d.kind)])) continue;
     std::string problem;
-    drain[kind] = repeat(options.repeat, [&] {
-      double r = drain_once(kind, kind == Kind::exec ? options.exec_jobs : n, options, &problem);
+    d.result = repeat(options.repeat, [&] {
+      double r = drain_once(d.kind, d.prefetch, d.kind == Kind::exec ? options.exec_jobs : n, options, &problem);
       note(problem);
       problem.clear();
       return r;
     });
-    std::printf("  drain %-22s %10s jobs/s%s\n", kind_name(kind), shown(drain[kind]).c_str(),
-                fmt_runs(drain[kind]).c_str());
+    std::printf("  drain %-34s %10s jobs/s%s\n", d.label.c_str(), shown(d.result).c_str(),
+                fmt_runs(d.result).c_str());
     std::fflush(stdout);
   }
+  auto drain_rate = [&](Kind kind, int prefetch) {
+    for (const auto& d : drains)
+      if (d.kind == kind && d.prefetch == prefetch) return d.result.rate;
+    return static_cast<double>(NAN);
+  };
   Measured tsw_drain, raw, forkexec, spawnexec;
   if (options.wants("schwartz")) tsw_drain = repeat(options.repeat, [&] {
     std::string problem;
@@ -836,8 +858,7 @@ int main(int argc, char** argv) {
   // Side by side.
   std::printf("%-34s %12s\n", "drain, 2 workers, no-op jobs", "jobs/s");
   std::printf("%-34s %12s\n", "----------------------------------", "------------");
-  for (Kind kind : {Kind::exec, Kind::persistent, Kind::in_process})
-    std::printf("preforkd %-25s %12s\n", kind_name(kind), shown(drain[kind]).c_str());
+  for (const auto& d : drains) std::printf("preforkd %-25s %12s\n", d.label.c_str(), shown(d.result).c_str());
   std::printf("%-34s %12s\n", "TheSchwartz 1.12 + DBD::SQLite", shown(tsw_drain).c_str());
   std::printf("%-34s %12s\n", "raw SQLite claim+complete (limit)", shown(raw).c_str());
   std::printf("%-34s %12s\n", "plain fork+exec /bin/true", shown(forkexec).c_str());
@@ -865,11 +886,17 @@ int main(int argc, char** argv) {
     std::snprintf(tgt, sizeof tgt, target >= 1 ? ">= %.0fx" : ">= %.2fx", target);
     rows.push_back({what, r, shown, tgt, !std::isnan(r) && r >= target});
   };
-  ratio_row("in_process / TheSchwartz", drain[Kind::in_process].rate, tsw_drain.rate, 25);
-  ratio_row("persistent / TheSchwartz", drain[Kind::persistent].rate, tsw_drain.rate, 25);
-  ratio_row("in_process / raw SQLite limit", drain[Kind::in_process].rate, raw.rate, 0.5);
-  ratio_row("persistent / raw SQLite limit", drain[Kind::persistent].rate, raw.rate, 0.5);
-  ratio_row("exec / plain fork+exec", drain[Kind::exec].rate, forkexec.rate, 0.5);
+  for (Kind kind : {Kind::in_process, Kind::persistent}) {
+    std::vector<int> prefetches{1};
+    if (options.prefetch > 1) prefetches.push_back(options.prefetch);
+    for (int prefetch : prefetches) {
+      std::string what = std::string(kind == Kind::in_process ? "in_process" : "persistent") +
+                         " p" + std::to_string(prefetch);
+      ratio_row(what + " / TheSchwartz", drain_rate(kind, prefetch), tsw_drain.rate, 25);
+      ratio_row(what + " / raw SQLite limit", drain_rate(kind, prefetch), raw.rate, 0.5);
+    }
+  }
+  ratio_row("exec / plain fork+exec", drain_rate(Kind::exec, 1), forkexec.rate, 0.5);
   auto ms_row = [&](const std::string& what, double v, double limit) {
     char shown[32], tgt[32];
     std::snprintf(shown, sizeof shown, "%.2f ms", v);

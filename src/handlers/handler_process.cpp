@@ -145,6 +145,7 @@ void HandlerProcess::forward_output(int fd, std::string& buffer, bool to_line_qu
       break;
     }
     buffer.append(chunk, static_cast<size_t>(n));
+    bool drained = static_cast<size_t>(n) < sizeof chunk;  // poll() tells when there is more
     for (size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
       std::string line = buffer.substr(0, nl);
       buffer.erase(0, nl + 1);
@@ -156,6 +157,7 @@ void HandlerProcess::forward_output(int fd, std::string& buffer, bool to_line_qu
       spdlog::info("{}: {}", log_prefix_, buffer);
       buffer.clear();
     }
+    if (drained) break;
   }
 }
 

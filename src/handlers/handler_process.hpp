@@ -29,6 +29,8 @@ class HandlerProcess {
 
   pid_t pid() const { return pid_; }
   bool running() { return !reap(false); }  // reaps it if it has exited
+  // Seen to have exited (no system call: a wait() or reap() found out).
+  bool known_exited() const { return wait_status_.has_value(); }
   std::optional<int> wait_status() const { return wait_status_; }
 
   // Writes all of `data` to stdin; false when the process closed it. `close_after`

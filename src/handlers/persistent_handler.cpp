@@ -50,7 +50,9 @@ std::optional<HandlerOutcome> parse_persistent_answer(const std::string& line,
 PersistentHandler::PersistentHandler(const PoolConfig& pool) : pool_(pool) {}
 
 HandlerProcess& PersistentHandler::process() {
-  if (process_ && !process_->running()) {
+  // No waitpid per job: a handler that died since the last answer makes the request's
+  // write fail (EPIPE), run() then stops (reaps) it and comes back here for a new one.
+  if (process_ && process_->known_exited()) {
     spdlog::warn("pool={} pid={}: persistent handler pid {} {}; starting a new one", pool_.name,
                  ::getpid(), process_->pid(), process_->describe_exit());
     process_.reset();

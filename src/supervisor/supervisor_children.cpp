@@ -125,7 +125,8 @@ void Supervisor::on_status(Child& child, const StatusReport& report) {
     case StatusReport::Kind::idle:
       child.state = Child::State::idle;
       child.busy_with.clear();
-      ++child.requests;
+      // A jobs worker reports once per run of back-to-back jobs: "I <count>".
+      child.requests += report.detail.empty() ? 1u : static_cast<unsigned>(std::max(1, std::atoi(report.detail.c_str())));
       break;
     case StatusReport::Kind::exec_failed: {
       int err = std::atoi(report.detail.c_str());

@@ -22,6 +22,8 @@ class ForkedChildContext final : public ChildContext {
   void ready() override;
   void busy(std::string_view what) override;
   void idle() override;
+  // Idle again after `jobs` jobs in a row (one busy report covered them all).
+  void idle_after(unsigned jobs);
 
   // The fd that becomes readable when a stop is requested (for poll loops).
   static int stop_fd();

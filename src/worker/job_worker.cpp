@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <random>
+#include <utility>
 
 #include "handlers/handler.hpp"
 #include "util/log.hpp"
@@ -107,19 +108,26 @@ int run_job_worker(ForkedChildContext& context, const PoolConfig& pool,
 
   const int limit = request_limit(pool.jobs);
   int served = 0;
+  // Jobs since the last idle report: back-to-back jobs share one busy and one idle
+  // report, so a busy worker does not wake the supervisor twice per job.
+  unsigned streak = 0;
   context.ready();
   while (!context.stop_requested() && (limit == 0 || served < limit)) {
     JobSource* source = connection.get();
     if (!source) continue;
     std::optional<Job> job;
     try {
-      job = source->fetch(pool.jobs.queues, fetch_wait);
+      // In a streak, look without waiting first: an empty queue ends the streak.
+      job = source->fetch(pool.jobs.queues, streak ? std::chrono::milliseconds(0) : fetch_wait);
     } catch (const SourceError& e) {
       connection.broken(e);
       continue;
     }
-    if (!job) continue;
-    context.busy("job " + job->id);
+    if (!job) {
+      if (streak) context.idle_after(std::exchange(streak, 0));
+      continue;
+    }
+    if (streak++ == 0) context.busy("job " + job->id);
     control.heartbeat_every = std::max(Duration(100), source->lease_time() / 3);
     control.heartbeat = [&connection, &pool, current = *job] {
       try {
@@ -141,9 +149,9 @@ int run_job_worker(ForkedChildContext& context, const PoolConfig& pool,
       outcome = handler->run(*job, control);
     }
     record_until_done(connection, context, pool, *job, outcome);
-    context.idle();
     ++served;
   }
+  if (streak) context.idle_after(streak);
   if (limit && served >= limit)
     spdlog::info("pool={} pid={}: served {} job(s), max_requests_per_child reached: exiting",
                  pool.name, ::getpid(), served);

@@ -99,11 +99,23 @@ TEST_F(JobsConfig, SourceErrorsHaveTheirPositions) {
       "  b:\n    command: [/bin/true]\n    queues: [q]\n");  // 12
   ASSERT_EQ(problems.size(), 6u) << ::testing::PrintToString(problems);
   EXPECT_EQ(problems[0], at(2, 31, "sources.one.lease: must be at least 1s (got 10ms)"));
-  EXPECT_EQ(problems[1], at(2, 37, "unknown key 'colour' in sources.one (a sqlite source takes: path lease busy_timeout keep_done)"));
+  EXPECT_EQ(problems[1], at(2, 37, "unknown key 'colour' in sources.one (a sqlite source takes: path lease busy_timeout keep_done prefetch)"));
   EXPECT_NE(problems[2].find(at(3, 16, "sources.two.type: unknown source type 'mongodb'")), std::string::npos);
   EXPECT_NE(problems[3].find(at(4, 10, "sources.three needs 'type:'")), std::string::npos);
   EXPECT_EQ(problems[4], at(9, 13, "pools.a.source: no source named 'nine' (defined: one)"));
   EXPECT_EQ(problems[5], at(12, 5, "pools.b.queues applies only to jobs pools (those with 'handler:')"));
+}
+
+TEST_F(JobsConfig, SqlitePrefetchIsACountFromOneTo1000) {
+  auto problems = problems_of(
+      "sources:\n"
+      "  one: { type: sqlite, prefetch: 0 }\n"      // 2
+      "  two: { type: sqlite, prefetch: many }\n"   // 3
+      "  three: { type: sqlite, prefetch: 1000 }\n"
+      "pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n    source: three\n");
+  ASSERT_EQ(problems.size(), 2u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(2, 34, "sources.one.prefetch: must be a number from 1 to 1000 (got 0)"));
+  EXPECT_EQ(problems[1], at(3, 34, "sources.two.prefetch: must be a number from 1 to 1000 (got many)"));
 }
 
 TEST_F(JobsConfig, InProcessNeedsARegisteredHandlerPerQueue) {

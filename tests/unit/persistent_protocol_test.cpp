@@ -9,7 +9,7 @@ using preforkd::HandlerOutcome;
 using preforkd::Job;
 
 TEST(PersistentProtocol, RequestIsOneLineWithThePayloadEmbeddedAsJson) {
-  Job job{"42", "mail", "{\n  \"to\": \"a@b\"\n}", 2, 0, 0};
+  Job job{"42", "mail", "{\n  \"to\": \"a@b\"\n}", 2, 0, 0, ""};
   std::string line = preforkd::persistent_request(job);
   ASSERT_EQ(line.back(), '\n');
   EXPECT_EQ(line.find('\n'), line.size() - 1);
@@ -21,7 +21,7 @@ TEST(PersistentProtocol, RequestIsOneLineWithThePayloadEmbeddedAsJson) {
 }
 
 TEST(PersistentProtocol, APayloadThatIsNotJsonTravelsAsAString) {
-  Job job{"1", "q", "plain text", 1, 0, 0};
+  Job job{"1", "q", "plain text", 1, 0, 0, ""};
   EXPECT_EQ(nlohmann::json::parse(preforkd::persistent_request(job))["payload"], "plain text");
 }
 

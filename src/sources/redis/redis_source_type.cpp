@@ -1,6 +1,7 @@
 // `type: redis`: its settings, their checks, and the registration line.
 #include "preforkd/config.hpp"
 #include "sources/redis/redis_source.hpp"
+#include "sources/source_settings.hpp"
 
 namespace preforkd::redis {
 namespace {
@@ -21,8 +22,7 @@ JobSourceType redis_source_type() {
         if (value.empty() || value.find_first_of(" \n") != std::string::npos)
           return "must be a non-empty name without spaces";
       } else if (key == "prefetch") {
-        int n = std::stoi(value);
-        if (n < 1 || n > 1000 || std::to_string(n) != value) return "must be a number from 1 to 1000";
+        return check_prefetch(value);
       } else {
         auto d = parse_duration(value);
         if (key == "lease" && d < std::chrono::seconds(1)) return "must be at least 1s (got " + value + ")";

@@ -3,14 +3,24 @@
 // dead workers; idle workers sleep on inotify of the -wal file (every commit appends to
 // it) until a write or the next due time, so an idle pool costs nothing and a new job
 // starts within milliseconds.
+//
+// A busy worker writes once per job, not twice: complete() only notes the job, and the
+// note is committed in the transaction of the next claim (or of any other write, or on
+// close). With `prefetch: N` one claim leases up to N jobs, and the acks of the whole
+// batch ride on the claim after it. A worker killed in between runs those jobs again
+// after the lease (at least once, never lost).
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <deque>
 #include <filesystem>
 
 #include "preforkd/config.hpp"
+#include "sources/source_settings.hpp"
 #include "sources/sqlite/sqlite_db.hpp"
 #include "sources/sqlite/sqlite_schema.hpp"
 #include "util/file_change_watch.hpp"
+#include "util/log.hpp"
 
 namespace preforkd::sqlite {
 namespace {
@@ -33,7 +43,9 @@ class SqliteSource final : public JobSource {
         lease_(setting(config, "lease", milliseconds(std::chrono::seconds(30)))),
         keep_done_(setting(config, "keep_done", milliseconds(std::chrono::hours(24)))),
         worker_id_(std::move(worker_id)),
+        prefetch_(prefetch_setting(config)),
         db_(open(path_, setting(config, "busy_timeout", milliseconds(std::chrono::seconds(10))))) {}
+  ~SqliteSource() override;
 
   std::optional<Job> fetch(std::span<const std::string> queues, milliseconds wait) override;
   void complete(const Job& job) override;
@@ -54,6 +66,10 @@ class SqliteSource final : public JobSource {
     std::string path = it == config.settings.end() ? default_path : it->second;
     return path.front() == '/' ? path : config.base_dir + "/" + path;
   }
+  static int prefetch_setting(const SourceConfig& config) {
+    auto it = config.settings.find("prefetch");
+    return it == config.settings.end() ? 1 : std::stoi(it->second);
+  }
   static milliseconds setting(const SourceConfig& config, const char* key, milliseconds fallback) {
     auto it = config.settings.find(key);
     return it == config.settings.end() ? fallback : parse_duration(it->second);
@@ -68,7 +84,12 @@ class SqliteSource final : public JobSource {
     return db;
   }
 
-  std::optional<Job> try_claim(std::span<const std::string> queues);
+  // Claims up to prefetch_ due jobs into claimed_; true when it got any.
+  bool try_claim(std::span<const std::string> queues);
+  // Commits the noted completions; call inside a WriteTransaction.
+  void write_acks();
+  // Gives back the claimed jobs not yet handed out; call inside a WriteTransaction.
+  void write_releases();
   int64_t next_wake_ms(std::span<const std::string> queues);
   FileChangeWatch& watch() {
     if (!watch_) {
@@ -85,14 +106,68 @@ class SqliteSource final : public JobSource {
   milliseconds lease_;
   milliseconds keep_done_;
   std::string worker_id_;
+  int prefetch_;
   std::unique_ptr<Db> db_;
   std::optional<FileChangeWatch> watch_;
   int64_t next_prune_ms_ = 0;
+  // Claimed, leased to this worker, not yet handed out by fetch().
+  std::deque<Job> claimed_;
+  // Until when (steady clock) the leases of claimed_ are known to hold: a batch that
+  // waited past it may have been taken by another worker, so it is given back instead.
+  std::chrono::steady_clock::time_point claimed_lease_until_;
+  // Completed jobs (id, finished_at) whose 'done' is written with the next transaction.
+  std::vector<std::pair<int64_t, int64_t>> pending_acks_;
 };
 
-std::optional<Job> SqliteSource::try_claim(std::span<const std::string> queues) {
+SqliteSource::~SqliteSource() {
+  // A stopping worker: write what it finished, give back what it had not started.
+  if (pending_acks_.empty() && claimed_.empty()) return;
+  try {
+    WriteTransaction tx(*db_);
+    write_acks();
+    write_releases();
+    tx.commit();
+  } catch (const std::exception& e) {
+    spdlog::warn("sqlite {}: could not hand back on close ({}); the jobs run again when "
+                 "their lease expires", path_, e.what());
+  }
+}
+
+void SqliteSource::write_acks() {
+  // `locked_by = ?2`: a worker whose lease ran out and was given to another must not
+  // mark the other's run done.
+  for (auto [id, finished_at] : pending_acks_) {
+    db_->prepare(
+           "UPDATE preforkd_jobs SET state = 'done', locked_by = NULL, lease_until = NULL, "
+           "finished_at = ?3, last_error = NULL WHERE id = ?1 AND locked_by = ?2 AND state = 'running'")
+        .bind(1, id)
+        .bind(2, worker_id_)
+        .bind(3, finished_at)
+        .run();
+  }
+  pending_acks_.clear();
+}
+
+void SqliteSource::write_releases() {
   int64_t now = now_ms();
+  for (const auto& job : claimed_) {
+    db_->prepare(
+           "UPDATE preforkd_jobs SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+           "attempts = max(attempts - 1, 0), started_at = NULL, finished_at = ?3 "
+           "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'")
+        .bind(1, job_id(job))
+        .bind(2, worker_id_)
+        .bind(3, now)
+        .run();
+  }
+  claimed_.clear();
+}
+
+bool SqliteSource::try_claim(std::span<const std::string> queues) {
+  int64_t now = now_ms();
+  auto steady_now = std::chrono::steady_clock::now();
   WriteTransaction tx(*db_);
+  write_acks();
   // Leases that ran out: their worker died or hung. Back to the queue; the attempt
   // was counted when it was claimed, so a job that keeps killing its worker ends dead.
   db_->prepare(
@@ -107,25 +182,33 @@ std::optional<Job> SqliteSource::try_claim(std::span<const std::string> queues) 
         .run();
     next_prune_ms_ = now + 60'000;
   }
-  std::optional<Job> job;
+  // Queues in strict order: the batch takes what queues[0] has before looking further.
   for (const auto& queue : queues) {
+    int64_t wanted = prefetch_ - static_cast<int64_t>(claimed_.size());
+    if (wanted <= 0) break;
     auto claim = db_->prepare(
         "UPDATE preforkd_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?3, "
-        "lease_until = ?4, started_at = ?2 WHERE id = (SELECT id FROM preforkd_jobs "
+        "lease_until = ?4, started_at = ?2 WHERE id IN (SELECT id FROM preforkd_jobs "
         "WHERE queue = ?1 AND state IN ('queued', 'retry') AND run_at <= ?2 "
-        "ORDER BY priority DESC, run_at, id LIMIT 1) "
-        "RETURNING id, payload, attempts, max_attempts, priority");
-    claim.bind(1, queue).bind(2, now).bind(3, worker_id_).bind(4, now + lease_.count());
-    if (claim.step()) {
-      job = Job{std::to_string(claim.int_column(0)), queue, claim.text_column(1),
-                static_cast<int>(claim.int_column(2)), static_cast<int>(claim.int_column(3)),
-                static_cast<int>(claim.int_column(4))};
-      claim.run();
-      break;
+        "ORDER BY priority DESC, run_at, id LIMIT ?5) "
+        "RETURNING id, payload, attempts, max_attempts, priority, run_at");
+    claim.bind(1, queue).bind(2, now).bind(3, worker_id_).bind(4, now + lease_.count()).bind(5, wanted);
+    // RETURNING comes in no promised order: put the batch back in queue order.
+    std::vector<std::pair<std::tuple<int64_t, int64_t, int64_t>, Job>> batch;
+    while (claim.step()) {
+      Job job{std::to_string(claim.int_column(0)), queue, claim.text_column(1),
+              static_cast<int>(claim.int_column(2)), static_cast<int>(claim.int_column(3)),
+              static_cast<int>(claim.int_column(4)), worker_id_};
+      batch.emplace_back(std::tuple(-claim.int_column(4), claim.int_column(5), claim.int_column(0)),
+                         std::move(job));
     }
+    std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& entry : batch) claimed_.push_back(std::move(entry.second));
   }
   tx.commit();
-  return job;
+  // The lease counts from `now`; keep a margin for the clock and the handing out.
+  claimed_lease_until_ = steady_now + lease_ - std::min(lease_ / 10, milliseconds(1000));
+  return !claimed_.empty();
 }
 
 int64_t SqliteSource::next_wake_ms(std::span<const std::string> queues) {
@@ -143,10 +226,23 @@ int64_t SqliteSource::next_wake_ms(std::span<const std::string> queues) {
 
 std::optional<Job> SqliteSource::fetch(std::span<const std::string> queues, milliseconds wait) {
   auto deadline = std::chrono::steady_clock::now() + wait;
+  if (!claimed_.empty() && std::chrono::steady_clock::now() >= claimed_lease_until_) {
+    // The batch outlived its lease (a long job, a failed heartbeat): another worker may
+    // have it by now. Give back what is still ours and claim afresh.
+    WriteTransaction tx(*db_);
+    write_acks();
+    write_releases();
+    tx.commit();
+  }
   for (;;) {
+    if (!claimed_.empty()) {
+      Job job = std::move(claimed_.front());
+      claimed_.pop_front();
+      return job;
+    }
     // Forget earlier writes first: one that lands after the claim attempt still wakes us.
     watch().drain();
-    if (auto job = try_claim(queues)) return job;
+    if (try_claim(queues)) continue;
     auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     int64_t next = next_wake_ms(queues);
     if (next != INT64_MAX) left = std::min(left, milliseconds(std::max<int64_t>(0, next - now_ms())));
@@ -157,6 +253,7 @@ std::optional<Job> SqliteSource::fetch(std::span<const std::string> queues, mill
 
 void SqliteSource::finish(const Job& job, const char* sql, std::string_view error, int64_t run_at) {
   WriteTransaction tx(*db_);
+  write_acks();
   auto stmt = db_->prepare(sql);
   stmt.bind(1, job_id(job)).bind(2, worker_id_).bind(3, now_ms());
   if (!error.empty()) stmt.bind(4, error);
@@ -166,8 +263,10 @@ void SqliteSource::finish(const Job& job, const char* sql, std::string_view erro
 }
 
 void SqliteSource::complete(const Job& job) {
-  // `locked_by = ?2`: a worker whose lease ran out and was given to another must not
-  // mark the other's run done.
+  if (job.lease_holder == worker_id_) {
+    pending_acks_.emplace_back(job_id(job), now_ms());  // written with the next transaction
+    return;
+  }
   finish(job,
          "UPDATE preforkd_jobs SET state = 'done', locked_by = NULL, lease_until = NULL, "
          "finished_at = ?3, last_error = NULL WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
@@ -199,15 +298,21 @@ void SqliteSource::release(const Job& job) {
 }
 
 void SqliteSource::extend_lease(const Job& job) {
+  // Every job this worker holds: the running one, the prefetched batch behind it and
+  // the completions not yet written. They keep their leases together.
+  auto steady_now = std::chrono::steady_clock::now();
   WriteTransaction tx(*db_);
+  write_acks();
   db_->prepare("UPDATE preforkd_jobs SET lease_until = ?3 + ?4 "
-               "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'")
+               "WHERE state = 'running' AND (locked_by = ?2 OR (id = ?1 AND locked_by = ?5))")
       .bind(1, job_id(job))
       .bind(2, worker_id_)
       .bind(3, now_ms())
       .bind(4, lease_.count())
+      .bind(5, job.lease_holder.empty() ? worker_id_ : job.lease_holder)
       .run();
   tx.commit();
+  claimed_lease_until_ = steady_now + lease_ - std::min(lease_ / 10, milliseconds(1000));
 }
 
 EnqueueResult SqliteSource::enqueue(const NewJob& job) { return enqueue_batch({&job, 1}).front(); }
@@ -322,9 +427,10 @@ void SqliteSource::retry_now(const std::string& id) {
 
 JobSourceType sqlite_source_type() {
   JobSourceType type;
-  type.keys = {"path", "lease", "busy_timeout", "keep_done"};
+  type.keys = {"path", "lease", "busy_timeout", "keep_done", "prefetch"};
   type.check = [](const std::string& key, const std::string& value) -> std::string {
     if (key == "path") return value.empty() ? "must not be empty" : "";
+    if (key == "prefetch") return check_prefetch(value);
     try {
       auto d = parse_duration(value);
       if (key == "lease" && d < std::chrono::seconds(1)) return "must be at least 1s (got " + value + ")";

@@ -1,0 +1,92 @@
+// What a busy worker does in bulk: SQLite `prefetch` (several jobs leased per claim,
+// their completions written with the next claim) and one busy/idle report per run of
+// back-to-back jobs. Nothing may be lost, run twice or miscounted on the way.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "harness/jobs_harness.hpp"
+
+using namespace harness;
+
+namespace {
+
+std::string sqlite_source(const std::string& settings) {
+  return "sources:\n  local: { type: sqlite, path: var/jobs.db, " + settings + " }\n";
+}
+
+}  // namespace
+
+TEST(Batching, PrefetchedJobsAreEachDoneExactlyOnce) {
+  JobsFixture f;
+  write_file(f.config, sqlite_source("prefetch: 10") + "pools:\n" +
+                           jobs_pool("work", persistent_handler(), {"bulk"}, 2));
+  Daemon daemon(f.config, f.env);
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 1000; ++i) payloads.push_back("{\"n\": " + std::to_string(i) + "}");
+  auto ids = f.enqueue_batch("bulk", payloads);
+  ASSERT_TRUE(f.wait_done("bulk", 1000, 120s)) << daemon.output();
+  auto ends = f.ends_per_job();
+  for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
+  EXPECT_EQ(f.runs().size(), 1000u);
+  auto stats = f.stats("bulk");
+  EXPECT_EQ(stats["queued"] + stats["running"] + stats["retry"] + stats["dead"], 0);
+}
+
+TEST(Batching, ALongJobKeepsTheLeasesOfThePrefetchedJobsBehindIt) {
+  JobsFixture f;
+  // One claim takes all three; the first runs 2.5 leases. Unless the heartbeat covers
+  // the two waiting behind it, the idle second worker takes them over after 2 s and
+  // they run twice.
+  write_file(f.config, sqlite_source("lease: 2s, prefetch: 3") + "pools:\n" +
+                           jobs_pool("work", exec_handler(), {"long"}, 2));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  auto ids = f.enqueue_batch("long", {R"({"sleep_ms": 5000})", "{}", "{}"});
+  for (const auto& id : ids) ASSERT_TRUE(f.wait_state(id, "done", 30s)) << daemon.output();
+  auto runs = f.runs();
+  EXPECT_EQ(runs.size(), 3u) << "a prefetched job ran twice";
+  for (const auto& id : ids) EXPECT_EQ(f.job(id)["attempts"], 1) << "job " << id;
+}
+
+TEST(Batching, QuitGivesBackThePrefetchedJobsNotYetStarted) {
+  JobsFixture f;
+  write_file(f.config, sqlite_source("prefetch: 5") + "pools:\n" +
+                           jobs_pool("work", exec_handler(), {"q"}, 1));
+  std::vector<std::string> ids;
+  {
+    Daemon daemon(f.config, f.env);
+    ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+    ids = f.enqueue_batch("q", {R"({"sleep_ms": 1500})", "{}", "{}", "{}", "{}"});
+    ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+    EXPECT_EQ(f.stats("q")["running"], 5);  // the whole batch is leased to the worker
+    daemon.signal(SIGQUIT);
+    EXPECT_EQ(exit_code(daemon.wait_exit(20s)), 0) << daemon.output();
+  }
+  // The running job finished and is written done; the other four are queued again,
+  // their attempt not counted.
+  EXPECT_EQ(f.state(ids[0]), "done");
+  for (size_t i = 1; i < ids.size(); ++i) {
+    EXPECT_EQ(f.state(ids[i]), "queued") << "job " << ids[i];
+    EXPECT_EQ(f.job(ids[i])["attempts"], 0) << "job " << ids[i];
+  }
+  EXPECT_EQ(f.runs().size(), 1u);
+
+  Daemon again(f.config, f.env);
+  ASSERT_TRUE(f.wait_done("q", 5)) << again.output();
+  auto ends = f.ends_per_job();
+  for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
+}
+
+TEST(Batching, BackToBackJobsAreCountedPerChildThoughReportedOnce) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q"}, 1,
+                                              "    max_requests_per_child: 7\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  f.enqueue_batch("q", std::vector<std::string>(21, "{}"));
+  ASSERT_TRUE(f.wait_done("q", 21)) << daemon.output();
+  // Three children each served 7 jobs in one busy streak; the supervisor still
+  // counts every one of them in the exit line.
+  ASSERT_TRUE(daemon.wait_output("7 request(s)", 15s, 3)) << daemon.output();
+  EXPECT_EQ(daemon.count_output("max_requests_per_child reached"), 3u) << daemon.output();
+}
