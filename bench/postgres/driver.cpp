@@ -79,6 +79,7 @@ struct Options {
   int latency_gap_ms = 5;
   int repeat = 1;
   bool keep = false;
+  bool statements = false;  // load pg_stat_statements and print each drain's top statements
   std::string only;  // comma-separated parts; empty: all
   bool wants(const std::string& part) const {
     return only.empty() || ("," + only + ",").find("," + part + ",") != std::string::npos;
@@ -355,6 +356,7 @@ struct Server {
   pid_t pid = -1;
   int port = 0;
   std::string dir, bin, version;
+  bool statements = false;
   As as;
   std::string conninfo(const std::string& db) const {
     return "host=127.0.0.1 port=" + std::to_string(port) + " dbname=" + db + " user=postgres connect_timeout=5";
@@ -371,8 +373,9 @@ const std::vector<std::string> server_settings = {"fsync=off", "synchronous_comm
                                                   "max_connections=50", "shared_buffers=128MB",
                                                   "log_min_messages=warning"};
 
-Server start_postgres() {
+Server start_postgres(bool statements) {
   Server server;
+  server.statements = statements;
   server.bin = pg_bin_dir();
   server.dir = make_temp_dir("server");
   if (::geteuid() == 0) {
@@ -397,6 +400,8 @@ Server start_postgres() {
     std::vector<std::string> argv = {server.bin + "/postgres", "-D", data, "-k", "", "-h", "127.0.0.1",
                                      "-p", std::to_string(server.port)};
     for (const auto& s : server_settings) argv.insert(argv.end(), {"-c", s});
+    if (server.statements)
+      argv.insert(argv.end(), {"-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"});
     server.pid = spawn(argv, {}, "", log, log, "", server.as);
     for (int i = 0; i < 3000; ++i) {
       if (!is_live(server.pid) || ::waitpid(server.pid, nullptr, WNOHANG) == server.pid) {
@@ -462,6 +467,7 @@ struct Run {
   double client_cpu_us = NAN;  // per job, the client processes (whole trees)
   double server_cpu_s = NAN;   // the postgres server (postmaster tree) during the window
   double xacts_per_job = NAN, rows_per_job = NAN;
+  std::vector<std::string> statements;  // --statements: the top statements, per job
   int n = 0;
   double elapsed = 0;
 };
@@ -473,14 +479,11 @@ struct Measured {
   Run representative;  // the median run (for the work figures)
 };
 
-Measured repeat(int times, const std::function<Run()>& fn) {
-  Measured m;
+// Adds one run (a failed one counts as attempted), and recomputes the medians.
+void add_run(Measured& m, const Run& run) {
   m.attempted = true;
-  for (int i = 0; i < times; ++i) {
-    Run r = fn();
-    if (!std::isnan(r.rate)) m.runs.push_back(r);
-  }
-  if (m.runs.empty()) return m;
+  if (!std::isnan(run.rate)) m.runs.push_back(run);
+  if (m.runs.empty()) return;
   std::vector<Run> sorted = m.runs;
   std::sort(sorted.begin(), sorted.end(), [](const Run& a, const Run& b) { return a.rate < b.rate; });
   std::vector<double> rates, rates2;
@@ -491,7 +494,6 @@ Measured repeat(int times, const std::function<Run()>& fn) {
   m.rate = median(rates);
   m.rate2 = median(rates2);
   m.representative = sorted[sorted.size() / 2];
-  return m;
 }
 
 std::vector<std::string> problems;
@@ -503,10 +505,27 @@ struct Window {
   const Server& server;
   DbStats before;
   double server_cpu0 = 0;
-  explicit Window(const Server& s) : server(s), before(db_stats(s)), server_cpu0(tree_cpu_seconds({s.pid})) {}
+  explicit Window(const Server& s) : server(s), before(db_stats(s)) {
+    if (s.statements) Pg(s.conninfo("postgres")).cmd("SELECT pg_stat_statements_reset()");
+    server_cpu0 = tree_cpu_seconds({s.pid});
+  }
   void end(Run& run) { run.server_cpu_s = tree_cpu_seconds({server.pid}) - server_cpu0; }
   void totals(Run& run, long long poller_statements) {
     DbStats after = db_stats(server);
+    if (server.statements) {
+      // Everything the clients ran in database bench during the window (the bench's
+      // own polling included: it is the count(*) line), per job.
+      Pg admin(server.conninfo("postgres"));
+      std::string rows = admin.cmd(
+          "SELECT string_agg(format('%8s calls/job %9s us/call %9s us/job  %s', round(calls::numeric / " +
+          std::to_string(run.n) + ", 3), round((total_exec_time * 1000 / calls)::numeric, 1), "
+          "round((total_exec_time * 1000 / " + std::to_string(run.n) + ")::numeric, 1), "
+          "left(regexp_replace(query, '\\s+', ' ', 'g'), 110)), E'\\n' ORDER BY total_exec_time DESC) "
+          "FROM (SELECT * FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench') "
+          "ORDER BY total_exec_time DESC LIMIT 8) s");
+      std::istringstream in(rows);
+      for (std::string line; std::getline(in, line);) run.statements.push_back(line);
+    }
     // + 2: the first db_stats connection's own two statements.
     run.xacts_per_job = static_cast<double>(after.xacts - before.xacts - poller_statements - 2) / run.n;
     run.rows_per_job = static_cast<double>(after.rows - before.rows) / run.n;
@@ -538,6 +557,15 @@ std::vector<std::string> daemon_argv(Kind kind, const std::string& config) {
 }
 
 const char* const done_count = "SELECT count(*) FROM preforkd_jobs WHERE state = 'done'";
+// The drains' poll: is any job still queued or running? Each half walks one of the
+// source's own partial indexes (the claim order, the lease index) and stops at the
+// first live row, so a poll costs tens of microseconds however many jobs are done
+// (a count(*) of done jobs costs 1-3 ms at 20,000). 0 = nothing queued or running: each
+// job is done or dead, which the count afterwards tells apart.
+const char* const preforkd_left =
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM preforkd_jobs WHERE queue = 'bench' AND state IN ('queued', 'retry') "
+    "ORDER BY priority DESC, run_at, id LIMIT 1) q) + (SELECT count(*) FROM (SELECT 1 FROM preforkd_jobs "
+    "WHERE state = 'running' ORDER BY lease_until LIMIT 1) r)";
 
 // preforkctl enqueue --batch of n {"n":i} payloads into a fresh database; false on failure.
 bool enqueue_preforkd(const Server& server, Pg& admin, const std::string& dir, const std::string& config, int n,
@@ -570,12 +598,12 @@ Run preforkd_drain_once(const Server& server, Pg& admin, Kind kind, int n, const
   Window window(server);
   std::string log = dir + "/daemon.log";
   long long poller_statements = 0;
-  long long got = 0;
+  long long got = 0, left = -1;
   {
     Pg poll(server.conninfo("bench"));
     long long t0 = now_ns();
     pid_t daemon = spawn(daemon_argv(kind, config), {}, "", log, log);
-    got = poll.wait_until(done_count, [n](long long c) { return c >= n; }, 300, 20, {daemon});
+    left = poll.wait_until(preforkd_left, [](long long c) { return c == 0; }, 300, 20, {daemon});
     run.elapsed = seconds_since(t0);
     window.end(run);
     if (is_live(daemon)) run.client_cpu_us = tree_cpu_seconds({daemon}) * 1e6 / n;
@@ -584,8 +612,9 @@ Run preforkd_drain_once(const Server& server, Pg& admin, Kind kind, int n, const
   }
   window.totals(run, poller_statements);
   // After a graceful stop nothing may be left running, failed or queued.
+  got = Pg(server.conninfo("bench")).num(done_count);
   long long others = Pg(server.conninfo("bench")).num("SELECT count(*) FROM preforkd_jobs WHERE state <> 'done'");
-  if (got >= n && others == 0) run.rate = n / run.elapsed;
+  if (left == 0 && got == n && others == 0) run.rate = n / run.elapsed;
   else problems.push_back(label + ": " + std::to_string(got) + "/" + std::to_string(n) + " done, " +
                           std::to_string(others) + " in another state after the stop; log:\n" + tail_of(log));
   if (!options.keep) fs::remove_all(dir);
@@ -594,11 +623,16 @@ Run preforkd_drain_once(const Server& server, Pg& admin, Kind kind, int n, const
 
 // ---------------------------------------------------------------- raw SKIP LOCKED loop
 
-enum class Raw { min, same };
-const char* raw_name(Raw r) { return r == Raw::min ? "min" : "same"; }
+enum class Raw { min, same, merged };
+const char* raw_name(Raw r) { return r == Raw::min ? "min" : r == Raw::same ? "same" : "merged"; }
 
-// The raw loop, in its own process (bench_postgres --raw-worker CONNINFO min|same):
+// The raw loop, in its own process (bench_postgres --raw-worker CONNINFO min|same|merged):
 // claim, complete, until the claim finds nothing. Prints the number of jobs it did.
+//   min     a minimal table (id, payload, state) and the two shortest statements
+//   same    preforkd's table and its own claim and complete statements (pg_queries.cpp)
+//   merged  the same two statements sent as one: the complete of the previous job as a
+//           data-modifying CTE in front of the next claim (one round trip and one commit
+//           per job instead of two). Not what the source does: a what-if for the report.
 int raw_worker(const std::string& conninfo, const std::string& variant) {
   PGconn* c = PQconnectdb(conninfo.c_str());
   if (PQstatus(c) != CONNECTION_OK) {
@@ -607,7 +641,6 @@ int raw_worker(const std::string& conninfo, const std::string& variant) {
   }
   std::string claim, complete;
   std::string worker = "raw:" + std::to_string(::getpid());
-  std::vector<const char*> claim_params;
   if (variant == "min") {
     claim = "UPDATE raw_jobs SET state = 'running' WHERE id = (SELECT id FROM raw_jobs WHERE state = 'queued' "
             "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, payload";
@@ -617,7 +650,12 @@ int raw_worker(const std::string& conninfo, const std::string& variant) {
     preforkd::postgres::Queries q(preforkd::postgres::TableName{});
     claim = q.claim;
     complete = q.complete;
-    claim_params = {"bench", worker.c_str(), "30000"};
+    if (variant == "merged") {
+      // complete: $1 id, $2 worker -> $4 id, $2 worker; claim: $1 queue, $2 worker, $3 lease.
+      std::string done = q.complete;
+      done.replace(done.find("$1::bigint"), 10, "$4::bigint");
+      claim = "WITH done AS (" + done + ") " + q.claim;
+    }
   }
   auto check = [&](PGresult* r, const char* what) {
     auto st = PQresultStatus(r);
@@ -630,21 +668,29 @@ int raw_worker(const std::string& conninfo, const std::string& variant) {
   PQclear(check(PQprepare(c, "claim", claim.c_str(), 0, nullptr), "prepare claim"));
   PQclear(check(PQprepare(c, "complete", complete.c_str(), 0, nullptr), "prepare complete"));
   long long done = 0;
+  std::string previous = "0";  // merged: the job the next claim completes (0: none)
   for (;;) {
+    std::vector<const char*> claim_params;
+    if (variant == "same") claim_params = {"bench", worker.c_str(), "30000"};
+    if (variant == "merged") claim_params = {"bench", worker.c_str(), "30000", previous.c_str()};
     PGresult* r = check(PQexecPrepared(c, "claim", static_cast<int>(claim_params.size()), claim_params.data(),
                                        nullptr, nullptr, 0),
                         "claim");
-    if (PQntuples(r) == 0) {
+    if (PQntuples(r) == 0) {  // (merged: this claim also completed the last job)
       PQclear(r);
       break;
     }
     std::string id = PQgetvalue(r, 0, 0);
     PQclear(r);
+    ++done;
+    if (variant == "merged") {
+      previous = id;
+      continue;
+    }
     std::vector<const char*> params = {id.c_str()};
     if (variant != "min") params.push_back(worker.c_str());
     PQclear(check(PQexecPrepared(c, "complete", static_cast<int>(params.size()), params.data(), nullptr, nullptr, 0),
                   "complete"));
-    ++done;
   }
   PQfinish(c);
   std::printf("%lld\n", done);
@@ -656,7 +702,7 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
   run.n = n;
   std::string dir = make_temp_dir("raw");
   std::string label = std::string("raw loop (") + raw_name(variant) + ")";
-  std::string count_sql;
+  std::string count_sql, left_sql;
   if (variant == Raw::min) {
     reset(admin);
     Pg db(server.conninfo("bench"));
@@ -666,6 +712,7 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
     db.cmd("INSERT INTO raw_jobs (payload) SELECT json_build_object('n', i)::text FROM generate_series(0, " +
            std::to_string(n - 1) + ") AS i");
     count_sql = "SELECT count(*) FROM raw_jobs WHERE state = 'done'";
+    left_sql = "SELECT count(*) FROM (SELECT 1 FROM raw_jobs WHERE state = 'queued' ORDER BY id LIMIT 1) q";
   } else {
     // preforkd's table, filled the same way as for the preforkd drains.
     std::string config = write_config(dir, server, Kind::in_process);
@@ -674,6 +721,7 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
       return run;
     }
     count_sql = done_count;
+    left_sql = preforkd_left;
   }
   Window window(server);
   long long t0 = now_ns();
@@ -682,8 +730,8 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
     procs.push_back(spawn({"/proc/self/exe", "--raw-worker", server.conninfo("bench"), raw_name(variant)}, {}, "",
                           dir + "/count." + std::to_string(i), dir + "/err"));
   // Both exit when the claim finds nothing; wait4 gives each one's CPU time. Meanwhile
-  // the done count is polled every 20 ms as in the other drains, so that the server
-  // carries the same polling load (the end is the second exit, not the poll).
+  // the queue is polled every 20 ms as in the other drains, so that the server carries
+  // the same polling load (the end is the second exit, not the poll).
   bool ok = true;
   double cpu = 0;
   long long until = t0 + 300'000'000'000LL;
@@ -709,7 +757,7 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
           break;
         }
         if (now_ns() >= next_poll) {
-          poll.num(count_sql);
+          poll.num(left_sql);
           next_poll = now_ns() + 20'000'000LL;
         }
         sleep_ms(1);
@@ -742,10 +790,13 @@ Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const
   reset(admin);
   std::string script = peer_dir + "/graphile_peer.js";
   std::string url = server.url("bench");
-  const std::string left_sql = "SELECT count(*) FROM graphile_worker._private_jobs";
+  // A completed job's row is deleted: poll for the first row left in id order (the
+  // primary key; cheap however many are gone), then count.
+  const std::string count_sql = "SELECT count(*) FROM graphile_worker._private_jobs";
+  const std::string left_sql = "SELECT count(*) FROM (SELECT 1 FROM graphile_worker._private_jobs ORDER BY id LIMIT 1) q";
   if (!run_quiet({"node", script, "add", url, std::to_string(n)}, {}, "", "", dir + "/add.err", 180) ||
-      Pg(server.conninfo("bench")).try_cmd(left_sql) != std::to_string(n)) {
-    problems.push_back("graphile-worker add_jobs failed (" + Pg(server.conninfo("bench")).try_cmd(left_sql) +
+      Pg(server.conninfo("bench")).try_cmd(count_sql) != std::to_string(n)) {
+    problems.push_back("graphile-worker add_jobs failed (" + Pg(server.conninfo("bench")).try_cmd(count_sql) +
                        " jobs):\n" + tail_of(dir + "/add.err"));
     if (!options.keep) fs::remove_all(dir);
     return run;
@@ -756,8 +807,9 @@ Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const
   {
     Pg poll(server.conninfo("bench"));
     t0 = now_ns();
-    node = spawn({"node", script, "work", url, std::to_string(concurrency), "400"}, {}, "", dir + "/work.out",
-                 dir + "/work.err");
+    // NO_LOG_SUCCESS: graphile-worker's own switch for its per-job "Completed task" line.
+    node = spawn({"node", script, "work", url, std::to_string(concurrency), "400"}, {"NO_LOG_SUCCESS=1"}, "",
+                 dir + "/work.out", dir + "/work.err");
     left = poll.wait_until(left_sql, [](long long c) { return c == 0; }, 300, 20, {node});
     end = now_ns();
     window.end(run);
@@ -766,6 +818,7 @@ Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const
     poller_statements = poll.statements;
   }
   window.totals(run, poller_statements);
+  if (left == 0) left = Pg(server.conninfo("bench")).num(count_sql);
   long long start = 0;
   std::istringstream out(read_file(dir + "/work.out"));
   for (std::string word; out >> word;)
@@ -882,6 +935,7 @@ int main(int argc, char** argv) {
     else if (a == "--latency-gap-ms") options.latency_gap_ms = value();
     else if (a == "--repeat") options.repeat = std::max(1, value());
     else if (a == "--keep") options.keep = true;
+    else if (a == "--statements") options.statements = true;
     else if (a == "--only" && i + 1 < argc) options.only = argv[++i];
     else if (a == "--quick") {
       options.jobs = 2000;
@@ -889,7 +943,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_postgres [--jobs N] [--latency-jobs N] [--latency-gap-ms MS] [--repeat R] [--quick] "
-                   "[--keep]\n       [--only in_process,persistent,graphile,graphile10,raw,latency]\n");
+                   "[--keep] [--statements]\n       [--only in_process,persistent,graphile,graphile10,raw,latency]\n");
       return 2;
     }
   }
@@ -899,53 +953,60 @@ int main(int argc, char** argv) {
   ::signal(SIGHUP, on_signal);
   ::signal(SIGPIPE, SIG_IGN);
 
-  Server server = start_postgres();
+  Server server = start_postgres(options.statements);
   Pg admin(server.conninfo("postgres"));
+  if (options.statements) admin.cmd("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
   const int n = options.jobs;
   std::printf("preforkd postgres bench: %d no-op jobs per drain, %d latency samples %d ms apart, median of %d run(s)\n",
               n, options.latency_jobs, options.latency_gap_ms, options.repeat);
   std::string settings;
   for (const auto& s : server_settings) settings += " " + s;
+  if (options.statements) settings += " shared_preload_libraries=pg_stat_statements (--statements)";
   std::printf("machine: %u cpu(s); PostgreSQL %s on 127.0.0.1:%d (pid %d, %s)\n  settings:%s\n\n",
               std::thread::hardware_concurrency(), admin.cmd("SHOW server_version").c_str(), server.port, server.pid,
               server.dir.c_str(), settings.c_str());
   std::fflush(stdout);
 
-  struct Variant {
-    Kind kind;
-    std::string name;
+  // The scenarios take turns, round by round (--repeat R rounds), so that a change in
+  // the machine's load over the run falls on every side alike.
+  struct Scenario {
+    std::string part, name;
+    std::function<Run()> once;
     Measured m;
   };
-  std::vector<Variant> variants = {{Kind::in_process, "in_process", {}}, {Kind::persistent, "persistent", {}}};
-  for (auto& v : variants) {
-    if (!options.wants(v.kind == Kind::in_process ? "in_process" : "persistent")) continue;
-    v.m = repeat(options.repeat, [&] { return preforkd_drain_once(server, admin, v.kind, n, options); });
-    std::printf("  drain preforkd %-30s %8s jobs/s%s\n", v.name.c_str(), shown(v.m).c_str(), runs_of(v.m).c_str());
-    std::fflush(stdout);
+  std::vector<Scenario> scenarios = {
+      {"in_process", "preforkd in_process", [&] { return preforkd_drain_once(server, admin, Kind::in_process, n, options); }, {}},
+      {"persistent", "preforkd persistent", [&] { return preforkd_drain_once(server, admin, Kind::persistent, n, options); }, {}},
+      {"graphile", "graphile-worker (concurrency 2)", [&] { return graphile_once(server, admin, 2, n, options); }, {}},
+      {"graphile10", "graphile-worker (concurrency 10)", [&] { return graphile_once(server, admin, 10, n, options); }, {}},
+      {"raw", "raw SKIP LOCKED loop, minimal table", [&] { return raw_once(server, admin, Raw::min, n, options); }, {}},
+      {"raw", "raw loop, preforkd's table and SQL", [&] { return raw_once(server, admin, Raw::same, n, options); }, {}},
+      {"raw", "raw loop, preforkd SQL, complete+claim merged", [&] { return raw_once(server, admin, Raw::merged, n, options); }, {}},
+  };
+  for (int round = 1; round <= options.repeat; ++round) {
+    for (auto& sc : scenarios) {
+      if (!options.wants(sc.part)) continue;
+      Run r = sc.once();
+      add_run(sc.m, r);
+      std::printf("  [%d/%d] %-40s %8s jobs/s", round, options.repeat, sc.name.c_str(), fmt(r.rate).c_str());
+      if (!std::isnan(r.rate2)) std::printf(" (%s from the node process start)", fmt(r.rate2).c_str());
+      std::printf("\n");
+      std::fflush(stdout);
+    }
   }
-  Measured graphile2, graphile10;
-  if (options.wants("graphile")) {
-    graphile2 = repeat(options.repeat, [&] { return graphile_once(server, admin, 2, n, options); });
-    std::printf("  drain %-39s %8s jobs/s (%s from the node process start)%s\n", "graphile-worker (concurrency 2)",
-                shown(graphile2).c_str(), shown(graphile2, true).c_str(), runs_of(graphile2).c_str());
-    std::fflush(stdout);
-  }
-  if (options.wants("graphile10")) {
-    graphile10 = repeat(options.repeat, [&] { return graphile_once(server, admin, 10, n, options); });
-    std::printf("  drain %-39s %8s jobs/s (%s from the node process start)%s\n", "graphile-worker (concurrency 10)",
-                shown(graphile10).c_str(), shown(graphile10, true).c_str(), runs_of(graphile10).c_str());
-    std::fflush(stdout);
-  }
-  Measured raw_min, raw_same;
-  if (options.wants("raw")) {
-    raw_min = repeat(options.repeat, [&] { return raw_once(server, admin, Raw::min, n, options); });
-    std::printf("  %-45s %8s jobs/s%s\n", "raw SKIP LOCKED loop, minimal table", shown(raw_min).c_str(),
-                runs_of(raw_min).c_str());
-    raw_same = repeat(options.repeat, [&] { return raw_once(server, admin, Raw::same, n, options); });
-    std::printf("  %-45s %8s jobs/s%s\n", "raw loop, preforkd's table and SQL", shown(raw_same).c_str(),
-                runs_of(raw_same).c_str());
-    std::fflush(stdout);
-  }
+  std::printf("\n");
+  const Measured& inproc = scenarios[0].m;
+  const Measured& persistent = scenarios[1].m;
+  const Measured& graphile2 = scenarios[2].m;
+  const Measured& graphile10 = scenarios[3].m;
+  const Measured& raw_min = scenarios[4].m;
+  const Measured& raw_same = scenarios[5].m;
+  const Measured& raw_merged = scenarios[6].m;
+  struct Variant {
+    std::string name;
+    const Measured& m;
+  };
+  std::vector<Variant> variants = {{"in_process", inproc}, {"persistent", persistent}};
   Latency lat;
   if (options.wants("latency")) lat = latency_run(server, admin, options);
   double p50 = percentile(lat.ms, 50), p99 = percentile(lat.ms, 99);
@@ -964,17 +1025,39 @@ int main(int argc, char** argv) {
   print_work("graphile-worker, concurrency 10", graphile10);
   print_work("raw loop, minimal table", raw_min);
   print_work("raw loop, preforkd's table and SQL", raw_same);
+  print_work("raw loop, preforkd SQL merged (what-if)", raw_merged);
   std::printf("\n");
+  if (options.statements) {
+    auto top = [](const std::string& name, const Measured& m) {
+      if (m.runs.empty()) return;
+      std::printf("pg_stat_statements, %s (median run):\n", name.c_str());
+      for (const auto& line : m.representative.statements) std::printf("  %s\n", line.c_str());
+    };
+    for (const auto& v : variants) top("preforkd " + v.name, v.m);
+    top("graphile-worker, concurrency 2", graphile2);
+    top("graphile-worker, concurrency 10", graphile10);
+    top("raw loop, minimal table", raw_min);
+    top("raw loop, preforkd's table and SQL", raw_same);
+    top("raw loop, preforkd SQL, complete+claim merged", raw_merged);
+    std::printf("\n");
+  }
 
   std::printf("%-48s %12s\n", "drain, no-op jobs, 2 workers, 20 ms polling", "jobs/s");
   std::printf("%-48s %12s\n", "------------------------------------------------", "------------");
-  for (const auto& v : variants) std::printf("preforkd %-39s %12s\n", v.name.c_str(), shown(v.m).c_str());
-  std::printf("%-48s %12s\n", "graphile-worker, 1 process, concurrency 2", shown(graphile2).c_str());
+  for (const auto& v : variants)
+    std::printf("preforkd %-39s %12s%s\n", v.name.c_str(), shown(v.m).c_str(), runs_of(v.m).c_str());
+  std::printf("%-48s %12s%s\n", "graphile-worker, 1 process, concurrency 2", shown(graphile2).c_str(),
+              runs_of(graphile2).c_str());
   std::printf("%-48s %12s\n", "  (from node process start)", shown(graphile2, true).c_str());
-  std::printf("%-48s %12s\n", "graphile-worker, 1 process, concurrency 10", shown(graphile10).c_str());
+  std::printf("%-48s %12s%s\n", "graphile-worker, 1 process, concurrency 10", shown(graphile10).c_str(),
+              runs_of(graphile10).c_str());
   std::printf("%-48s %12s\n", "  (from node process start)", shown(graphile10, true).c_str());
-  std::printf("%-48s %12s\n", "raw SKIP LOCKED loop, 2 conns, minimal table", shown(raw_min).c_str());
-  std::printf("%-48s %12s\n\n", "raw loop, 2 conns, preforkd's table and SQL", shown(raw_same).c_str());
+  std::printf("%-48s %12s%s\n", "raw SKIP LOCKED loop, 2 conns, minimal table", shown(raw_min).c_str(),
+              runs_of(raw_min).c_str());
+  std::printf("%-48s %12s%s\n", "raw loop, 2 conns, preforkd's table and SQL", shown(raw_same).c_str(),
+              runs_of(raw_same).c_str());
+  std::printf("%-48s %12s%s\n\n", "  same, complete+claim merged (what-if)", shown(raw_merged).c_str(),
+              runs_of(raw_merged).c_str());
 
   struct Row {
     std::string what, shown, target;
@@ -993,6 +1076,7 @@ int main(int argc, char** argv) {
   for (const auto& v : variants) ratio("preforkd " + v.name + " / raw loop (minimal)", v.m.rate, raw_min.rate, 0);
   for (const auto& v : variants) ratio("preforkd " + v.name + " / raw loop (preforkd SQL)", v.m.rate, raw_same.rate, 0);
   ratio("graphile-worker c2 / raw loop (minimal)", graphile2.rate, raw_min.rate, 0);
+  ratio("raw loop preforkd SQL: merged / two statements", raw_merged.rate, raw_same.rate, 0);
   rows.push_back({"enqueue-to-start p50", fmt(p50, "%.2f ms"), "< 5 ms", std::isnan(p50) ? -1 : p50 < 5});
   rows.push_back({"enqueue-to-start p99", fmt(p99, "%.2f ms"), "", -1});
   std::printf("%-58s %10s %9s  %s\n", "ratio / target", "measured", "wanted", "");

@@ -12,9 +12,11 @@
 //                                                    TERM (by pid) or DEADLINE_S seconds
 //
 // Defaults everywhere else (no localQueue, no completeJobBatchDelay, pollInterval 2000 ms,
-// LISTEN/NOTIFY on). Only the logger is changed: graphile-worker logs one INFO line per
-// completed job; this one keeps warnings and errors (preforkd runs at log level warn).
-// A completed job is deleted by graphile-worker: the driver counts the rows left in
+// LISTEN/NOTIFY on, prepared statements on, pool of up to 10 connections). Only the
+// logging is changed: graphile-worker logs one INFO line per completed job; the driver
+// sets NO_LOG_SUCCESS=1 (graphile-worker's own switch for that line) and this logger
+// keeps warnings and errors only (preforkd runs at log level warn).
+// A completed job is deleted by graphile-worker: the driver polls for rows left in
 // graphile_worker._private_jobs.
 'use strict';
 const { run, makeWorkerUtils, Logger } = require('graphile-worker');
