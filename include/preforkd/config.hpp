@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -76,6 +77,11 @@ struct PoolConfig {
   Duration err_respawn_interval{std::chrono::seconds(1)};
   Duration err_respawn_max{std::chrono::seconds(60)};
   Duration graceful_timeout{std::chrono::seconds(30)};
+
+  // `cpu_affinity:` each child pinned to one CPU, spread evenly (handlers a jobs worker
+  // starts inherit its CPU). Unset: no pinning. Empty list (`auto`): the CPUs the
+  // supervisor may run on; else the CPUs listed.
+  std::optional<std::vector<int>> cpu_affinity;
 
   // Parallel::Prefork's trap_signals: signal received by the supervisor -> signal
   // forwarded to this pool's children. Defaults: HUP->QUIT, QUIT->QUIT, TERM->TERM,

@@ -2,6 +2,7 @@
 // user database: the command exists and is executable, directories exist, users exist.
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +19,7 @@ namespace {
 constexpr std::initializer_list<const char*> pool_keys = {
     "command",        "function",  "workers",          "env",
     "working_directory", "user",   "group",            "spawn_interval",
-    "err_respawn_interval", "err_respawn_max", "graceful_timeout", "signals",
+    "err_respawn_interval", "err_respawn_max", "graceful_timeout", "signals", "cpu_affinity",
     // jobs pools
     "handler", "source", "queues", "max_requests_per_child", "max_requests_jitter",
     "timeout", "timeout_grace", "retry"};
@@ -29,6 +30,44 @@ constexpr const char* mappable_signals[] = {"HUP", "QUIT", "TERM", "INT", "USR1"
 bool is_executable_file(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// `auto`, or a list of CPU numbers this process may run on.
+void read_cpu_affinity(PoolConfig& pool, const YAML::Node& node, const std::string& path,
+                       Problems& problems) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_SET(0, &allowed);
+  std::string usable;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) usable += (usable.empty() ? "" : ", ") + std::to_string(cpu);
+  if (node.IsScalar()) {
+    if (node.Scalar() == "auto") pool.cpu_affinity.emplace();
+    else if (node.Scalar() != "none")
+      problems.at(node, path + ": '" + node.Scalar() + "' is not auto, none or a list of CPU numbers");
+    return;
+  }
+  if (!node.IsSequence() || node.size() == 0) {
+    problems.at(node, path + ": expected auto, none or a list of CPU numbers such as [0, 1]");
+    return;
+  }
+  std::vector<int> cpus;
+  for (const auto& item : node) {
+    int cpu = -1;
+    try {
+      cpu = item.IsScalar() ? std::stoi(item.Scalar()) : -1;
+      if (std::to_string(cpu) != item.Scalar()) cpu = -1;
+    } catch (const std::exception&) {
+      cpu = -1;
+    }
+    if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
+      problems.at(item, path + ": '" + (item.IsScalar() ? item.Scalar() : std::string("?")) +
+                            "' is not a CPU this supervisor may use (" + usable + ")");
+      continue;
+    }
+    cpus.push_back(cpu);
+  }
+  pool.cpu_affinity = std::move(cpus);
 }
 
 bool is_directory(const std::string& path) {
@@ -186,6 +225,7 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
     }
   }
   if (auto n = node["signals"]) read_signals(pool, n, path + ".signals", problems);
+  if (auto n = node["cpu_affinity"]) read_cpu_affinity(pool, n, path + ".cpu_affinity", problems);
   read_kind(pool, node, path, check_registrations, problems);
   if (pool.kind == PoolKind::command && !pool.command.empty())
     resolve_program(pool.command.front(), pool, node["command"], path + ".command", base_dir,

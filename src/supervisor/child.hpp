@@ -35,6 +35,7 @@ struct Child {
   State state = State::starting;
   std::string busy_with;
   unsigned requests = 0;
+  int cpu = -1;                 // pinned to (cpu_affinity), else -1
   bool execs = false;           // command pool: exec closes the status socket
   bool stopping = false;        // told to stop (reload, TTOU, shutdown): not replaced
   std::optional<int> exec_errno;

@@ -110,6 +110,13 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
   ::setpgid(0, 0);
   for (int signo : signals_to_reset) ::signal(signo, SIG_DFL);
   for (int fd : close_in_child) ::close(fd);
+  if (plan.cpu >= 0) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(plan.cpu, &one);
+    // Best effort: a CPU taken away since the config was read must not stop the child.
+    ::sched_setaffinity(0, sizeof one, &one);
+  }
 
   if (!plan.working_directory.empty() && ::chdir(plan.working_directory.c_str()) != 0)
     child_fail(status_fd, errno);

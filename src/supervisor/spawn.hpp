@@ -26,6 +26,7 @@ struct SpawnPlan {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
+  int cpu = -1;  // >= 0: pinned to this CPU (cpu_affinity)
 };
 
 // Resolves the working_directory symlink now (capistrano `current`), the user and

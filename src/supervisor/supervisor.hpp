@@ -59,6 +59,8 @@ class Supervisor {
   void reconcile(PoolRuntime& pool);
   void reconcile_all();
   bool spawn_one(PoolRuntime& pool);
+  // cpu_affinity: the CPU for the pool's next child, or -1 (not pinned).
+  int pick_cpu(const PoolRuntime& pool) const;
   void arm_spawn_timer(PoolRuntime& pool);
   void ask_to_stop(Child& child, int received);
   void arm_kill_timer(const std::shared_ptr<Child>& child);

@@ -1,10 +1,12 @@
 // Child-level events of the supervisor: spawning to the desired count, reaping,
 // reading status reports, asking children to stop and killing the ones that won't.
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "supervisor/spawn.hpp"
 #include "supervisor/supervisor.hpp"
@@ -66,6 +68,30 @@ void Supervisor::arm_spawn_timer(PoolRuntime& pool) {
   });
 }
 
+int Supervisor::pick_cpu(const PoolRuntime& pool) const {
+  const PoolConfig& config = *pool.config;
+  if (!config.cpu_affinity) return -1;
+  std::vector<int> cpus = *config.cpu_affinity;
+  if (cpus.empty()) {  // auto: wherever the supervisor itself may run
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+      if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+    if (cpus.empty()) return -1;
+  }
+  // The CPU with the fewest of this pool's running children (stopping ones included:
+  // an old generation still finishing its work still uses its CPU).
+  std::map<int, int> load;
+  for (int cpu : cpus) load[cpu] = 0;
+  for (const auto& [pid, child] : children_)
+    if (child->pool == config.name && load.count(child->cpu)) ++load[child->cpu];
+  int best = cpus.front();
+  for (int cpu : cpus)
+    if (load[cpu] < load[best]) best = cpu;
+  return best;
+}
+
 bool Supervisor::spawn_one(PoolRuntime& pool) {
   const PoolConfig& config = *pool.config;
   auto now = Clock::now();
@@ -73,6 +99,7 @@ bool Supervisor::spawn_one(PoolRuntime& pool) {
     auto source = config_.sources.find(config.jobs.source);
     SpawnPlan plan = plan_spawn(config, generation_,
                                 source == config_.sources.end() ? nullptr : &source->second);
+    plan.cpu = pick_cpu(pool);
     std::vector<int> close_in_child;
     if (plan.function) {
       for (auto& [pid, child] : children_) close_in_child.push_back(child->status.native_handle());
@@ -81,9 +108,11 @@ bool Supervisor::spawn_one(PoolRuntime& pool) {
     auto child = std::make_shared<Child>(io_, spawned.pid, config.name, generation_,
                                          config.graceful_timeout, spawned.status.release());
     child->execs = plan.function == nullptr;
+    child->cpu = plan.cpu;
     children_.emplace(spawned.pid, child);
-    spdlog::info("spawned pool={} pid={} generation={}{}", config.name, spawned.pid,
-                 generation_, plan.working_directory.empty() ? "" : " cwd=" + plan.working_directory);
+    spdlog::info("spawned pool={} pid={} generation={}{}{}", config.name, spawned.pid,
+                 generation_, plan.working_directory.empty() ? "" : " cwd=" + plan.working_directory,
+                 plan.cpu < 0 ? "" : " cpu=" + std::to_string(plan.cpu));
     read_status(child);
   } catch (const std::exception& e) {
     Duration delay = pool.respawn.on_exit(false, Duration{0});

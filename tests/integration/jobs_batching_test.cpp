@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <sstream>
+
 #include "harness/jobs_harness.hpp"
 
 using namespace harness;
@@ -89,4 +91,32 @@ TEST(Batching, BackToBackJobsAreCountedPerChildThoughReportedOnce) {
   // counts every one of them in the exit line.
   ASSERT_TRUE(daemon.wait_output("7 request(s)", 15s, 3)) << daemon.output();
   EXPECT_EQ(daemon.count_output("max_requests_per_child reached"), 3u) << daemon.output();
+}
+
+TEST(Batching, APinnedWorkerKeepsItsPersistentHandlerOnItsCpu) {
+  JobsFixture f;
+  // cpu_affinity: a worker and the handler it talks to share one CPU, so each
+  // request/answer is a switch on that CPU rather than a wake-up across CPUs.
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"q"}, 2,
+                                              "    cpu_affinity: auto\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  f.enqueue_batch("q", std::vector<std::string>(50, "{}"));
+  ASSERT_TRUE(f.wait_done("q", 50)) << daemon.output();
+  auto allowed = [](pid_t pid) {
+    std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) return line.substr(line.find('\t') + 1);
+    return std::string("?");
+  };
+  int handlers = 0;
+  for (pid_t worker : daemon.children()) {
+    std::string cpu = allowed(worker);
+    EXPECT_EQ(cpu.find_first_of("-,"), std::string::npos) << "worker " << worker << " not pinned: " << cpu;
+    for (pid_t handler : children_of(worker)) {
+      ++handlers;
+      EXPECT_EQ(allowed(handler), cpu) << "handler " << handler << " of worker " << worker;
+    }
+  }
+  EXPECT_GE(handlers, 1);
 }

@@ -1,11 +1,13 @@
 // Starting, stopping, resizing and operating the real preforkd binary.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "harness/harness.hpp"
@@ -201,4 +203,64 @@ TEST(Lifecycle, UserAndGroupApplyWhenRunAsRoot) {
   })) << read_file("/proc/" + std::to_string(child) + "/status");
   EXPECT_NE(read_file("/proc/" + std::to_string(child) + "/status").find("Gid:\t65534"),
             std::string::npos);
+}
+
+namespace {
+
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ::sched_getaffinity(0, sizeof set, &set);
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  return cpus;
+}
+
+// "Cpus_allowed_list" of /proc/PID/status: "0-1", "1", ...
+std::string cpus_allowed(pid_t pid) {
+  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("Cpus_allowed_list:", 0) == 0) return line.substr(line.find('\t') + 1);
+  return "?";
+}
+
+}  // namespace
+
+TEST(Lifecycle, CpuAffinityAutoPinsEachChildToOneCpuSpreadEvenly) {
+  Fixture f;
+  auto cpus = usable_cpus();
+  const int workers = 2 * static_cast<int>(cpus.size()) + 1;
+  write_file(f.config, "pools:\n" + pool("pinned", "idle", workers, "    cpu_affinity: auto\n") +
+                           pool("free", "idle", 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  std::map<std::string, int> per_cpu;
+  std::string free_cpus;
+  for (pid_t child : daemon.children()) {
+    std::string allowed = cpus_allowed(child);
+    if (allowed.find_first_of("-,") != std::string::npos) free_cpus = allowed;
+    else ++per_cpu[allowed];
+  }
+  // The unpinned pool keeps every CPU (when there is more than one to keep).
+  if (cpus.size() > 1) {
+    EXPECT_FALSE(free_cpus.empty()) << daemon.output();
+  }
+  ASSERT_EQ(per_cpu.size(), cpus.size()) << "every usable CPU gets children";
+  for (const auto& [cpu, count] : per_cpu) EXPECT_GE(count, 2) << "cpu " << cpu;
+  EXPECT_EQ(daemon.count_output(" cpu="), static_cast<size_t>(workers));
+
+  // A replacement goes where a child is missing.
+  pid_t victim = 0;
+  for (pid_t child : daemon.children())
+    if (cpus_allowed(child) == std::to_string(cpus.front())) victim = child;
+  ASSERT_NE(victim, 0);
+  ::kill(victim, SIGKILL);
+  ASSERT_TRUE(daemon.wait_output(" cpu=", 15s, static_cast<size_t>(workers) + 1)) << daemon.output();
+  ASSERT_TRUE(wait_until([&] {
+    int on_first = 0;
+    for (pid_t child : daemon.children())
+      if (child != victim && cpus_allowed(child) == std::to_string(cpus.front())) ++on_first;
+    return on_first == per_cpu[std::to_string(cpus.front())];
+  })) << daemon.output();
 }

@@ -77,6 +77,21 @@ TEST_F(ConfigFile, NegativeAndNonIntegerCountsAreRejected) {
   EXPECT_EQ(problems[1], at(7, 14, "pools.b.workers must be a non-negative integer (got two)"));
 }
 
+TEST_F(ConfigFile, CpuAffinityIsAutoNoneOrUsableCpuNumbers) {
+  auto problems = problems_of("pools:\n"
+                              "  a: { command: [true], cpu_affinity: sometimes }\n"   // 2
+                              "  b: { command: [true], cpu_affinity: [0, 99999] }\n"  // 3
+                              "  c: { command: [true], cpu_affinity: [] }\n"          // 4
+                              "  d: { command: [true], cpu_affinity: auto }\n"
+                              "  e: { command: [true], cpu_affinity: none }\n"
+                              "  f: { command: [true], cpu_affinity: [0] }\n");
+  ASSERT_EQ(problems.size(), 3u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(2, 39, "pools.a.cpu_affinity: 'sometimes' is not auto, none or a list of CPU numbers"));
+  EXPECT_EQ(problems[1].rfind(at(3, 43, "pools.b.cpu_affinity: '99999' is not a CPU this supervisor may use ("), 0), 0u)
+      << problems[1];
+  EXPECT_EQ(problems[2], at(4, 39, "pools.c.cpu_affinity: expected auto, none or a list of CPU numbers such as [0, 1]"));
+}
+
 TEST_F(ConfigFile, BadDurationsAreRejected) {
   auto problems = problems_of("pools:\n  a:\n    command: [true]\n    graceful_timeout: 10\n"
                               "    spawn_interval: -1s\n");
