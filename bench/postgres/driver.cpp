@@ -6,7 +6,7 @@
 // PR_SET_PDEATHSIG).
 //
 //   bench_postgres [--jobs N] [--latency-jobs N] [--latency-gap-ms MS] [--repeat R]
-//                  [--only LIST] [--keep] [--quick]
+//                  [--only LIST] [--keep] [--quick] [--statements]
 //
 // Sections (see bench/postgres/README.md); each drain gets a new database "bench":
 //   in_process, persistent
@@ -19,11 +19,14 @@
 //   raw       the raw limit: 2 processes, each one connection running a prepared
 //             SKIP LOCKED claim (UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED))
 //             and a prepared complete (UPDATE ... SET state = 'done') until the claim
-//             finds nothing; minimal table (raw_min) and preforkd's own table and SQL
-//             (raw_same)
+//             finds nothing; minimal table (min), preforkd's own table and SQL (same),
+//             and the same SQL with each complete merged into the next claim (merged,
+//             a what-if: the source does not do this)
 //   latency   enqueue-to-start on an idle in_process pool (library enqueue(), 1 at a time)
 //
-// Internal: bench_postgres --raw-worker CONNINFO min|same   (one raw loop; prints its count)
+// --repeat R runs R rounds of every scenario in turn (medians shown); --statements loads
+// pg_stat_statements and prints each drain's top statements per job.
+// Internal: bench_postgres --raw-worker CONNINFO min|same|merged  (one raw loop; prints its count)
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
