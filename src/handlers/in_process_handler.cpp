@@ -52,14 +52,20 @@ HandlerOutcome InProcessHandler::run(const Job& job, const RunControl& control) 
   if (!fn) return {HandlerOutcome::Kind::failed, "no in-process handler registered for queue " + job.queue};
   // Started on first use, in the worker child (threads do not survive fork).
   if (!thread_.joinable()) thread_ = std::thread([this] { watchdog(); });
+  bool wake_watchdog;
   {
     std::lock_guard lock(mutex_);
     current_ = &job;
     control_ = &control;
     started_ = std::chrono::steady_clock::now();
     timed_out_ = false;
+    ++job_number_;
+    wake_watchdog = watchdog_parked_;
   }
-  changed_.notify_all();
+  // A watchdog already waiting for a heartbeat or deadline of an earlier job wakes no
+  // later than this job needs (same pool: same timeout and heartbeat interval), so
+  // back-to-back jobs cost it no wake-up at all.
+  if (wake_watchdog) changed_.notify_all();
   InProcessContext context(pool_.name, control, timed_out_, mutex_);
   JobResult result;
   try {
@@ -76,7 +82,6 @@ HandlerOutcome InProcessHandler::run(const Job& job, const RunControl& control) 
     control_ = nullptr;
     timed_out = timed_out_;
   }
-  changed_.notify_all();
   if (timed_out)
     return {HandlerOutcome::Kind::timeout, fmt::format("timeout after {}ms", control.timeout.count())};
   if (control.fast_stop && control.fast_stop() && result.outcome != JobResult::Outcome::done)
@@ -93,16 +98,18 @@ void InProcessHandler::watchdog() {
   std::unique_ptr<JobSource> source;  // its own connection: the main thread owns the other
   std::unique_lock lock(mutex_);
   auto next_heartbeat = std::chrono::steady_clock::time_point::max();
-  const Job* watched = nullptr;
+  uint64_t watched_number = 0;
   while (!quitting_) {
-    if (current_ != watched) {
-      watched = current_;
-      next_heartbeat = watched ? std::chrono::steady_clock::now() + control_->heartbeat_every
-                               : std::chrono::steady_clock::time_point::max();
-    }
+    const Job* watched = current_;
     if (!watched) {
+      watchdog_parked_ = true;
       changed_.wait(lock);
+      watchdog_parked_ = false;
       continue;
+    }
+    if (job_number_ != watched_number) {
+      watched_number = job_number_;
+      next_heartbeat = started_ + control_->heartbeat_every;
     }
     auto now = std::chrono::steady_clock::now();
     auto timeout = control_->timeout;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -30,6 +31,8 @@ class InProcessHandler final : public Handler {
   std::mutex mutex_;
   std::condition_variable changed_;
   const Job* current_ = nullptr;
+  uint64_t job_number_ = 0;  // counts run() calls: the same Job object is reused
+  bool watchdog_parked_ = false;  // waiting without a deadline: a new job must wake it
   const RunControl* control_ = nullptr;
   std::chrono::steady_clock::time_point started_;
   bool timed_out_ = false;

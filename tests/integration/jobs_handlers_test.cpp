@@ -21,9 +21,9 @@ void PrintTo(const HandlerCase& c, std::ostream* os) { *os << c.name; }
 
 class EveryHandler : public ::testing::TestWithParam<HandlerCase> {
  protected:
-  void start(const std::string& extra = fast_retry) {
+  void start(const std::string& extra = fast_retry, const std::string& sources = "") {
     const auto& c = GetParam();
-    write_file(f.config, "pools:\n" + jobs_pool("work", c.handler, {c.queue}, 2, extra));
+    write_file(f.config, sources + "pools:\n" + jobs_pool("work", c.handler, {c.queue}, 2, extra));
     daemon = std::make_unique<Daemon>(f.config, f.env, std::vector<std::string>{}, c.binary);
   }
   const std::string& queue() const { return GetParam().queue; }
@@ -84,6 +84,16 @@ TEST_P(EveryHandler, ATimedOutJobFailsWithTimeoutAndFollowsTheRetryPolicy) {
   EXPECT_NE(job["last_error"].get<std::string>().find("timeout after 300ms"), std::string::npos) << job;
   // Nothing ran to its end.
   for (const auto& run : f.runs()) EXPECT_FALSE(run.ended);
+}
+
+TEST_P(EveryHandler, AJobLongerThanTheLeaseRightAfterAShortOneRunsOnce) {
+  // The heartbeat must cover a job that follows another at once (the in-process
+  // watchdog is then not woken for it) as well as a first one.
+  start(fast_retry, "sources:\n  local: { type: sqlite, path: var/jobs.db, lease: 2s }\n");
+  auto ids = f.enqueue_batch(queue(), {"{}", "{}", R"({"sleep_ms": 5000})"});
+  for (const auto& id : ids) ASSERT_TRUE(f.wait_state(id, "done", 30s)) << daemon->output();
+  EXPECT_EQ(f.runs().size(), 3u) << "the long job ran twice";
+  EXPECT_EQ(f.job(ids[2])["attempts"], 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(
