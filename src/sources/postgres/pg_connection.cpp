@@ -117,6 +117,15 @@ std::vector<std::string> Connection::take_notifications() {
   return payloads;
 }
 
+size_t Connection::drop_parsed_notifications() {
+  size_t dropped = 0;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    ++dropped;
+    PQfreemem(notify);
+  }
+  return dropped;
+}
+
 Connection::Wake Connection::wait(std::chrono::milliseconds timeout, int interrupt_fd,
                                   const std::function<bool(const std::string&)>& wanted) {
   using clock = std::chrono::steady_clock;

@@ -62,6 +62,11 @@ class Connection {
 
   // Notifications that arrived so far (their payloads), read without waiting.
   std::vector<std::string> take_notifications();
+  // Forgets the notifications libpq has already read (with the replies of earlier
+  // statements) without reading the socket: no system call. Returns how many.
+  size_t drop_parsed_notifications();
+  // The connection is up as far as libpq knows (no I/O).
+  bool ok() const { return PQstatus(conn_) == CONNECTION_OK; }
 
   enum class Wake { notified, timeout, interrupted };
   // Sleeps in poll() on the connection's socket and `interrupt_fd` until a notification

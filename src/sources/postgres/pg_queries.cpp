@@ -13,6 +13,17 @@ std::string millis(const std::string& column) {
 // given to another must not touch the other's run.
 constexpr const char* leased_by_worker = " WHERE id = $1::bigint AND locked_by = $2 AND state = 'running'";
 
+// Deferred acks: the completions a worker noted since its last write, marked done by a
+// CTE of whatever statement it sends next. `ids` and `ages` are parameters (bigint[]):
+// the job ids and how many milliseconds ago each finished, so finished_at is still the
+// server's clock. Same guard as every report ($2 is the worker in each statement).
+std::string acks_cte(const std::string& t, const std::string& ids, const std::string& ages) {
+  return "acked AS (UPDATE " + t + " AS d SET state = 'done', locked_by = NULL, lease_until = NULL, "
+         "finished_at = now() - a.age * interval '1 millisecond', last_error = NULL "
+         "FROM unnest(" + ids + "::bigint[], " + ages + "::bigint[]) AS a(id, age) "
+         "WHERE d.id = a.id AND d.locked_by = $2 AND d.state = 'running')";
+}
+
 }  // namespace
 
 const char* const job_columns =
@@ -24,8 +35,25 @@ const char* const job_columns =
 
 Queries::Queries(const TableName& table) {
   const std::string t = table.qualified();
-  // One round trip: the sub-select locks the first due row nobody else is claiming
-  // (SKIP LOCKED: concurrent workers never wait for each other), the UPDATE leases it.
+  // One round trip: write the noted completions (acked), lock up to $3 due rows
+  // nobody else is claiming (SKIP LOCKED: concurrent workers never wait for each other)
+  // and lease them. Queues in strict order: the batch takes what queues[0] has before
+  // looking further; each LATERAL walks one queue's `due` index. `rank` is the claim
+  // order, since RETURNING promises none. With several queues, rows of the later ones
+  // may stay locked (not leased) until the statement ends: a worker that skips them
+  // looks again shortly (next_due).
+  claim_batch = "WITH " + acks_cte(t, "$4", "$5") + ", picked AS MATERIALIZED (SELECT c.id, row_number() OVER "
+          "(ORDER BY q.ord, c.priority DESC, c.run_at, c.id) AS rank "
+          "FROM unnest($1::text[]) WITH ORDINALITY AS q(name, ord), LATERAL (SELECT id, priority, run_at FROM " + t +
+          " WHERE queue = q.name AND state IN ('queued', 'retry') AND run_at <= now() "
+          "ORDER BY priority DESC, run_at, id LIMIT $3::int FOR UPDATE SKIP LOCKED) c "
+          "ORDER BY rank LIMIT $3::int) "
+          "UPDATE " + t + " AS j SET state = 'running', attempts = attempts + 1, locked_by = $2, "
+          "lease_until = now() + $6::bigint * interval '1 millisecond', started_at = now() "
+          "FROM picked WHERE j.id = picked.id "
+          "RETURNING j.id, j.queue, j.payload, j.attempts, j.max_attempts, j.priority, picked.rank";
+  // One job from one queue: the source no longer sends it (claim_batch does this and
+  // more); kept, with `complete`, for bench/postgres's raw loop of a two-statement job.
   claim = "UPDATE " + t +
           " SET state = 'running', attempts = attempts + 1, locked_by = $2, "
           "lease_until = now() + $3::bigint * interval '1 millisecond', started_at = now() "
@@ -48,23 +76,37 @@ Queries::Queries(const TableName& table) {
                                 "ORDER BY run_at LIMIT 1) n), "
                                 "(SELECT min(lease_until) FROM " + t +
                                 " WHERE state = 'running')) - now()");
+  // A job leased under another name (Job::lease_holder): not deferred.
   complete = "UPDATE " + t +
              " SET state = 'done', locked_by = NULL, lease_until = NULL, finished_at = now(), "
              "last_error = NULL" + leased_by_worker;
+  // Every report below also writes the noted completions (acks, two parameters).
   // retry and release wake the idle workers: the job is (or soon will be) due again.
-  retry_later = "WITH j AS (UPDATE " + t +
+  retry_later = "WITH " + acks_cte(t, "$6", "$7") + ", j AS (UPDATE " + t +
                 " SET state = 'retry', locked_by = NULL, lease_until = NULL, finished_at = now(), "
                 "last_error = $3, run_at = now() + $4::bigint * interval '1 millisecond'" +
                 leased_by_worker + " RETURNING queue) SELECT pg_notify($5, queue) FROM j";
-  bury = "UPDATE " + t +
+  bury = "WITH " + acks_cte(t, "$4", "$5") + " UPDATE " + t +
          " SET state = 'dead', locked_by = NULL, lease_until = NULL, finished_at = now(), "
          "last_error = $3" + leased_by_worker;
-  release = "WITH j AS (UPDATE " + t +
+  release = "WITH " + acks_cte(t, "$4", "$5") + ", j AS (UPDATE " + t +
             " SET state = 'queued', locked_by = NULL, lease_until = NULL, "
             "attempts = greatest(attempts - 1, 0), started_at = NULL, finished_at = now()" +
             leased_by_worker + " RETURNING queue) SELECT pg_notify($3, queue) FROM j";
-  extend_lease = "UPDATE " + t + " SET lease_until = now() + $3::bigint * interval '1 millisecond'" +
-                 leased_by_worker;
+  // Every job this worker holds: the running one (whoever $6 names as its holder), the
+  // prefetched batch behind it and the completions not yet written. The acked rows are
+  // left out: a statement must not update one row twice.
+  extend_lease = "WITH " + acks_cte(t, "$4", "$5") + " UPDATE " + t +
+                 " SET lease_until = now() + $3::bigint * interval '1 millisecond' "
+                 "WHERE state = 'running' AND (locked_by = $2 OR (id = $1::bigint AND locked_by = $6)) "
+                 "AND id <> ALL($4::bigint[])";
+  // A worker that stops (or whose batch outlived its lease): write the noted
+  // completions, give back the claimed jobs it never started, attempt not counted.
+  hand_back = "WITH " + acks_cte(t, "$3", "$4") + ", j AS (UPDATE " + t +
+              " SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+              "attempts = greatest(attempts - 1, 0), started_at = NULL, finished_at = now() "
+              "WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND state = 'running' RETURNING queue) "
+              "SELECT pg_notify($5, queue) FROM (SELECT DISTINCT queue FROM j) q";
   // Ids are drawn in input order, so FIFO within a priority holds for a batch too. A
   // row whose unique key is held already is skipped (ON CONFLICT over the partial
   // unique index); its holder is looked up afterwards (holders).

@@ -1,10 +1,19 @@
 // The PostgreSQL JobSource (see postgres_source.hpp): claim, lease, report, enqueue and
 // the operator views, each one prepared statement on this worker's own connection.
+//
+// A busy worker sends one statement per job, not two: complete() only notes the job,
+// and the note is written by a CTE of the next claim (or of any other report, or of
+// the hand-back on close). With `prefetch: N` one claim leases up to N jobs, and the
+// acks of the whole batch ride on the claim after it. A worker killed in between runs
+// those jobs again after the lease (at least once, never lost).
 #include "sources/postgres/postgres_source.hpp"
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <map>
+
+#include "util/log.hpp"
 
 #include "sources/postgres/pg_array.hpp"
 #include "sources/postgres/pg_connection.hpp"
@@ -39,9 +48,11 @@ class PostgresSource final : public JobSource {
         keep_done_(settings.keep_done),
         reclaim_interval_(std::clamp(settings.lease / 4, milliseconds(250), max_reclaim_interval)),
         worker_id_(std::move(worker_id)),
+        prefetch_(settings.prefetch),
         db_(settings.url) {
     prepare_schema(db_, table_);
   }
+  ~PostgresSource() override;
 
   std::optional<Job> fetch(std::span<const std::string> queues, milliseconds wait) override;
   void complete(const Job& job) override;
@@ -57,7 +68,20 @@ class PostgresSource final : public JobSource {
   void retry_now(const std::string& id) override;
 
  private:
-  std::optional<Job> claim(const std::string& queue);
+  // Claims up to prefetch_ due jobs into claimed_ (writing the noted acks with it);
+  // true when it got any.
+  bool try_claim(std::span<const std::string> queues);
+  // The noted acks as the two array parameters of every report; take_acks() also
+  // forgets them (call it only once the statement is sent: a failed one throws and the
+  // source is dropped, its jobs then run again after the lease).
+  std::vector<Param> ack_params() const;
+  // Writes the noted acks and gives back claimed_ (attempt not counted).
+  void hand_back();
+  steady::time_point lease_known_until(steady::time_point sent) const {
+    // The lease counts from the server's now() (after `sent`); keep a margin for the
+    // clocks and the handing out.
+    return sent + lease_ - std::min(lease_ / 10, milliseconds(1000));
+  }
   void maintain(bool force_reclaim);
   std::optional<milliseconds> next_due(std::span<const std::string> queues);
   void insert_chunk(std::span<const NewJob> jobs, std::vector<EnqueueResult>& results,
@@ -70,17 +94,77 @@ class PostgresSource final : public JobSource {
   std::string channel_;
   milliseconds lease_, keep_done_, reclaim_interval_;
   std::string worker_id_;
+  int prefetch_;
   Connection db_;
   bool listening_ = false;
   steady::time_point next_reclaim_{}, next_prune_{};
+  // Claimed, leased to this worker, not yet handed out by fetch().
+  std::deque<Job> claimed_;
+  // Until when the leases of claimed_ are known to hold: a batch that waited past it
+  // may have been taken by another worker, so it is given back instead.
+  steady::time_point claimed_lease_until_{};
+  // Completed jobs (id, when) whose 'done' is written with the next statement.
+  std::vector<std::pair<std::string, steady::time_point>> pending_acks_;
 };
 
-std::optional<Job> PostgresSource::claim(const std::string& queue) {
-  auto row = db_.run("claim", sql_.claim, {queue, worker_id_, std::to_string(lease_.count())},
-                     "claim a job from queue " + queue);
-  if (row.rows() == 0) return std::nullopt;
-  return Job{row.text(0, 0), queue, row.text(0, 1), static_cast<int>(row.integer(0, 2)),
-             static_cast<int>(row.integer(0, 3)), static_cast<int>(row.integer(0, 4)), worker_id_};
+PostgresSource::~PostgresSource() {
+  // A stopping worker: write what it finished, give back what it had not started.
+  if (pending_acks_.empty() && claimed_.empty()) return;
+  if (!db_.ok()) {
+    // A lost connection would only make us wait for libpq's timeouts.
+    spdlog::warn("postgres {}: connection lost with {} finished and {} unstarted job(s) held; "
+                 "they run again when their lease expires", db_.label(), pending_acks_.size(),
+                 claimed_.size());
+    return;
+  }
+  try {
+    hand_back();
+  } catch (const std::exception& e) {
+    spdlog::warn("postgres {}: could not hand back on close ({}); the jobs run again when "
+                 "their lease expires", db_.label(), e.what());
+  }
+}
+
+std::vector<Param> PostgresSource::ack_params() const {
+  std::vector<std::string> ids, ages;
+  auto now = steady::now();
+  for (const auto& [id, finished] : pending_acks_) {
+    ids.push_back(id);
+    ages.push_back(std::to_string(std::chrono::duration_cast<milliseconds>(now - finished).count()));
+  }
+  return {array_literal(ids), array_literal(ages)};
+}
+
+void PostgresSource::hand_back() {
+  std::vector<std::string> ids;
+  for (const auto& job : claimed_) ids.push_back(job.id);
+  auto acks = ack_params();
+  db_.run("hand_back", sql_.hand_back, {array_literal(ids), worker_id_, acks[0], acks[1], channel_},
+          "write finished jobs and give back " + std::to_string(ids.size()) + " unstarted job(s)");
+  pending_acks_.clear();
+  claimed_.clear();
+}
+
+bool PostgresSource::try_claim(std::span<const std::string> queues) {
+  auto sent = steady::now();
+  auto acks = ack_params();
+  auto rows = db_.run("claim_batch", sql_.claim_batch,
+                      {array_literal(std::vector<std::string>(queues.begin(), queues.end())),
+                       worker_id_, std::to_string(prefetch_), acks[0], acks[1],
+                       std::to_string(lease_.count())},
+                      "claim jobs");
+  pending_acks_.clear();
+  // RETURNING comes in no promised order: put the batch back in claim order (rank).
+  std::vector<std::pair<int64_t, Job>> batch;
+  for (int i = 0; i < rows.rows(); ++i)
+    batch.emplace_back(rows.integer(i, 6),
+                       Job{rows.text(i, 0), rows.text(i, 1), rows.text(i, 2),
+                           static_cast<int>(rows.integer(i, 3)), static_cast<int>(rows.integer(i, 4)),
+                           static_cast<int>(rows.integer(i, 5)), worker_id_});
+  std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& entry : batch) claimed_.push_back(std::move(entry.second));
+  claimed_lease_until_ = lease_known_until(sent);
+  return !claimed_.empty();
 }
 
 void PostgresSource::maintain(bool force_reclaim) {
@@ -105,6 +189,16 @@ std::optional<milliseconds> PostgresSource::next_due(std::span<const std::string
 
 std::optional<Job> PostgresSource::fetch(std::span<const std::string> queues, milliseconds wait) {
   const auto deadline = steady::now() + wait;
+  if (!claimed_.empty() && steady::now() >= claimed_lease_until_) {
+    // The batch outlived its lease (a long job, a failed heartbeat): another worker may
+    // have it by now. Give back what is still ours and claim afresh.
+    hand_back();
+  }
+  if (!claimed_.empty()) {
+    Job job = std::move(claimed_.front());
+    claimed_.pop_front();
+    return job;
+  }
   if (!listening_) {
     db_.exec("LISTEN " + TableName::quote(channel_), "listen for new jobs");
     listening_ = true;
@@ -114,11 +208,20 @@ std::optional<Job> PostgresSource::fetch(std::span<const std::string> queues, mi
   };
   bool force_reclaim = false;
   for (;;) {
-    // Forget the wake-ups so far: the claims below see every job committed before them.
-    db_.take_notifications();
+    // Forget the wake-ups so far: the claim below sees every job committed before them.
+    // Only those libpq has already parsed (the replies of our earlier statements carry
+    // them), without reading the socket: that read found nothing (EAGAIN) on nearly
+    // every call of a busy worker. Safe: a NOTIFY is sent after its transaction
+    // commits, so one parsed by now is for a job the claim's snapshot sees; one still
+    // unread in the socket stays there and makes wait() return at once, a spare claim
+    // at worst, never a missed wake-up.
+    db_.drop_parsed_notifications();
     maintain(force_reclaim);
-    for (const auto& queue : queues)
-      if (auto job = claim(queue)) return job;
+    if (try_claim(queues)) {
+      Job job = std::move(claimed_.front());
+      claimed_.pop_front();
+      return job;
+    }
 
     auto left = std::chrono::duration_cast<milliseconds>(deadline - steady::now());
     if (left.count() <= 0) return std::nullopt;
@@ -137,27 +240,47 @@ std::optional<Job> PostgresSource::fetch(std::span<const std::string> queues, mi
 }
 
 void PostgresSource::complete(const Job& job) {
+  if (job.lease_holder == worker_id_) {
+    pending_acks_.emplace_back(number(job.id), steady::now());  // written with the next statement
+    return;
+  }
+  // Leased under another name: written now (the noted acks wait for the next statement).
   db_.run("complete", sql_.complete, {number(job.id), worker_id_}, "mark job " + job.id + " done");
 }
 
 void PostgresSource::fail(const Job& job, std::string_view reason, RetryDecision retry) {
   std::string error = reason.empty() ? "failed" : std::string(reason);
+  auto acks = ack_params();
   if (retry.retry)
     db_.run("retry_later", sql_.retry_later,
-            {number(job.id), worker_id_, error, std::to_string(retry.delay.count()), channel_},
+            {number(job.id), worker_id_, error, std::to_string(retry.delay.count()), channel_,
+             acks[0], acks[1]},
             "schedule job " + job.id + " for a retry");
   else
-    db_.run("bury", sql_.bury, {number(job.id), worker_id_, error}, "mark job " + job.id + " dead");
+    db_.run("bury", sql_.bury, {number(job.id), worker_id_, error, acks[0], acks[1]},
+            "mark job " + job.id + " dead");
+  pending_acks_.clear();
 }
 
 void PostgresSource::release(const Job& job) {
-  db_.run("release", sql_.release, {number(job.id), worker_id_, channel_},
+  auto acks = ack_params();
+  db_.run("release", sql_.release, {number(job.id), worker_id_, channel_, acks[0], acks[1]},
           "give job " + job.id + " back");
+  pending_acks_.clear();
 }
 
 void PostgresSource::extend_lease(const Job& job) {
-  db_.run("extend_lease", sql_.extend_lease, {number(job.id), worker_id_, std::to_string(lease_.count())},
+  // Every job this worker holds: the running one, the prefetched batch behind it and
+  // the completions not yet written (those are written now). They keep their leases
+  // together.
+  auto sent = steady::now();
+  auto acks = ack_params();
+  db_.run("extend_lease", sql_.extend_lease,
+          {number(job.id), worker_id_, std::to_string(lease_.count()), acks[0], acks[1],
+           job.lease_holder.empty() ? worker_id_ : job.lease_holder},
           "extend the lease of job " + job.id);
+  pending_acks_.clear();
+  claimed_lease_until_ = lease_known_until(sent);
 }
 
 void PostgresSource::insert_chunk(std::span<const NewJob> jobs, std::vector<EnqueueResult>& results,

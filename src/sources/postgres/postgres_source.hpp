@@ -17,6 +17,7 @@ struct PostgresSettings {
   std::string table = "preforkd_jobs";
   std::chrono::milliseconds lease{std::chrono::seconds(30)};
   std::chrono::milliseconds keep_done{std::chrono::hours(24)};
+  int prefetch = 1;  // jobs leased per claim, 1..1000
 };
 
 // Connects, creates the table when missing, and returns the source. Throws SourceError.

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include "preforkd/config.hpp"
+#include "sources/source_settings.hpp"
 #include "sources/postgres/pg_table.hpp"
 #include "sources/postgres/postgres_source.hpp"
 
@@ -27,6 +28,7 @@ std::string check_url(const std::string& url) {
 
 std::string check_setting(const std::string& key, const std::string& value) {
   if (key == "url") return check_url(value);
+  if (key == "prefetch") return check_prefetch(value);
   if (key == "schema" || key == "table") {
     size_t max = key == "schema" ? max_schema_name : max_table_name;
     if (!is_valid_identifier(value, max))
@@ -56,12 +58,13 @@ PostgresSettings settings_of(const SourceConfig& config) {
   if (auto v = get("table")) s.table = *v;
   if (auto v = get("lease")) s.lease = parse_duration(*v);
   if (auto v = get("keep_done")) s.keep_done = parse_duration(*v);
+  if (auto v = get("prefetch")) s.prefetch = std::stoi(*v);
   return s;
 }
 
 JobSourceType postgres_source_type() {
   JobSourceType type;
-  type.keys = {"url", "schema", "table", "lease", "keep_done"};
+  type.keys = {"url", "schema", "table", "lease", "keep_done", "prefetch"};
   type.check = check_setting;
   type.open = [](const SourceConfig& config, const std::string& worker_id) {
     return open_postgres_source(settings_of(config), worker_id);
