@@ -1,7 +1,7 @@
 // The PostgreSQL source through the real preforkctl and preforkd against a throwaway
 // server: done/retry/dead, delayed, priority, unique keys, `retry`, lease expiry after
-// a worker is killed, LISTEN/NOTIFY wake-up, concurrent migration, and connection
-// loss / server restarts during a drain.
+// a worker is killed, LISTEN/NOTIFY wake-up, concurrent migration, connection loss /
+// server restarts during a drain, and `prefetch` with deferred acks.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -257,4 +257,75 @@ TEST(Postgres, LostConnectionsAndAServerRestartDuringADrainLoseNothing) {
   // No crash loop: the workers lived through it.
   EXPECT_EQ(daemon.count_output("respawn pool="), 0u) << daemon.output();
   EXPECT_TRUE(daemon.running());
+}
+
+TEST(Postgres, PrefetchedJobsAreEachDoneExactlyOnce) {
+  PgJobs t;
+  t.configure(jobs_pool("work", persistent_handler(), {"bulk"}, 2), ", prefetch: 10");
+  Daemon daemon(t.f.config, t.f.env);
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 1000; ++i) payloads.push_back("{\"n\": " + std::to_string(i) + "}");
+  auto ids = t.f.enqueue_batch("bulk", payloads);
+  ASSERT_TRUE(t.f.wait_done("bulk", 1000, 120s)) << daemon.output();
+  auto ends = t.f.ends_per_job();
+  for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
+  EXPECT_EQ(t.f.runs().size(), 1000u);
+  EXPECT_EQ(t.count("state <> 'done'"), 0);
+  EXPECT_EQ(t.count("attempts <> 1"), 0);
+}
+
+TEST(Postgres, ALongJobKeepsTheLeasesOfThePrefetchedJobsBehindIt) {
+  PgJobs t;
+  // One claim takes all three; the first runs 2.5 leases. Unless the heartbeat covers
+  // the two waiting behind it, the idle second worker takes them over after 2 s and
+  // they run twice.
+  t.configure(jobs_pool("work", exec_handler(), {"long"}, 2), ", lease: 2s, prefetch: 3");
+  Daemon daemon(t.f.config, t.f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  auto ids = t.f.enqueue_batch("long", {R"({"sleep_ms": 5000})", "{}", "{}"});
+  for (const auto& id : ids) ASSERT_TRUE(t.f.wait_state(id, "done", 30s)) << daemon.output();
+  auto runs = t.f.runs();
+  EXPECT_EQ(runs.size(), 3u) << "a prefetched job ran twice";
+  for (const auto& id : ids) EXPECT_EQ(t.f.job(id)["attempts"], 1) << "job " << id;
+}
+
+TEST(Postgres, QuitGivesBackThePrefetchedJobsNotYetStarted) {
+  PgJobs t;
+  t.configure(jobs_pool("work", exec_handler(), {"q"}, 1), ", prefetch: 5");
+  std::vector<std::string> ids;
+  {
+    Daemon daemon(t.f.config, t.f.env);
+    ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+    ids = t.f.enqueue_batch("q", {R"({"sleep_ms": 1500})", "{}", "{}", "{}", "{}"});
+    ASSERT_TRUE(wait_until([&] { return t.f.runs().size() == 1; })) << daemon.output();
+    EXPECT_EQ(t.f.stats("q")["running"], 5);  // the whole batch is leased to the worker
+    daemon.signal(SIGQUIT);
+    EXPECT_EQ(exit_code(daemon.wait_exit(20s)), 0) << daemon.output();
+  }
+  // The running job finished and is written done; the other four are queued again,
+  // their attempt not counted.
+  EXPECT_EQ(t.f.state(ids[0]), "done");
+  for (size_t i = 1; i < ids.size(); ++i) {
+    EXPECT_EQ(t.f.state(ids[i]), "queued") << "job " << ids[i];
+    EXPECT_EQ(t.f.job(ids[i])["attempts"], 0) << "job " << ids[i];
+  }
+  EXPECT_EQ(t.f.runs().size(), 1u);
+
+  Daemon again(t.f.config, t.f.env);
+  ASSERT_TRUE(t.f.wait_done("q", 5)) << again.output();
+  auto ends = t.f.ends_per_job();
+  for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
+  for (const auto& id : ids) EXPECT_EQ(t.f.job(id)["attempts"], 1) << "job " << id;
+}
+
+TEST(Postgres, ABadPrefetchIsAConfigErrorWithItsPosition) {
+  PgJobs t;
+  t.configure(jobs_pool("work", exec_handler(), {"q"}, 1), ", prefetch: 0");
+  auto check = run({preforkd_bin(), "-c", t.f.config, "--check"});
+  EXPECT_EQ(check.exit_code, 1);
+  // Line 3 is the source's line (after `node:` and `sources:`).
+  std::string line = "  pg: { type: postgres, url: \"" + t.pg.url() + "\", prefetch: 0 }";
+  std::string at = t.f.config + ":3:" + std::to_string(line.find("prefetch: 0") + 11) + ": ";
+  EXPECT_NE(check.err.find(at + "sources.pg.prefetch: must be a number from 1 to 1000 (got 0)"),
+            std::string::npos) << check.err;
 }
