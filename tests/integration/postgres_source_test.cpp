@@ -274,6 +274,27 @@ TEST(Postgres, PrefetchedJobsAreEachDoneExactlyOnce) {
   EXPECT_EQ(t.count("attempts <> 1"), 0);
 }
 
+TEST(Postgres, APrefetchedBatchKeepsQueueAndPriorityOrder) {
+  PgJobs t;
+  // One claim takes all five: the batch is filled from q1 first, then q2, each in
+  // priority / run_at / id order, whatever order RETURNING gives the rows in.
+  t.configure(jobs_pool("work", exec_handler(), {"q1", "q2"}, 1), ", prefetch: 10");
+  std::string low_q2 = t.f.enqueue("q2", "{}", {"--priority", "100"});
+  std::string low = t.f.enqueue("q1", "{}", {"--priority", "-5"});
+  std::string mid = t.f.enqueue("q1", "{}");
+  std::string mid2 = t.f.enqueue("q1", "{}");
+  std::string high = t.f.enqueue("q1", "{}", {"--priority", "10"});
+  Daemon daemon(t.f.config, t.f.env);
+  ASSERT_TRUE(t.f.wait_state(low_q2, "done")) << daemon.output();
+  auto runs = t.f.runs();
+  ASSERT_EQ(runs.size(), 5u);
+  EXPECT_EQ(runs[0].id, high);
+  EXPECT_EQ(runs[1].id, mid);
+  EXPECT_EQ(runs[2].id, mid2);
+  EXPECT_EQ(runs[3].id, low);
+  EXPECT_EQ(runs[4].id, low_q2);
+}
+
 TEST(Postgres, ALongJobKeepsTheLeasesOfThePrefetchedJobsBehindIt) {
   PgJobs t;
   // One claim takes all three; the first runs 2.5 leases. Unless the heartbeat covers
