@@ -262,7 +262,8 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
-std::string write_config(const std::string& dir, Kind kind, int workers, int prefetch = 1) {
+std::string write_config(const std::string& dir, Kind kind, int workers, int prefetch = 1,
+                         bool pinned = false) {
   std::string handler;
   switch (kind) {
     case Kind::exec: handler = "{ exec: [/bin/true] }"; break;
@@ -277,7 +278,8 @@ std::string write_config(const std::string& dir, Kind kind, int workers, int pre
                    "  noop:\n"
                    "    source: local\n"
                    "    queues: [bench]\n"
-                   "    workers: " + std::to_string(workers) + "\n"
+                   "    workers: " + std::to_string(workers) + "\n" +
+                   (pinned ? "    cpu_affinity: auto\n" : "") +
                    "    handler: " + handler + "\n");
   return path;
 }
@@ -302,9 +304,10 @@ std::vector<std::string> daemon_argv(Kind kind, const std::string& config) {
 
 const char* done_sql = "SELECT count(*) FROM preforkd_jobs WHERE state = 'done'";
 
-double drain_once(Kind kind, int prefetch, int n, const Options& options, std::string* problem) {
+double drain_once(Kind kind, int prefetch, bool pinned, int n, const Options& options,
+                  std::string* problem) {
   std::string dir = make_temp_dir("drain");
-  std::string config = write_config(dir, kind, 2, prefetch);
+  std::string config = write_config(dir, kind, 2, prefetch, pinned);
   {
     auto source = open_source(config);
     auto jobs = payloads(n);
@@ -781,6 +784,7 @@ int main(int argc, char** argv) {
   struct Drain {
     Kind kind;
     int prefetch;
+    bool pinned;
     std::string label;
     Measured result;
   };
@@ -790,15 +794,22 @@ int main(int argc, char** argv) {
     std::vector<int> prefetches{1};
     if (kind != Kind::exec && options.prefetch > 1) prefetches.push_back(options.prefetch);
     for (int prefetch : prefetches)
-      drains.push_back({kind, prefetch,
+      drains.push_back({kind, prefetch, false,
                         std::string(kind_name(kind)) + (kind == Kind::exec ? "" : ", prefetch " + std::to_string(prefetch)),
+                        {}});
+    // cpu_affinity: auto puts each worker and its persistent handler on one CPU.
+    if (kind == Kind::persistent)
+      drains.push_back({kind, prefetches.back(), true,
+                        std::string(kind_name(kind)) + ", prefetch " + std::to_string(prefetches.back()) +
+                            ", cpu_affinity auto",
                         {}});
   }
   for (auto& d : drains) {
     if (!options.wants(part_names[static_cast<int>(d.kind)])) continue;
     std::string problem;
     d.result = repeat(options.repeat, [&] {
-      double r = drain_once(d.kind, d.prefetch, d.kind == Kind::exec ? options.exec_jobs : n, options, &problem);
+      double r = drain_once(d.kind, d.prefetch, d.pinned, d.kind == Kind::exec ? options.exec_jobs : n,
+                            options, &problem);
       note(problem);
       problem.clear();
       return r;
@@ -807,9 +818,9 @@ int main(int argc, char** argv) {
                 fmt_runs(d.result).c_str());
     std::fflush(stdout);
   }
-  auto drain_rate = [&](Kind kind, int prefetch) {
+  auto drain_rate = [&](Kind kind, int prefetch, bool pinned = false) {
     for (const auto& d : drains)
-      if (d.kind == kind && d.prefetch == prefetch) return d.result.rate;
+      if (d.kind == kind && d.prefetch == prefetch && d.pinned == pinned) return d.result.rate;
     return static_cast<double>(NAN);
   };
   Measured tsw_drain, raw, forkexec, spawnexec;
@@ -856,13 +867,14 @@ int main(int argc, char** argv) {
               lat.ms.size(), options.latency_gap_ms, p50, p99, pmax);
 
   // Side by side.
-  std::printf("%-34s %12s\n", "drain, 2 workers, no-op jobs", "jobs/s");
-  std::printf("%-34s %12s\n", "----------------------------------", "------------");
-  for (const auto& d : drains) std::printf("preforkd %-25s %12s\n", d.label.c_str(), shown(d.result).c_str());
-  std::printf("%-34s %12s\n", "TheSchwartz 1.12 + DBD::SQLite", shown(tsw_drain).c_str());
-  std::printf("%-34s %12s\n", "raw SQLite claim+complete (limit)", shown(raw).c_str());
-  std::printf("%-34s %12s\n", "plain fork+exec /bin/true", shown(forkexec).c_str());
-  std::printf("%-34s %12s\n\n", "posix_spawn /bin/true (reference)", shown(spawnexec).c_str());
+  std::printf("%-60s %12s\n", "drain, 2 workers, no-op jobs", "jobs/s");
+  std::printf("%-60s %12s\n", std::string(60, '-').c_str(), "------------");
+  for (const auto& d : drains)
+    std::printf("preforkd %-51s %12s\n", d.label.c_str(), shown(d.result).c_str());
+  std::printf("%-60s %12s\n", "TheSchwartz 1.12 + DBD::SQLite", shown(tsw_drain).c_str());
+  std::printf("%-60s %12s\n", "raw SQLite claim+complete (limit)", shown(raw).c_str());
+  std::printf("%-60s %12s\n", "plain fork+exec /bin/true", shown(forkexec).c_str());
+  std::printf("%-60s %12s\n\n", "posix_spawn /bin/true (reference)", shown(spawnexec).c_str());
   std::printf("%-34s %12s\n", "enqueue", "jobs/s");
   std::printf("%-34s %12s\n", "----------------------------------", "------------");
   std::printf("%-34s %12s\n", "preforkctl enqueue --batch", shown(ctl).c_str());
@@ -895,6 +907,11 @@ int main(int argc, char** argv) {
       ratio_row(what + " / TheSchwartz", drain_rate(kind, prefetch), tsw_drain.rate, 25);
       ratio_row(what + " / raw SQLite limit", drain_rate(kind, prefetch), raw.rate, 0.5);
     }
+  }
+  {
+    int p = std::max(1, options.prefetch);
+    std::string what = "persistent p" + std::to_string(p) + " pinned";
+    ratio_row(what + " / TheSchwartz", drain_rate(Kind::persistent, p, true), tsw_drain.rate, 25);
   }
   ratio_row("exec / plain fork+exec", drain_rate(Kind::exec, 1), forkexec.rate, 0.5);
   auto ms_row = [&](const std::string& what, double v, double limit) {
