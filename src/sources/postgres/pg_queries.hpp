@@ -17,7 +17,7 @@ struct Queries {
 
   // "acks": the deferred completions, $n ids[] and $n+1 ages[] (ms since each finished).
   std::string claim_batch;    // $1 queues[], $2 worker, $3 max jobs, $4/$5 acks, $6 lease ms
-                              //   -> id, queue, payload, attempts, max_attempts, priority, rank
+                              //   -> id, queue, payload, attempts, max_attempts, priority, run_at us
   std::string claim;          // $1 queue, $2 worker, $3 lease ms -> id, payload, attempts, max_attempts, priority
   std::string reclaim;        // $1 channel -> one row per queue that got jobs back
   std::string prune;          // $1 keep_done ms

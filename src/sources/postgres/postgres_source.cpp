@@ -12,13 +12,13 @@
 #include <charconv>
 #include <deque>
 #include <map>
-
-#include "util/log.hpp"
+#include <tuple>
 
 #include "sources/postgres/pg_array.hpp"
 #include "sources/postgres/pg_connection.hpp"
 #include "sources/postgres/pg_queries.hpp"
 #include "sources/postgres/pg_schema.hpp"
+#include "util/log.hpp"
 
 namespace preforkd::postgres {
 namespace {
@@ -71,9 +71,9 @@ class PostgresSource final : public JobSource {
   // Claims up to prefetch_ due jobs into claimed_ (writing the noted acks with it);
   // true when it got any.
   bool try_claim(std::span<const std::string> queues);
-  // The noted acks as the two array parameters of every report; take_acks() also
-  // forgets them (call it only once the statement is sent: a failed one throws and the
-  // source is dropped, its jobs then run again after the lease).
+  // The noted acks as the two array parameters of every report. The caller forgets
+  // them (pending_acks_.clear()) once its statement went through; a failed one throws,
+  // the destructor tries once more, and failing that they run again after the lease.
   std::vector<Param> ack_params() const;
   // Writes the noted acks and gives back claimed_ (attempt not counted).
   void hand_back();
@@ -154,13 +154,18 @@ bool PostgresSource::try_claim(std::span<const std::string> queues) {
                        std::to_string(lease_.count())},
                       "claim jobs");
   pending_acks_.clear();
-  // RETURNING comes in no promised order: put the batch back in claim order (rank).
-  std::vector<std::pair<int64_t, Job>> batch;
-  for (int i = 0; i < rows.rows(); ++i)
-    batch.emplace_back(rows.integer(i, 6),
-                       Job{rows.text(i, 0), rows.text(i, 1), rows.text(i, 2),
-                           static_cast<int>(rows.integer(i, 3)), static_cast<int>(rows.integer(i, 4)),
-                           static_cast<int>(rows.integer(i, 5)), worker_id_});
+  // RETURNING comes in no promised order: put the batch back in queue order.
+  auto queue_rank = [&](const std::string& queue) {
+    return std::find(queues.begin(), queues.end(), queue) - queues.begin();
+  };
+  std::vector<std::pair<std::tuple<int64_t, int64_t, int64_t, int64_t>, Job>> batch;
+  for (int i = 0; i < rows.rows(); ++i) {
+    Job job{rows.text(i, 0), rows.text(i, 1), rows.text(i, 2), static_cast<int>(rows.integer(i, 3)),
+            static_cast<int>(rows.integer(i, 4)), static_cast<int>(rows.integer(i, 5)), worker_id_};
+    batch.emplace_back(std::tuple(static_cast<int64_t>(queue_rank(job.queue)), -rows.integer(i, 5),
+                                  rows.integer(i, 6), rows.integer(i, 0)),
+                       std::move(job));
+  }
   std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& entry : batch) claimed_.push_back(std::move(entry.second));
   claimed_lease_until_ = lease_known_until(sent);
