@@ -149,6 +149,18 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
 
 }  // namespace
 
+std::string resolve_working_directory(const PoolConfig& pool) {
+  if (pool.working_directory.empty()) return {};
+  char resolved[PATH_MAX];
+  if (!::realpath(pool.working_directory.c_str(), resolved))
+    throw std::runtime_error(syscall_error("realpath", pool.working_directory, errno));
+  return resolved;
+}
+
+bool plan_still_fits(const SpawnPlan& plan, const PoolConfig& pool, unsigned generation) {
+  return plan.generation == generation && plan.working_directory == resolve_working_directory(pool);
+}
+
 SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceConfig* source) {
   SpawnPlan plan;
   plan.pool = pool.name;
@@ -166,12 +178,7 @@ SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceCo
   } else {
     plan.argv = pool.command;
   }
-  if (!pool.working_directory.empty()) {
-    char resolved[PATH_MAX];
-    if (!::realpath(pool.working_directory.c_str(), resolved))
-      throw std::runtime_error(syscall_error("realpath", pool.working_directory, errno));
-    plan.working_directory = resolved;
-  }
+  plan.working_directory = resolve_working_directory(pool);
   plan.env = child_environment(pool, generation, plan.working_directory);
   resolve_user(pool, plan);
   return plan;

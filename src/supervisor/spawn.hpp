@@ -34,6 +34,15 @@ struct SpawnPlan {
 // `source` is the jobs pool's source (null for other pools).
 SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceConfig* source);
 
+// working_directory with its symlinks resolved now ("" when the pool has none).
+std::string resolve_working_directory(const PoolConfig& pool);
+
+// A plan may serve the next spawn too while the generation is the same and the
+// working directory still resolves to the same place (a capistrano `current` that was
+// repointed gets a new plan at the next spawn, HUP or not). Users and groups are looked
+// up again at a reload.
+bool plan_still_fits(const SpawnPlan& plan, const PoolConfig& pool, unsigned generation);
+
 struct SpawnedChild {
   pid_t pid = -1;
   UniqueFd status;  // supervisor's end of the status socket

@@ -7,11 +7,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "preforkd/config.hpp"
 #include "supervisor/child.hpp"
 #include "supervisor/respawn_policy.hpp"
+#include "supervisor/spawn.hpp"
 #include "supervisor/systemd_notifier.hpp"
 
 namespace preforkd {
@@ -31,6 +33,10 @@ struct PoolRuntime {
   Clock::time_point next_spawn_at{};
   boost::asio::steady_timer spawn_timer;
   bool spawn_timer_armed = false;
+  // Built at the first spawn of a generation and kept while it fits (plan_still_fits):
+  // a churning pool then does not rebuild the environment and argv for every child,
+  // writing fewer pages that the new child shares copy-on-write.
+  std::optional<SpawnPlan> plan;
 };
 
 class Supervisor {

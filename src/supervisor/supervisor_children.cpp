@@ -96,9 +96,13 @@ bool Supervisor::spawn_one(PoolRuntime& pool) {
   const PoolConfig& config = *pool.config;
   auto now = Clock::now();
   try {
-    auto source = config_.sources.find(config.jobs.source);
-    SpawnPlan plan = plan_spawn(config, generation_,
-                                source == config_.sources.end() ? nullptr : &source->second);
+    if (!pool.plan || !plan_still_fits(*pool.plan, config, generation_)) {
+      auto source = config_.sources.find(config.jobs.source);
+      pool.plan.reset();
+      pool.plan = plan_spawn(config, generation_,
+                             source == config_.sources.end() ? nullptr : &source->second);
+    }
+    SpawnPlan& plan = *pool.plan;
     plan.cpu = pick_cpu(pool);
     std::vector<int> close_in_child;
     if (plan.function) {

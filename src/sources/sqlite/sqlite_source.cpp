@@ -86,10 +86,14 @@ class SqliteSource final : public JobSource {
 
   // Claims up to prefetch_ due jobs into claimed_; true when it got any.
   bool try_claim(std::span<const std::string> queues);
-  // Commits the noted completions; call inside a WriteTransaction.
+  // Writes the noted completions; call inside a WriteTransaction, and forget them
+  // (pending_acks_.clear()) only once it has committed.
   void write_acks();
-  // Gives back the claimed jobs not yet handed out; call inside a WriteTransaction.
+  // Gives back the claimed jobs not yet handed out; call inside a WriteTransaction, and
+  // clear claimed_ only once it has committed.
   void write_releases();
+  // write_acks + write_releases in one transaction.
+  void hand_back_all();
   int64_t next_wake_ms(std::span<const std::string> queues);
   FileChangeWatch& watch() {
     if (!watch_) {
@@ -123,10 +127,7 @@ SqliteSource::~SqliteSource() {
   // A stopping worker: write what it finished, give back what it had not started.
   if (pending_acks_.empty() && claimed_.empty()) return;
   try {
-    WriteTransaction tx(*db_);
-    write_acks();
-    write_releases();
-    tx.commit();
+    hand_back_all();
   } catch (const std::exception& e) {
     spdlog::warn("sqlite {}: could not hand back on close ({}); the jobs run again when "
                  "their lease expires", path_, e.what());
@@ -145,7 +146,6 @@ void SqliteSource::write_acks() {
         .bind(3, finished_at)
         .run();
   }
-  pending_acks_.clear();
 }
 
 void SqliteSource::write_releases() {
@@ -160,6 +160,14 @@ void SqliteSource::write_releases() {
         .bind(3, now)
         .run();
   }
+}
+
+void SqliteSource::hand_back_all() {
+  WriteTransaction tx(*db_);
+  write_acks();
+  write_releases();
+  tx.commit();
+  pending_acks_.clear();
   claimed_.clear();
 }
 
@@ -183,8 +191,10 @@ bool SqliteSource::try_claim(std::span<const std::string> queues) {
     next_prune_ms_ = now + 60'000;
   }
   // Queues in strict order: the batch takes what queues[0] has before looking further.
+  // It joins claimed_ only after the commit: a claim that was rolled back leases nothing.
+  std::vector<Job> claimed;
   for (const auto& queue : queues) {
-    int64_t wanted = prefetch_ - static_cast<int64_t>(claimed_.size());
+    int64_t wanted = prefetch_ - static_cast<int64_t>(claimed_.size() + claimed.size());
     if (wanted <= 0) break;
     auto claim = db_->prepare(
         "UPDATE preforkd_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?3, "
@@ -203,9 +213,11 @@ bool SqliteSource::try_claim(std::span<const std::string> queues) {
                          std::move(job));
     }
     std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (auto& entry : batch) claimed_.push_back(std::move(entry.second));
+    for (auto& entry : batch) claimed.push_back(std::move(entry.second));
   }
   tx.commit();
+  pending_acks_.clear();
+  for (auto& job : claimed) claimed_.push_back(std::move(job));
   // The lease counts from `now`; keep a margin for the clock and the handing out.
   claimed_lease_until_ = steady_now + lease_ - std::min(lease_ / 10, milliseconds(1000));
   return !claimed_.empty();
@@ -229,10 +241,7 @@ std::optional<Job> SqliteSource::fetch(std::span<const std::string> queues, mill
   if (!claimed_.empty() && std::chrono::steady_clock::now() >= claimed_lease_until_) {
     // The batch outlived its lease (a long job, a failed heartbeat): another worker may
     // have it by now. Give back what is still ours and claim afresh.
-    WriteTransaction tx(*db_);
-    write_acks();
-    write_releases();
-    tx.commit();
+    hand_back_all();
   }
   for (;;) {
     if (!claimed_.empty()) {
@@ -260,6 +269,7 @@ void SqliteSource::finish(const Job& job, const char* sql, std::string_view erro
   if (run_at) stmt.bind(5, run_at);
   stmt.run();
   tx.commit();
+  pending_acks_.clear();
 }
 
 void SqliteSource::complete(const Job& job) {
@@ -312,6 +322,7 @@ void SqliteSource::extend_lease(const Job& job) {
       .bind(5, job.lease_holder.empty() ? worker_id_ : job.lease_holder)
       .run();
   tx.commit();
+  pending_acks_.clear();
   claimed_lease_until_ = steady_now + lease_ - std::min(lease_ / 10, milliseconds(1000));
 }
 
