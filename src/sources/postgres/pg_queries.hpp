@@ -13,11 +13,13 @@ namespace preforkd::postgres {
 extern const char* const job_columns;
 
 struct Queries {
-  explicit Queries(const TableName& table);
+  // `prefetch`: the most jobs one claim_batch leases.
+  explicit Queries(const TableName& table, int prefetch = 1);
 
   // "acks": the deferred completions, $n ids[] and $n+1 ages[] (ms since each finished).
-  std::string claim_batch;    // $1 queues[], $2 worker, $3 max jobs, $4/$5 acks, $6 lease ms
+  std::string claim_batch;    // $1 queues[], $2 worker, $3/$4 acks, $5 lease ms
                               //   -> id, queue, payload, attempts, max_attempts, priority, run_at us
+  std::string claim_batch_one;  // the same, for one queue
   std::string claim;          // $1 queue, $2 worker, $3 lease ms -> id, payload, attempts, max_attempts, priority
   std::string reclaim;        // $1 channel -> one row per queue that got jobs back
   std::string prune;          // $1 keep_done ms
