@@ -264,3 +264,22 @@ TEST(Lifecycle, CpuAffinityAutoPinsEachChildToOneCpuSpreadEvenly) {
     return on_first == per_cpu[std::to_string(cpus.front())];
   })) << daemon.output();
 }
+
+TEST(Lifecycle, LibpqIsNotLoadedWithoutAPostgresSource) {
+  // libpq and what it pulls in (OpenSSL, GnuTLS, Kerberos, LDAP) are loaded on the
+  // first PostgreSQL call: a supervisor and workers that never make one stay small.
+  Fixture f;
+  write_file(f.config, "sources:\n  local: { type: sqlite, path: var/jobs.db }\n"
+                       "pools:\n" + pool("a", "idle", 1) +
+                       "  work:\n    handler: { exec: [/bin/true] }\n    queues: [q]\n");
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  std::vector<pid_t> processes = daemon.children();
+  processes.push_back(daemon.pid());
+  for (pid_t pid : processes) {
+    std::string maps = read_file("/proc/" + std::to_string(pid) + "/maps");
+    ASSERT_FALSE(maps.empty()) << "pid " << pid;
+    EXPECT_EQ(maps.find("libpq.so"), std::string::npos) << "pid " << pid << " maps libpq";
+    EXPECT_EQ(maps.find("libcrypto.so"), std::string::npos) << "pid " << pid << " maps libcrypto";
+  }
+}
