@@ -540,12 +540,13 @@ struct Window {
 enum class Kind { in_process, persistent };
 const char* kind_name(Kind k) { return k == Kind::in_process ? "in_process" : "persistent (C no-op)"; }
 
-std::string write_config(const std::string& dir, const Server& server, Kind kind) {
+std::string write_config(const std::string& dir, const Server& server, Kind kind, int prefetch) {
   std::string handler = kind == Kind::in_process ? "in_process" : std::string("{ persistent: [") + BENCH_PERSISTENT + "] }";
   std::string path = dir + "/preforkd.yaml";
   write_file(path, "log: { level: warn }\n"
                    "sources:\n"
-                   "  shared: { type: postgres, url: \"" + server.conninfo("bench") + "\" }\n"
+                   "  shared: { type: postgres, url: \"" + server.conninfo("bench") + "\", prefetch: " +
+                       std::to_string(prefetch) + " }\n"
                    "pools:\n"
                    "  noop:\n"
                    "    source: shared\n"
@@ -588,11 +589,12 @@ bool enqueue_preforkd(const Server& server, Pg& admin, const std::string& dir, c
   return true;
 }
 
-Run preforkd_drain_once(const Server& server, Pg& admin, Kind kind, int n, const Options& options) {
+Run preforkd_drain_once(const Server& server, Pg& admin, Kind kind, int n, const Options& options,
+                        int prefetch = 1) {
   Run run;
   run.n = n;
   std::string dir = make_temp_dir("drain");
-  std::string config = write_config(dir, server, kind);
+  std::string config = write_config(dir, server, kind, prefetch);
   std::string label = std::string("preforkd ") + kind_name(kind);
   if (!enqueue_preforkd(server, admin, dir, config, n, label)) {
     if (!options.keep) fs::remove_all(dir);
@@ -718,7 +720,7 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
     left_sql = "SELECT count(*) FROM (SELECT 1 FROM raw_jobs WHERE state = 'queued' ORDER BY id LIMIT 1) q";
   } else {
     // preforkd's table, filled the same way as for the preforkd drains.
-    std::string config = write_config(dir, server, Kind::in_process);
+    std::string config = write_config(dir, server, Kind::in_process, 1);
     if (!enqueue_preforkd(server, admin, dir, config, n, label)) {
       if (!options.keep) fs::remove_all(dir);
       return run;
@@ -848,7 +850,7 @@ Latency latency_run(const Server& server, Pg& admin, const Options& options) {
   Latency result;
   std::string dir = make_temp_dir("latency");
   reset(admin);
-  std::string config_path = write_config(dir, server, Kind::in_process);
+  std::string config_path = write_config(dir, server, Kind::in_process, 1);
   preforkd::Config config = preforkd::load_config(config_path, false);
   auto source = preforkd::open_job_source(config.sources.at("shared"));
   std::string log = dir + "/daemon.log", lat_file = dir + "/latency.txt";
@@ -985,6 +987,8 @@ int main(int argc, char** argv) {
       {"raw", "raw SKIP LOCKED loop, minimal table", [&] { return raw_once(server, admin, Raw::min, n, options); }, {}},
       {"raw", "raw loop, preforkd's table and SQL", [&] { return raw_once(server, admin, Raw::same, n, options); }, {}},
       {"raw", "raw loop, preforkd SQL, complete+claim merged", [&] { return raw_once(server, admin, Raw::merged, n, options); }, {}},
+      {"in_process", "preforkd in_process, prefetch 20", [&] { return preforkd_drain_once(server, admin, Kind::in_process, n, options, 20); }, {}},
+      {"persistent", "preforkd persistent, prefetch 20", [&] { return preforkd_drain_once(server, admin, Kind::persistent, n, options, 20); }, {}},
   };
   for (int round = 1; round <= options.repeat; ++round) {
     for (auto& sc : scenarios) {
@@ -1009,7 +1013,10 @@ int main(int argc, char** argv) {
     std::string name;
     const Measured& m;
   };
-  std::vector<Variant> variants = {{"in_process", inproc}, {"persistent", persistent}};
+  std::vector<Variant> variants = {{"in_process", inproc},
+                                   {"persistent", persistent},
+                                   {"in_process, prefetch 20", scenarios[7].m},
+                                   {"persistent, prefetch 20", scenarios[8].m}};
   Latency lat;
   if (options.wants("latency")) lat = latency_run(server, admin, options);
   double p50 = percentile(lat.ms, 50), p99 = percentile(lat.ms, 99);
