@@ -31,6 +31,25 @@ struct PgJobs {
   }
 };
 
+// Five jobs over q1 and q2 with mixed priorities, then one worker: q1 before q2,
+// higher priority first, then the older job.
+void expect_strict_queue_order(const PgJobs& t) {
+  std::string low_q2 = t.f.enqueue("q2", "{}", {"--priority", "100"});
+  std::string low = t.f.enqueue("q1", "{}", {"--priority", "-5"});
+  std::string mid = t.f.enqueue("q1", "{}");
+  std::string mid2 = t.f.enqueue("q1", "{}");
+  std::string high = t.f.enqueue("q1", "{}", {"--priority", "10"});
+  Daemon daemon(t.f.config, t.f.env);
+  ASSERT_TRUE(t.f.wait_state(low_q2, "done")) << daemon.output();
+  auto runs = t.f.runs();
+  ASSERT_EQ(runs.size(), 5u);
+  EXPECT_EQ(runs[0].id, high);
+  EXPECT_EQ(runs[1].id, mid);
+  EXPECT_EQ(runs[2].id, mid2);
+  EXPECT_EQ(runs[3].id, low);
+  EXPECT_EQ(runs[4].id, low_q2);
+}
+
 }  // namespace
 
 TEST(Postgres, JobsEndDoneRetriedOrDeadAndRetryRequeuesADeadJob) {
@@ -103,20 +122,7 @@ TEST(Postgres, ADelayedJobDoesNotRunBeforeItsTime) {
 TEST(Postgres, QueuesAreServedInStrictOrderAndPriorityWithinAQueue) {
   PgJobs t;
   t.configure(jobs_pool("work", exec_handler(), {"q1", "q2"}, 1));
-  std::string low_q2 = t.f.enqueue("q2", "{}", {"--priority", "100"});
-  std::string low = t.f.enqueue("q1", "{}", {"--priority", "-5"});
-  std::string mid = t.f.enqueue("q1", "{}");
-  std::string mid2 = t.f.enqueue("q1", "{}");
-  std::string high = t.f.enqueue("q1", "{}", {"--priority", "10"});
-  Daemon daemon(t.f.config, t.f.env);
-  ASSERT_TRUE(t.f.wait_state(low_q2, "done")) << daemon.output();
-  auto runs = t.f.runs();
-  ASSERT_EQ(runs.size(), 5u);
-  EXPECT_EQ(runs[0].id, high);
-  EXPECT_EQ(runs[1].id, mid);
-  EXPECT_EQ(runs[2].id, mid2);
-  EXPECT_EQ(runs[3].id, low);
-  EXPECT_EQ(runs[4].id, low_q2);
+  expect_strict_queue_order(t);
 }
 
 TEST(Postgres, AUniqueKeyDedupesWhileTheFirstIsQueued) {
@@ -279,20 +285,7 @@ TEST(Postgres, APrefetchedBatchKeepsQueueAndPriorityOrder) {
   // One claim takes all five: the batch is filled from q1 first, then q2, each in
   // priority / run_at / id order, whatever order RETURNING gives the rows in.
   t.configure(jobs_pool("work", exec_handler(), {"q1", "q2"}, 1), ", prefetch: 10");
-  std::string low_q2 = t.f.enqueue("q2", "{}", {"--priority", "100"});
-  std::string low = t.f.enqueue("q1", "{}", {"--priority", "-5"});
-  std::string mid = t.f.enqueue("q1", "{}");
-  std::string mid2 = t.f.enqueue("q1", "{}");
-  std::string high = t.f.enqueue("q1", "{}", {"--priority", "10"});
-  Daemon daemon(t.f.config, t.f.env);
-  ASSERT_TRUE(t.f.wait_state(low_q2, "done")) << daemon.output();
-  auto runs = t.f.runs();
-  ASSERT_EQ(runs.size(), 5u);
-  EXPECT_EQ(runs[0].id, high);
-  EXPECT_EQ(runs[1].id, mid);
-  EXPECT_EQ(runs[2].id, mid2);
-  EXPECT_EQ(runs[3].id, low);
-  EXPECT_EQ(runs[4].id, low_q2);
+  expect_strict_queue_order(t);
 }
 
 TEST(Postgres, ALongJobKeepsTheLeasesOfThePrefetchedJobsBehindIt) {
