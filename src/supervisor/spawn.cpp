@@ -139,7 +139,9 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
       spdlog::error("pool={} pid={} worker function threw: {}", plan.pool, ::getpid(), e.what());
       rc = 70;  // EX_SOFTWARE
     }
-    spdlog::default_logger()->flush();
+    // No log flush: configure_logging flushes every line as it is written. A flush
+    // here cost each child a copy of the logger registry's pages (its mutex and
+    // shared_ptr count live in memory shared with the supervisor until written).
     ::_exit(rc & 0xff);
   }
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -179,8 +181,17 @@ SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceCo
     plan.argv = pool.command;
   }
   plan.working_directory = resolve_working_directory(pool);
-  plan.env = child_environment(pool, generation, plan.working_directory);
+  std::vector<size_t> env_offsets;
+  for (const auto& entry : child_environment(pool, generation, plan.working_directory)) {
+    env_offsets.push_back(plan.env_block.size());
+    plan.env_block.insert(plan.env_block.end(), entry.begin(), entry.end());
+    plan.env_block.push_back('\0');
+  }
   resolve_user(pool, plan);
+  for (auto& arg : plan.argv) plan.argv_pointers.push_back(arg.data());
+  plan.argv_pointers.push_back(nullptr);
+  for (size_t offset : env_offsets) plan.env_pointers.push_back(plan.env_block.data() + offset);
+  plan.env_pointers.push_back(nullptr);
   return plan;
 }
 
@@ -213,12 +224,8 @@ SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_
   UniqueFd parent_end(sockets[0]);
   UniqueFd child_end(sockets[1]);
 
-  std::vector<char*> argv;
-  for (const auto& arg : plan.argv) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& entry : plan.env) envp.push_back(const_cast<char*>(entry.c_str()));
-  envp.push_back(nullptr);
+  char* const* argv = plan.argv_pointers.data();
+  char* const* envp = plan.env_pointers.data();
 
   // Signals stay blocked across fork so none is delivered to the supervisor's asio
   // handler inside the child before the child resets its dispositions.
@@ -239,7 +246,7 @@ SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_
     // supervisor waits (microseconds) until the child has exec'd or failed.
     std::vector<char> stack(64 * 1024);
     ExecChild child{&plan, supervisor, child_end.get(), parent_end.get(), signals_to_reset,
-                    argv.data(), envp.data()};
+                    argv, envp};
     pid = ::clone(exec_child_main, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD,
                   &child);
   } else {
@@ -248,8 +255,8 @@ SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_
   if (pid == 0) {
     parent_end.release();  // closed below via close_in_child semantics: not ours
     ::close(sockets[0]);
-    run_child(plan, supervisor, child_end.release(), signals_to_reset, close_in_child,
-              argv.data(), envp.data());
+    run_child(plan, supervisor, child_end.release(), signals_to_reset, close_in_child, argv,
+              envp);
   }
   int fork_errno = errno;
   ::sigprocmask(SIG_SETMASK, &previous, nullptr);

@@ -16,17 +16,30 @@
 namespace preforkd {
 
 struct SpawnPlan {
+  SpawnPlan() = default;
+  // Move-only: argv_pointers/env_pointers point into argv/env_block, which a move of
+  // the vectors leaves where they are, and a copy would not.
+  SpawnPlan(SpawnPlan&&) = default;
+  SpawnPlan& operator=(SpawnPlan&&) = default;
+  SpawnPlan(const SpawnPlan&) = delete;
+  SpawnPlan& operator=(const SpawnPlan&) = delete;
+
   std::string pool;
   unsigned generation = 0;
   WorkerFunction function;                   // empty: exec argv
   std::vector<std::string> argv;
-  std::vector<std::string> env;              // "NAME=value"
+  // The environment, "NAME=value\0" one after the other: the page or two a child reads
+  // through getenv, rather than one allocation per variable scattered over the heap.
+  std::vector<char> env_block;
   std::string working_directory;             // physical path (symlinks resolved); may be empty
   bool switch_user = false;
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
   int cpu = -1;  // >= 0: pinned to this CPU (cpu_affinity)
+  // execve's argv and envp, built once per plan rather than at every spawn.
+  std::vector<char*> argv_pointers;
+  std::vector<char*> env_pointers;
 };
 
 // Resolves the working_directory symlink now (capistrano `current`), the user and

@@ -114,9 +114,11 @@ bool Supervisor::spawn_one(PoolRuntime& pool) {
     child->execs = plan.function == nullptr;
     child->cpu = plan.cpu;
     children_.emplace(spawned.pid, child);
-    spdlog::info("spawned pool={} pid={} generation={}{}{}", config.name, spawned.pid,
-                 generation_, plan.working_directory.empty() ? "" : " cwd=" + plan.working_directory,
-                 plan.cpu < 0 ? "" : " cpu=" + std::to_string(plan.cpu));
+    if (spdlog::should_log(spdlog::level::info))  // the arguments alone allocate
+      spdlog::info("spawned pool={} pid={} generation={}{}{}", config.name, spawned.pid,
+                   generation_,
+                   plan.working_directory.empty() ? "" : " cwd=" + plan.working_directory,
+                   plan.cpu < 0 ? "" : " cpu=" + std::to_string(plan.cpu));
     read_status(child);
   } catch (const std::exception& e) {
     Duration delay = pool.respawn.on_exit(false, Duration{0});

@@ -4,6 +4,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "util/log.hpp"
@@ -63,7 +64,11 @@ void SystemdNotifier::flush_status() {
 void SystemdNotifier::send(const std::string& message) {
   if (!enabled_) return;
   int rc = sd_notify(0, message.c_str());
-  if (rc < 0) spdlog::warn("sd_notify({}) failed: {}", message, std::strerror(-rc));
+  if (rc == -ELIBACC)
+    spdlog::warn("NOTIFY_SOCKET is set but libsystemd.so.0 cannot be loaded; install it "
+                 "(apt-get install libsystemd0) so systemd hears {}", message);
+  else if (rc < 0)
+    spdlog::warn("sd_notify({}) failed: {}", message, std::strerror(-rc));
 }
 
 void SystemdNotifier::arm_watchdog() {

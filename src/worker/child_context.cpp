@@ -18,20 +18,35 @@ volatile sig_atomic_t quit_flag = 0;
 volatile sig_atomic_t term_flag = 0;
 int stop_pipe[2] = {-1, -1};
 
+void wake_stop_pipe() {
+  char byte = 1;
+  [[maybe_unused]] ssize_t n = ::write(stop_pipe[1], &byte, 1);
+}
+
 void on_stop_signal(int signo) {
   int saved = errno;
   if (signo == SIGQUIT) quit_flag = 1;
   else term_flag = 1;
-  char byte = 1;
-  [[maybe_unused]] ssize_t n = ::write(stop_pipe[1], &byte, 1);
+  // Before the pipe exists nobody can be waiting on it: the flag is enough.
+  if (stop_pipe[1] >= 0) wake_stop_pipe();
   errno = saved;
+}
+
+// The pipe is made when a child first waits (stop_fd, wait_for_stop), not at fork: a
+// child that never waits (one that exits at once, a short-lived function) is spared
+// the system call and two descriptors. pipe2 stores both ends before it returns to
+// user space, so the handler sees either no pipe or a whole one.
+int ensure_stop_pipe() {
+  if (stop_pipe[0] < 0 && ::pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
+      (quit_flag || term_flag))
+    wake_stop_pipe();  // a stop that arrived before the pipe existed
+  return stop_pipe[0];
 }
 
 }  // namespace
 
 ForkedChildContext::ForkedChildContext(std::string pool, unsigned generation, UniqueFd status_fd)
     : pool_(std::move(pool)), generation_(generation), status_fd_(std::move(status_fd)) {
-  if (stop_pipe[0] < 0) ::pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK);
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
@@ -41,15 +56,16 @@ ForkedChildContext::ForkedChildContext(std::string pool, unsigned generation, Un
 
 bool ForkedChildContext::stop_requested() const { return quit_flag || term_flag; }
 bool ForkedChildContext::fast_stop_requested() const { return term_flag; }
-int ForkedChildContext::stop_fd() { return stop_pipe[0]; }
+int ForkedChildContext::stop_fd() { return ensure_stop_pipe(); }
 
 bool ForkedChildContext::wait_for_stop(std::chrono::milliseconds timeout) {
+  int fd = ensure_stop_pipe();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!stop_requested()) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    pollfd pfd{stop_pipe[0], POLLIN, 0};
+    pollfd pfd{fd, POLLIN, 0};
     ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 1 << 30)));
   }
   return stop_requested();
