@@ -12,7 +12,6 @@
 //   latency   enqueue-to-start on an idle in-process pool: payload {"t": CLOCK_MONOTONIC ns}
 //   peers     TheSchwartz drain (2 perl workers), raw SQLite claim+complete (2 processes),
 //             plain fork+exec of /bin/true + waitpid (2 processes)
-#include <fcntl.h>
 #include <malloc.h>
 #include <spawn.h>
 #include <signal.h>
@@ -26,19 +25,22 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
-#include <optional>
-#include <sstream>
-#include <stdexcept>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/files.hpp"
+#include "common/latency.hpp"
+#include "common/options.hpp"
+#include "common/polling.hpp"
+#include "common/processes.hpp"
+#include "common/program.hpp"
+#include "common/stats.hpp"
+#include "common/timing.hpp"
 #include "preforkd/config.hpp"
 #include "preforkd/job_source.hpp"
 
@@ -46,132 +48,16 @@ extern char** environ;
 
 namespace {
 
+using namespace bench;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------- small helpers
 
-long long now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
-double seconds_since(long long start_ns) { return static_cast<double>(now_ns() - start_ns) / 1e9; }
-
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-struct Options {
-  int jobs = 20000;
+struct Options : CommonOptions {
   int exec_jobs = 0;  // drain of the exec handler and the fork+exec peer; 0: = jobs
   int schwartz_jobs = 2000;
-  int latency_jobs = 300;
-  int latency_gap_ms = 5;
-  int repeat = 1;
   int prefetch = 20;  // the batched drains of persistent and in_process (also run at 1)
-  bool keep = false;
-  std::string only;  // comma-separated parts to run; empty: all
-  bool wants(const std::string& part) const {
-    return only.empty() || ("," + only + ",").find("," + part + ",") != std::string::npos;
-  }
 };
-
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "bench_jobs: %s\n", message.c_str());
-  std::exit(1);
-}
-
-std::string make_temp_dir(const char* tag) {
-  std::string pattern = std::string("/tmp/preforkd-benchjobs-") + tag + "-XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  if (!::mkdtemp(buffer.data())) die("mkdtemp: " + std::string(std::strerror(errno)));
-  return buffer.data();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) die("cannot write " + path);
-}
-
-std::string tail_of(const std::string& path, size_t bytes = 1500) {
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return text.size() > bytes ? text.substr(text.size() - bytes) : text;
-}
-
-// Everything this program started and has not reaped: killed by pid on the way out.
-std::vector<pid_t> live_children;
-
-void forget(pid_t pid) { live_children.erase(std::remove(live_children.begin(), live_children.end(), pid), live_children.end()); }
-
-// fork+exec with stdin/stdout/stderr redirected; the child dies with us (PDEATHSIG).
-pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
-            const std::string& stdin_path, const std::string& stdout_path,
-            const std::string& stderr_path) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) die("fork: " + std::string(std::strerror(errno)));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    auto redirect = [](const std::string& path, int fd, int flags) {
-      int f = ::open(path.c_str(), flags, 0644);
-      if (f < 0) ::_exit(126);
-      ::dup2(f, fd);
-      ::close(f);
-    };
-    redirect(stdin_path.empty() ? "/dev/null" : stdin_path, 0, O_RDONLY);
-    redirect(stdout_path.empty() ? "/dev/null" : stdout_path, 1, O_WRONLY | O_CREAT | O_APPEND);
-    redirect(stderr_path.empty() ? "/dev/null" : stderr_path, 2, O_WRONLY | O_CREAT | O_APPEND);
-    for (const auto& e : env_extra) ::putenv(const_cast<char*>(e.c_str()));
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  live_children.push_back(pid);
-  return pid;
-}
-
-// Waits for `pid` until `deadline_s` seconds from now; true with *status when it exited.
-bool wait_for(pid_t pid, double deadline_s, int* status) {
-  long long until = now_ns() + static_cast<long long>(deadline_s * 1e9);
-  for (;;) {
-    int st = 0;
-    pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) {
-      forget(pid);
-      if (status) *status = st;
-      return true;
-    }
-    if (r < 0 && errno != EINTR) {
-      forget(pid);
-      return true;
-    }
-    if (now_ns() >= until) return false;
-    sleep_ms(2);
-  }
-}
-
-// Graceful stop by pid (`signo`), KILL after `grace_s`; always reaped.
-void stop_process(pid_t pid, int signo, double grace_s) {
-  ::kill(pid, signo);
-  if (!wait_for(pid, grace_s, nullptr)) {
-    std::fprintf(stderr, "bench_jobs: pid %d still running %.0fs after signal %d: KILL\n", pid,
-                 grace_s, signo);
-    ::kill(pid, SIGKILL);
-    wait_for(pid, 10, nullptr);
-  }
-}
-
-void kill_leftovers() {
-  for (pid_t pid : live_children) ::kill(pid, SIGKILL);
-  for (pid_t pid : live_children) ::waitpid(pid, nullptr, 0);
-  live_children.clear();
-}
 
 // Read-only COUNT on a SQLite file while others write it (WAL: never blocks them).
 class Counter {
@@ -193,43 +79,12 @@ class Counter {
     sqlite3_reset(stmt_);
     return n;
   }
-  // Polls every `every_ms` until pred(count) or the deadline; returns the last count.
-  long long wait_until(const std::function<bool(long long)>& pred, double deadline_s,
-                       int every_ms, pid_t watched = 0) {
-    long long until = now_ns() + static_cast<long long>(deadline_s * 1e9);
-    long long n = -1;
-    for (;;) {
-      n = count();
-      if (pred(n) || now_ns() >= until) return n;
-      if (watched && ::waitpid(watched, nullptr, WNOHANG) == watched) {
-        forget(watched);
-        return count();
-      }
-      sleep_ms(every_ms);
-    }
-  }
 
  private:
   std::string sql_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
 };
-
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
-double percentile(std::vector<double> sorted, double p) {
-  if (sorted.empty()) return NAN;
-  std::sort(sorted.begin(), sorted.end());
-  // nearest rank
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  rank = std::clamp<size_t>(rank, 1, sorted.size());
-  return sorted[rank - 1];
-}
 
 // Runs `fn` R times (each returns jobs/s or NAN on failure); the median of the good runs.
 struct Measured {
@@ -262,7 +117,7 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
-std::string write_config(const std::string& dir, Kind kind, int workers, int prefetch = 1,
+std::string write_config(const TempDir& dir, Kind kind, int workers, int prefetch = 1,
                          bool pinned = false) {
   std::string handler;
   switch (kind) {
@@ -270,7 +125,7 @@ std::string write_config(const std::string& dir, Kind kind, int workers, int pre
     case Kind::persistent: handler = std::string("{ persistent: [") + BENCH_PERSISTENT + "] }"; break;
     case Kind::in_process: handler = "in_process"; break;
   }
-  std::string path = dir + "/preforkd.yaml";
+  std::string path = dir / "preforkd.yaml";
   write_file(path, "log: { level: warn }\n"
                    "sources: { local: { type: sqlite, path: jobs.db, prefetch: " +
                        std::to_string(prefetch) + " } }\n"
@@ -306,55 +161,50 @@ const char* done_sql = "SELECT count(*) FROM preforkd_jobs WHERE state = 'done'"
 
 double drain_once(Kind kind, int prefetch, bool pinned, int n, const Options& options,
                   std::string* problem) {
-  std::string dir = make_temp_dir("drain");
+  TempDir dir("drain", options.keep);
   std::string config = write_config(dir, kind, 2, prefetch, pinned);
   {
     auto source = open_source(config);
     auto jobs = payloads(n);
     source->enqueue_batch(jobs);
   }
-  std::string log = dir + "/daemon.log";
-  Counter done(dir + "/jobs.db", done_sql);
+  std::string log = dir / "daemon.log";
+  Counter done(dir / "jobs.db", done_sql);
   long long t0 = now_ns();
   pid_t daemon = spawn(daemon_argv(kind, config), {}, "", log, log);
-  long long got = done.wait_until([n](long long c) { return c >= n; }, 900, 10, daemon);
+  long long got = poll_until([&] { return done.count(); }, [n](long long c) { return c >= n; }, 900, 10, {daemon});
   double elapsed = seconds_since(t0);
-  if (std::find(live_children.begin(), live_children.end(), daemon) != live_children.end())
-    stop_process(daemon, SIGQUIT, 20);
-  Counter bad(dir + "/jobs.db", "SELECT count(*) FROM preforkd_jobs WHERE state IN ('dead', 'retry')");
+  stop_process(daemon, SIGQUIT, 20);
+  Counter bad(dir / "jobs.db", "SELECT count(*) FROM preforkd_jobs WHERE state IN ('dead', 'retry')");
   long long failed = bad.count();
   double rate = NAN;
   if (got >= n && failed == 0) rate = n / elapsed;
   else *problem = "drain " + std::string(kind_name(kind)) + ": " + std::to_string(got) + "/" +
                   std::to_string(n) + " done, " + std::to_string(failed) + " failed; log:\n" + tail_of(log);
-  if (!options.keep) fs::remove_all(dir);
   return rate;
 }
 
 double enqueue_ctl_once(int n, const Options& options) {
-  std::string dir = make_temp_dir("ctl");
+  TempDir dir("ctl", options.keep);
   std::string config = write_config(dir, Kind::exec, 2);
   open_source(config);  // the schema exists beforehand, as in production
   std::string input;
   for (int i = 0; i < n; ++i) input += "{\"n\":" + std::to_string(i) + "}\n";
-  write_file(dir + "/payloads", input);
+  write_file(dir / "payloads", input);
   long long t0 = now_ns();
   pid_t pid = spawn({BENCH_PREFORKCTL, "-c", config, "enqueue", "bench", "--batch"}, {},
-                    dir + "/payloads", "", dir + "/ctl.err");
-  int status = 0;
-  bool exited = wait_for(pid, 120, &status);
+                    dir / "payloads", "", dir / "ctl.err");
+  bool ok = exited_ok(pid, 120);
   double elapsed = seconds_since(t0);
-  if (!exited) stop_process(pid, SIGKILL, 5);
-  Counter queued(dir + "/jobs.db", "SELECT count(*) FROM preforkd_jobs");
+  Counter queued(dir / "jobs.db", "SELECT count(*) FROM preforkd_jobs");
   long long got = queued.count();
-  double rate = exited && WIFEXITED(status) && WEXITSTATUS(status) == 0 && got == n ? n / elapsed : NAN;
-  if (std::isnan(rate)) std::fprintf(stderr, "bench_jobs: preforkctl enqueue failed:\n%s\n", tail_of(dir + "/ctl.err").c_str());
-  if (!options.keep) fs::remove_all(dir);
+  double rate = ok && got == n ? n / elapsed : NAN;
+  if (std::isnan(rate)) std::fprintf(stderr, "bench_jobs: preforkctl enqueue failed:\n%s\n", tail_of(dir / "ctl.err").c_str());
   return rate;
 }
 
 double enqueue_lib_once(int n, bool batch, const Options& options) {
-  std::string dir = make_temp_dir("lib");
+  TempDir dir("lib", options.keep);
   std::string config = write_config(dir, Kind::exec, 2);
   auto source = open_source(config);
   auto jobs = payloads(n);
@@ -364,10 +214,7 @@ double enqueue_lib_once(int n, bool batch, const Options& options) {
   } else {
     for (const auto& job : jobs) source->enqueue(job);
   }
-  double rate = n / seconds_since(t0);
-  source.reset();
-  if (!options.keep) fs::remove_all(dir);
-  return rate;
+  return n / seconds_since(t0);
 }
 
 struct Latency {
@@ -377,46 +224,18 @@ struct Latency {
 
 Latency latency_run(const Options& options) {
   Latency result;
-  std::string dir = make_temp_dir("latency");
+  TempDir dir("latency", options.keep);
   std::string config = write_config(dir, Kind::in_process, 2);
   auto source = open_source(config);
-  std::string log = dir + "/daemon.log";
-  std::string lat_file = dir + "/latency.txt";
+  std::string log = dir / "daemon.log";
+  std::string lat_file = dir / "latency.txt";
   pid_t daemon = spawn(daemon_argv(Kind::in_process, config), {"BENCH_LATENCY_FILE=" + lat_file}, "",
                        log, log);
-  Counter done(dir + "/jobs.db", done_sql);
-  // Warm-up: both workers up and through one job each, then idle.
-  const int warmup = 4;
-  for (int i = 0; i < warmup; ++i) {
-    preforkd::NewJob job;
-    job.queue = "bench";
-    job.payload = "{\"warmup\":1}";
-    source->enqueue(job);
-  }
-  if (done.wait_until([](long long c) { return c >= warmup; }, 30, 5, daemon) < warmup) {
-    result.problem = "latency: warm-up jobs not done in 30s; log:\n" + tail_of(log);
-  } else {
-    sleep_ms(300);
-    for (int i = 0; i < options.latency_jobs; ++i) {
-      preforkd::NewJob job;
-      job.queue = "bench";
-      job.payload = "{\"t\":" + std::to_string(now_ns()) + "}";
-      source->enqueue(job);
-      sleep_ms(options.latency_gap_ms);
-    }
-    long long want = warmup + options.latency_jobs;
-    if (done.wait_until([want](long long c) { return c >= want; }, 60, 5, daemon) < want)
-      result.problem = "latency: not every job done in 60s; log:\n" + tail_of(log);
-  }
-  if (std::find(live_children.begin(), live_children.end(), daemon) != live_children.end())
-    stop_process(daemon, SIGQUIT, 20);
-  std::ifstream in(lat_file);
-  for (long long ns; in >> ns;) result.ms.push_back(static_cast<double>(ns) / 1e6);
-  if (result.problem.empty() && result.ms.size() != static_cast<size_t>(options.latency_jobs))
-    result.problem = "latency: " + std::to_string(result.ms.size()) + " samples for " +
-                     std::to_string(options.latency_jobs) + " jobs";
-  source.reset();
-  if (!options.keep) fs::remove_all(dir);
+  Counter done(dir / "jobs.db", done_sql);
+  LatencySamples samples = measure_latency(*source, daemon, lat_file, log, options.latency_jobs,
+                                           options.latency_gap_ms, [&] { return done.count(); });
+  result.ms = samples.ms;
+  if (!samples.problems.empty()) result.problem = samples.problems.front();  // what went wrong first
   return result;
 }
 
@@ -424,54 +243,41 @@ Latency latency_run(const Options& options) {
 
 const std::string schwartz_script = std::string(BENCH_SCHWARTZ_DIR) + "/theschwartz.pl";
 
-bool run_quiet(const std::vector<std::string>& argv, const std::string& out, const std::string& err,
-               double deadline_s) {
-  pid_t pid = spawn(argv, {}, "", out, err);
-  int status = 0;
-  if (!wait_for(pid, deadline_s, &status)) {
-    stop_process(pid, SIGKILL, 5);
-    return false;
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 // TheSchwartz insert() x n: seconds measured inside perl (interpreter start excluded).
 double schwartz_enqueue_once(int n, const Options& options) {
-  std::string dir = make_temp_dir("tsw-enq");
-  std::string db = dir + "/schwartz.db";
+  TempDir dir("tsw-enq", options.keep);
+  std::string db = dir / "schwartz.db";
   double rate = NAN;
-  if (run_quiet({"perl", schwartz_script, "init", db}, "", dir + "/err", 60) &&
-      run_quiet({"perl", schwartz_script, "enqueue", db, std::to_string(n)}, dir + "/out", dir + "/err", 300)) {
-    std::ifstream in(dir + "/out");
+  if (run_quiet({"perl", schwartz_script, "init", db}, {}, "", "", dir / "err", 60) &&
+      run_quiet({"perl", schwartz_script, "enqueue", db, std::to_string(n)}, {}, "", dir / "out", dir / "err", 300)) {
+    std::ifstream in(dir / "out");
     double seconds = 0;
     if (in >> seconds && seconds > 0) rate = n / seconds;
   }
-  if (std::isnan(rate)) std::fprintf(stderr, "bench_jobs: TheSchwartz enqueue failed:\n%s\n", tail_of(dir + "/err").c_str());
-  if (!options.keep) fs::remove_all(dir);
+  if (std::isnan(rate)) std::fprintf(stderr, "bench_jobs: TheSchwartz enqueue failed:\n%s\n", tail_of(dir / "err").c_str());
   return rate;
 }
 
 // 2 perl workers from their start until the job table is empty.
 double schwartz_drain_once(int n, const Options& options, std::string* problem) {
-  std::string dir = make_temp_dir("tsw-drain");
-  std::string db = dir + "/schwartz.db";
-  if (!run_quiet({"perl", schwartz_script, "init", db}, "", dir + "/err", 60) ||
-      !run_quiet({"perl", schwartz_script, "enqueue", db, std::to_string(n)}, "", dir + "/err", 300)) {
-    *problem = "TheSchwartz setup failed:\n" + tail_of(dir + "/err");
+  TempDir dir("tsw-drain", options.keep);
+  std::string db = dir / "schwartz.db";
+  if (!run_quiet({"perl", schwartz_script, "init", db}, {}, "", "", dir / "err", 60) ||
+      !run_quiet({"perl", schwartz_script, "enqueue", db, std::to_string(n)}, {}, "", "", dir / "err", 300)) {
+    *problem = "TheSchwartz setup failed:\n" + tail_of(dir / "err");
     return NAN;
   }
   Counter left(db, "SELECT count(*) FROM job");
   long long t0 = now_ns();
-  pid_t a = spawn({"perl", schwartz_script, "worker", db, "240"}, {}, "", "", dir + "/err");
-  pid_t b = spawn({"perl", schwartz_script, "worker", db, "240"}, {}, "", "", dir + "/err");
-  long long remaining = left.wait_until([](long long c) { return c == 0; }, 250, 10);
+  pid_t a = spawn({"perl", schwartz_script, "worker", db, "240"}, {}, "", "", dir / "err");
+  pid_t b = spawn({"perl", schwartz_script, "worker", db, "240"}, {}, "", "", dir / "err");
+  long long remaining = poll_until([&] { return left.count(); }, [](long long c) { return c == 0; }, 250, 10);
   double elapsed = seconds_since(t0);
   for (pid_t pid : {a, b})
     if (!wait_for(pid, 15, nullptr)) stop_process(pid, SIGTERM, 5);
   double rate = NAN;
   if (remaining == 0) rate = (n + 1) / elapsed;  // + the warm-up job the enqueue inserted
-  else *problem = "TheSchwartz drain: " + std::to_string(remaining) + " jobs left:\n" + tail_of(dir + "/err");
-  if (!options.keep) fs::remove_all(dir);
+  else *problem = "TheSchwartz drain: " + std::to_string(remaining) + " jobs left:\n" + tail_of(dir / "err");
   return rate;
 }
 
@@ -606,8 +412,8 @@ int raw_worker(const std::string& path) {
 }
 
 double raw_sqlite_once(int n, const Options& options) {
-  std::string dir = make_temp_dir("raw");
-  std::string path = dir + "/jobs.db";
+  TempDir dir("raw", options.keep);
+  std::string path = dir / "jobs.db";
   {
     sqlite3* db = raw_open(path);
     sqlite3_exec(db, raw_schema, nullptr, nullptr, nullptr);
@@ -641,19 +447,11 @@ double raw_sqlite_once(int n, const Options& options) {
     workers.push_back(pid);
   }
   bool ok = true;
-  for (pid_t pid : workers) {
-    int status = 0;
-    if (!wait_for(pid, 120, &status)) {
-      stop_process(pid, SIGKILL, 5);
-      ok = false;
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      ok = false;
-    }
-  }
+  for (pid_t pid : workers)
+    if (!exited_ok(pid, 120)) ok = false;
   double elapsed = seconds_since(t0);
   Counter done(path, done_sql);
   long long got = done.count();
-  if (!options.keep) fs::remove_all(dir);
   if (!ok || got != n) {
     std::fprintf(stderr, "bench_jobs: raw SQLite run failed (%lld/%d done)\n", got, n);
     return NAN;
@@ -690,15 +488,8 @@ double fork_exec_once(int n, bool use_spawn) {
     workers.push_back(pid);
   }
   bool ok = true;
-  for (pid_t pid : workers) {
-    int status = 0;
-    if (!wait_for(pid, 900, &status)) {
-      stop_process(pid, SIGKILL, 5);
-      ok = false;
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      ok = false;
-    }
-  }
+  for (pid_t pid : workers)
+    if (!exited_ok(pid, 900)) ok = false;
   return ok ? n / seconds_since(t0) : NAN;
 }
 
@@ -720,38 +511,24 @@ std::string fmt_runs(const Measured& m) {
   return s + ")";
 }
 
-void on_signal(int) {
-  kill_leftovers();
-  ::_exit(130);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  set_program("bench_jobs", "benchjobs");
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> int {
-      if (i + 1 >= argc) die(a + " needs a value");
-      return std::atoi(argv[++i]);
-    };
-    if (a == "--jobs") options.jobs = value();
-    else if (a == "--exec-jobs") options.exec_jobs = value();
-    else if (a == "--raw-busy-us") raw_busy_us = value();
+  for (Args args(argc, argv); args.next();) {
+    const std::string& a = args.arg();
+    if (a == "--exec-jobs") options.exec_jobs = args.number();
+    else if (a == "--raw-busy-us") raw_busy_us = args.number();
     else if (a == "--raw-fused") raw_fused = true;
-    else if (a == "--schwartz-jobs") options.schwartz_jobs = value();
-    else if (a == "--latency-jobs") options.latency_jobs = value();
-    else if (a == "--latency-gap-ms") options.latency_gap_ms = value();
-    else if (a == "--repeat") options.repeat = std::max(1, value());
-    else if (a == "--prefetch") options.prefetch = std::max(1, value());
-    else if (a == "--keep") options.keep = true;
-    else if (a == "--only" && i + 1 < argc) options.only = argv[++i];
-    else if (a == "--quick") {
+    else if (a == "--schwartz-jobs") options.schwartz_jobs = args.number();
+    else if (a == "--prefetch") options.prefetch = std::max(1, args.number());
+    else if (a == "--quick") {  // the common --quick's counts, and this driver's own
       options.jobs = 2000;
       options.exec_jobs = 500;
       options.schwartz_jobs = 300;
       options.latency_jobs = 100;
-    } else {
+    } else if (!take_common_option(args, options)) {
       std::fprintf(stderr,
                    "usage: bench_jobs [--jobs N] [--exec-jobs N] [--schwartz-jobs N] [--latency-jobs N] "
                    "[--latency-gap-ms MS] [--repeat R] [--prefetch P] [--quick] [--keep]\n"
@@ -761,10 +538,7 @@ int main(int argc, char** argv) {
   }
   if (options.exec_jobs <= 0) options.exec_jobs = options.jobs;
   if (options.jobs < 1 || options.schwartz_jobs < 1 || options.latency_jobs < 1) die("counts must be >= 1");
-  ::signal(SIGINT, on_signal);
-  ::signal(SIGTERM, on_signal);
-  ::signal(SIGHUP, on_signal);
-  ::signal(SIGPIPE, SIG_IGN);
+  install_signal_handlers();
 
   const int n = options.jobs;
   std::printf("preforkd jobs bench: %d jobs per drain (exec handler and fork+exec: %d), 2 workers, "

@@ -27,231 +27,49 @@
 // --repeat R runs R rounds of every scenario in turn (medians shown); --statements loads
 // pg_stat_statements and prints each drain's top statements per job.
 // Internal: bench_postgres --raw-worker CONNINFO min|same|merged  (one raw loop; prints its count)
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/cpu_time.hpp"
+#include "common/files.hpp"
+#include "common/latency.hpp"
+#include "common/options.hpp"
+#include "common/polling.hpp"
+#include "common/processes.hpp"
+#include "common/program.hpp"
+#include "common/report.hpp"
+#include "common/scenario_runs.hpp"
+#include "common/servers.hpp"
+#include "common/stats.hpp"
+#include "common/timing.hpp"
 #include "preforkd/config.hpp"
 #include "preforkd/job_source.hpp"
 #include "sources/postgres/pg_queries.hpp"  // the source's own SQL, for the raw_same loop
 
 namespace {
 
+using namespace bench;
 namespace fs = std::filesystem;
 
-// ---------------------------------------------------------------- small helpers
-
-long long now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
-double seconds_since(long long start_ns) { return static_cast<double>(now_ns() - start_ns) / 1e9; }
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-struct Options {
-  int jobs = 20000;
-  int latency_jobs = 300;
-  int latency_gap_ms = 5;
-  int repeat = 1;
-  bool keep = false;
+struct Options : CommonOptions {
   bool statements = false;  // load pg_stat_statements and print each drain's top statements
-  std::string only;  // comma-separated parts; empty: all
-  bool wants(const std::string& part) const {
-    return only.empty() || ("," + only + ",").find("," + part + ",") != std::string::npos;
-  }
 };
-
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "bench_postgres: %s\n", message.c_str());
-  std::exit(1);
-}
-
-std::string make_temp_dir(const char* tag) {
-  std::string pattern = std::string("/tmp/preforkd-benchpg-") + tag + "-XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  if (!::mkdtemp(buffer.data())) die("mkdtemp: " + std::string(std::strerror(errno)));
-  return buffer.data();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) die("cannot write " + path);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string tail_of(const std::string& path, size_t bytes = 1500) {
-  std::string text = read_file(path);
-  return text.size() > bytes ? text.substr(text.size() - bytes) : text;
-}
-
-// ---------------------------------------------------------------- processes (by pid)
-
-std::vector<pid_t> live_children;
-
-void forget(pid_t pid) {
-  live_children.erase(std::remove(live_children.begin(), live_children.end(), pid), live_children.end());
-}
-bool is_live(pid_t pid) { return std::find(live_children.begin(), live_children.end(), pid) != live_children.end(); }
-
-struct As {
-  bool drop = false;  // switch to uid/gid (PostgreSQL refuses to run as root)
-  uid_t uid = 0;
-  gid_t gid = 0;
-  int death_signal = SIGKILL;
-};
-
-pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
-            const std::string& stdin_path, const std::string& stdout_path,
-            const std::string& stderr_path, const std::string& cwd = "", const As& as = {}) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) die("fork: " + std::string(std::strerror(errno)));
-  if (pid == 0) {
-    auto redirect = [](const std::string& path, int fd, int flags) {
-      int f = ::open(path.c_str(), flags, 0644);
-      if (f < 0) ::_exit(126);
-      ::dup2(f, fd);
-      ::close(f);
-    };
-    redirect(stdin_path.empty() ? "/dev/null" : stdin_path, 0, O_RDONLY);
-    redirect(stdout_path.empty() ? "/dev/null" : stdout_path, 1, O_WRONLY | O_CREAT | O_APPEND);
-    redirect(stderr_path.empty() ? "/dev/null" : stderr_path, 2, O_WRONLY | O_CREAT | O_APPEND);
-    if (as.drop && (::setgroups(0, nullptr) != 0 || ::setgid(as.gid) != 0 || ::setuid(as.uid) != 0)) ::_exit(126);
-    // After setuid, which clears the parent-death signal.
-    ::prctl(PR_SET_PDEATHSIG, as.death_signal);
-    if (::getppid() != parent) ::_exit(1);
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
-    for (const auto& e : env_extra) ::putenv(const_cast<char*>(e.c_str()));
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  live_children.push_back(pid);
-  return pid;
-}
-
-bool wait_for(pid_t pid, double deadline_s, int* status) {
-  long long until = now_ns() + static_cast<long long>(deadline_s * 1e9);
-  for (;;) {
-    int st = 0;
-    pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) {
-      forget(pid);
-      if (status) *status = st;
-      return true;
-    }
-    if (r < 0 && errno != EINTR) {
-      forget(pid);
-      return true;
-    }
-    if (now_ns() >= until) return false;
-    sleep_ms(1);
-  }
-}
-
-void stop_process(pid_t pid, int signo, double grace_s) {
-  if (!is_live(pid)) return;
-  ::kill(pid, signo);
-  if (!wait_for(pid, grace_s, nullptr)) {
-    std::fprintf(stderr, "bench_postgres: pid %d still running %.0fs after signal %d: KILL\n", pid, grace_s, signo);
-    ::kill(pid, SIGKILL);
-    wait_for(pid, 10, nullptr);
-  }
-}
-
-void kill_leftovers() {
-  for (pid_t pid : live_children) ::kill(pid, SIGKILL);
-  for (pid_t pid : live_children) ::waitpid(pid, nullptr, 0);
-  live_children.clear();
-}
-
-bool run_quiet(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-               const std::string& stdin_path, const std::string& out, const std::string& err,
-               double deadline_s, const As& as = {}) {
-  pid_t pid = spawn(argv, env, stdin_path, out, err, "", as);
-  int status = 0;
-  if (!wait_for(pid, deadline_s, &status)) {
-    stop_process(pid, SIGKILL, 5);
-    return false;
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-// CPU seconds (user + system) of `roots` and all their descendants, from /proc.
-double tree_cpu_seconds(const std::vector<pid_t>& roots) {
-  struct Proc {
-    pid_t ppid;
-    double cpu;
-  };
-  std::map<pid_t, Proc> procs;
-  static const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  if (DIR* d = ::opendir("/proc")) {
-    while (dirent* e = ::readdir(d)) {
-      pid_t pid = std::atoi(e->d_name);
-      if (pid <= 0) continue;
-      std::string stat = read_file("/proc/" + std::string(e->d_name) + "/stat");
-      size_t close = stat.rfind(')');
-      if (close == std::string::npos) continue;
-      std::istringstream in(stat.substr(close + 2));
-      std::string field;
-      std::vector<std::string> f;
-      while (in >> field) f.push_back(field);
-      if (f.size() < 13) continue;  // f[0] = state (field 3): utime is field 14 = f[11]
-      procs[pid] = {static_cast<pid_t>(std::atoi(f[1].c_str())),
-                    (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / tick};
-    }
-    ::closedir(d);
-  }
-  double total = 0;
-  for (const auto& [pid, p] : procs) {
-    for (pid_t cur = pid; cur > 1;) {
-      if (std::find(roots.begin(), roots.end(), cur) != roots.end()) {
-        total += p.cpu;
-        break;
-      }
-      auto it = procs.find(cur);
-      if (it == procs.end()) break;
-      cur = it->second.ppid;
-    }
-  }
-  return total;
-}
 
 // ---------------------------------------------------------------- postgres client
 
@@ -305,36 +123,13 @@ class Pg {
   // Polls every `every_ms` until pred(value) or the deadline (or `watched` exits).
   long long wait_until(const std::string& sql, const std::function<bool(long long)>& pred, double deadline_s,
                        int every_ms, const std::vector<pid_t>& watched = {}) {
-    long long until = now_ns() + static_cast<long long>(deadline_s * 1e9);
-    for (;;) {
-      long long n = num(sql);
-      if (pred(n) || now_ns() >= until) return n;
-      for (pid_t w : watched)
-        if (is_live(w) && ::waitpid(w, nullptr, WNOHANG) == w) {
-          forget(w);
-          return num(sql);
-        }
-      sleep_ms(every_ms);
-    }
+    return poll_until([&] { return num(sql); }, pred, deadline_s, every_ms, watched);
   }
   long long statements = 0;  // sent on this connection (subtracted from the transaction counts)
 
  private:
   PGconn* c_ = nullptr;
 };
-
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("bind: " + std::string(std::strerror(errno)));
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
 
 // ---------------------------------------------------------------- the server
 
@@ -360,7 +155,7 @@ struct Server {
   int port = 0;
   std::string dir, bin, version;
   bool statements = false;
-  As as;
+  SpawnAs as;
   std::string conninfo(const std::string& db) const {
     return "host=127.0.0.1 port=" + std::to_string(port) + " dbname=" + db + " user=postgres connect_timeout=5";
   }
@@ -406,15 +201,8 @@ Server start_postgres(bool statements) {
     if (server.statements)
       argv.insert(argv.end(), {"-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"});
     server.pid = spawn(argv, {}, "", log, log, "", server.as);
-    for (int i = 0; i < 3000; ++i) {
-      if (!is_live(server.pid) || ::waitpid(server.pid, nullptr, WNOHANG) == server.pid) {
-        forget(server.pid);
-        break;
-      }
-      if (PQping(server.conninfo("postgres").c_str()) == PQPING_OK) return server;
-      sleep_ms(20);
-    }
-    stop_process(server.pid, SIGKILL, 5);
+    auto answers = [&] { return PQping(server.conninfo("postgres").c_str()) == PQPING_OK; };
+    if (wait_until_serving(server.pid, 3000, 20, answers)) return server;
   }
   die("postgres did not start; log:\n" + tail_of(log));
 }
@@ -448,21 +236,6 @@ DbStats db_stats(const Server& server) {
 
 // ---------------------------------------------------------------- results
 
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-  rank = std::clamp<size_t>(rank, 1, v.size());
-  return v[rank - 1];
-}
-
 // One drain run: jobs/s (NAN: failed), a second figure where it has one, and the work.
 struct Run {
   double rate = NAN;
@@ -475,29 +248,7 @@ struct Run {
   double elapsed = 0;
 };
 
-struct Measured {
-  bool attempted = false;
-  std::vector<Run> runs;
-  double rate = NAN, rate2 = NAN;
-  Run representative;  // the median run (for the work figures)
-};
-
-// Adds one run (a failed one counts as attempted), and recomputes the medians.
-void add_run(Measured& m, const Run& run) {
-  m.attempted = true;
-  if (!std::isnan(run.rate)) m.runs.push_back(run);
-  if (m.runs.empty()) return;
-  std::vector<Run> sorted = m.runs;
-  std::sort(sorted.begin(), sorted.end(), [](const Run& a, const Run& b) { return a.rate < b.rate; });
-  std::vector<double> rates, rates2;
-  for (const auto& r : m.runs) {
-    rates.push_back(r.rate);
-    if (!std::isnan(r.rate2)) rates2.push_back(r.rate2);
-  }
-  m.rate = median(rates);
-  m.rate2 = median(rates2);
-  m.representative = sorted[sorted.size() / 2];
-}
+using Measured = ScenarioRuns<Run>;  // representative: for the work figures
 
 std::vector<std::string> problems;
 
@@ -540,9 +291,9 @@ struct Window {
 enum class Kind { in_process, persistent };
 const char* kind_name(Kind k) { return k == Kind::in_process ? "in_process" : "persistent (C no-op)"; }
 
-std::string write_config(const std::string& dir, const Server& server, Kind kind, int prefetch) {
+std::string write_config(const TempDir& dir, const Server& server, Kind kind, int prefetch) {
   std::string handler = kind == Kind::in_process ? "in_process" : std::string("{ persistent: [") + BENCH_PERSISTENT + "] }";
-  std::string path = dir + "/preforkd.yaml";
+  std::string path = dir / "preforkd.yaml";
   write_file(path, "log: { level: warn }\n"
                    "sources:\n"
                    "  shared: { type: postgres, url: \"" + server.conninfo("bench") + "\", prefetch: " +
@@ -572,18 +323,18 @@ const char* const preforkd_left =
     "WHERE state = 'running' ORDER BY lease_until LIMIT 1) r)";
 
 // preforkctl enqueue --batch of n {"n":i} payloads into a fresh database; false on failure.
-bool enqueue_preforkd(const Server& server, Pg& admin, const std::string& dir, const std::string& config, int n,
+bool enqueue_preforkd(const Server& server, Pg& admin, const TempDir& dir, const std::string& config, int n,
                       const std::string& label) {
   reset(admin);
   std::string input;
   for (int i = 0; i < n; ++i) input += "{\"n\":" + std::to_string(i) + "}\n";
-  write_file(dir + "/payloads", input);
-  bool ok = run_quiet({BENCH_PREFORKCTL, "-c", config, "enqueue", "bench", "--batch"}, {}, dir + "/payloads", "",
-                      dir + "/ctl.err", 120);
+  write_file(dir / "payloads", input);
+  bool ok = run_quiet({BENCH_PREFORKCTL, "-c", config, "enqueue", "bench", "--batch"}, {}, dir / "payloads", "",
+                      dir / "ctl.err", 120);
   long long queued = ok ? Pg(server.conninfo("bench")).num("SELECT count(*) FROM preforkd_jobs WHERE state = 'queued'") : 0;
   if (!ok || queued != n) {
     problems.push_back(label + ": preforkctl enqueue failed (" + std::to_string(queued) + " queued):\n" +
-                       tail_of(dir + "/ctl.err"));
+                       tail_of(dir / "ctl.err"));
     return false;
   }
   return true;
@@ -593,15 +344,12 @@ Run preforkd_drain_once(const Server& server, Pg& admin, Kind kind, int n, const
                         int prefetch = 1) {
   Run run;
   run.n = n;
-  std::string dir = make_temp_dir("drain");
+  TempDir dir("drain", options.keep);
   std::string config = write_config(dir, server, kind, prefetch);
   std::string label = std::string("preforkd ") + kind_name(kind);
-  if (!enqueue_preforkd(server, admin, dir, config, n, label)) {
-    if (!options.keep) fs::remove_all(dir);
-    return run;
-  }
+  if (!enqueue_preforkd(server, admin, dir, config, n, label)) return run;
   Window window(server);
-  std::string log = dir + "/daemon.log";
+  std::string log = dir / "daemon.log";
   long long poller_statements = 0;
   long long got = 0, left = -1;
   {
@@ -622,7 +370,6 @@ Run preforkd_drain_once(const Server& server, Pg& admin, Kind kind, int n, const
   if (left == 0 && got == n && others == 0) run.rate = n / run.elapsed;
   else problems.push_back(label + ": " + std::to_string(got) + "/" + std::to_string(n) + " done, " +
                           std::to_string(others) + " in another state after the stop; log:\n" + tail_of(log));
-  if (!options.keep) fs::remove_all(dir);
   return run;
 }
 
@@ -705,7 +452,7 @@ int raw_worker(const std::string& conninfo, const std::string& variant) {
 Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options& options) {
   Run run;
   run.n = n;
-  std::string dir = make_temp_dir("raw");
+  TempDir dir("raw", options.keep);
   std::string label = std::string("raw loop (") + raw_name(variant) + ")";
   std::string count_sql, left_sql;
   if (variant == Raw::min) {
@@ -721,10 +468,7 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
   } else {
     // preforkd's table, filled the same way as for the preforkd drains.
     std::string config = write_config(dir, server, Kind::in_process, 1);
-    if (!enqueue_preforkd(server, admin, dir, config, n, label)) {
-      if (!options.keep) fs::remove_all(dir);
-      return run;
-    }
+    if (!enqueue_preforkd(server, admin, dir, config, n, label)) return run;
     count_sql = done_count;
     left_sql = preforkd_left;
   }
@@ -733,7 +477,7 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
   std::vector<pid_t> procs;
   for (int i = 0; i < 2; ++i)
     procs.push_back(spawn({"/proc/self/exe", "--raw-worker", server.conninfo("bench"), raw_name(variant)}, {}, "",
-                          dir + "/count." + std::to_string(i), dir + "/err"));
+                          dir / "count." + std::to_string(i), dir / "err"));
   // Both exit when the claim finds nothing; wait4 gives each one's CPU time. Meanwhile
   // the queue is polled every 20 ms as in the other drains, so that the server carries
   // the same polling load (the end is the second exit, not the poll).
@@ -775,12 +519,11 @@ Run raw_once(const Server& server, Pg& admin, Raw variant, int n, const Options&
   run.client_cpu_us = cpu * 1e6 / n;
   window.totals(run, poller_statements);
   long long counted = 0;
-  for (int i = 0; i < 2; ++i) counted += std::atoll(read_file(dir + "/count." + std::to_string(i)).c_str());
+  for (int i = 0; i < 2; ++i) counted += std::atoll(read_file(dir / "count." + std::to_string(i)).c_str());
   long long done = Pg(server.conninfo("bench")).num(count_sql);
   if (ok && counted == n && done == n) run.rate = n / run.elapsed;
   else problems.push_back(label + ": " + std::to_string(done) + "/" + std::to_string(n) + " done, " +
-                          std::to_string(counted) + " counted:\n" + tail_of(dir + "/err"));
-  if (!options.keep) fs::remove_all(dir);
+                          std::to_string(counted) + " counted:\n" + tail_of(dir / "err"));
   return run;
 }
 
@@ -791,7 +534,7 @@ const std::string peer_dir = BENCH_POSTGRES_DIR;
 Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const Options& options) {
   Run run;
   run.n = n;
-  std::string dir = make_temp_dir("graphile");
+  TempDir dir("graphile", options.keep);
   reset(admin);
   std::string script = peer_dir + "/graphile_peer.js";
   std::string url = server.url("bench");
@@ -799,11 +542,10 @@ Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const
   // primary key; cheap however many are gone), then count.
   const std::string count_sql = "SELECT count(*) FROM graphile_worker._private_jobs";
   const std::string left_sql = "SELECT count(*) FROM (SELECT 1 FROM graphile_worker._private_jobs ORDER BY id LIMIT 1) q";
-  if (!run_quiet({"node", script, "add", url, std::to_string(n)}, {}, "", "", dir + "/add.err", 180) ||
+  if (!run_quiet({"node", script, "add", url, std::to_string(n)}, {}, "", "", dir / "add.err", 180) ||
       Pg(server.conninfo("bench")).try_cmd(count_sql) != std::to_string(n)) {
     problems.push_back("graphile-worker add_jobs failed (" + Pg(server.conninfo("bench")).try_cmd(count_sql) +
-                       " jobs):\n" + tail_of(dir + "/add.err"));
-    if (!options.keep) fs::remove_all(dir);
+                       " jobs):\n" + tail_of(dir / "add.err"));
     return run;
   }
   Window window(server);
@@ -814,7 +556,7 @@ Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const
     t0 = now_ns();
     // NO_LOG_SUCCESS: graphile-worker's own switch for its per-job "Completed task" line.
     node = spawn({"node", script, "work", url, std::to_string(concurrency), "400"}, {"NO_LOG_SUCCESS=1"}, "",
-                 dir + "/work.out", dir + "/work.err");
+                 dir / "work.out", dir / "work.err");
     left = poll.wait_until(left_sql, [](long long c) { return c == 0; }, 300, 20, {node});
     end = now_ns();
     window.end(run);
@@ -825,7 +567,7 @@ Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const
   window.totals(run, poller_statements);
   if (left == 0) left = Pg(server.conninfo("bench")).num(count_sql);
   long long start = 0;
-  std::istringstream out(read_file(dir + "/work.out"));
+  std::istringstream out(read_file(dir / "work.out"));
   for (std::string word; out >> word;)
     if (word == "start") out >> start;
   if (left == 0 && start > t0 && start < end) {
@@ -834,9 +576,8 @@ Run graphile_once(const Server& server, Pg& admin, int concurrency, int n, const
     run.rate2 = n / (static_cast<double>(end - t0) / 1e9);  // from the process start
   } else {
     problems.push_back("graphile-worker concurrency " + std::to_string(concurrency) + ": " + std::to_string(left) +
-                       " jobs left:\n" + tail_of(dir + "/work.err"));
+                       " jobs left:\n" + tail_of(dir / "work.err"));
   }
-  if (!options.keep) fs::remove_all(dir);
   return run;
 }
 
@@ -847,68 +588,21 @@ struct Latency {
 };
 
 Latency latency_run(const Server& server, Pg& admin, const Options& options) {
-  Latency result;
-  std::string dir = make_temp_dir("latency");
+  TempDir dir("latency", options.keep);
   reset(admin);
   std::string config_path = write_config(dir, server, Kind::in_process, 1);
   preforkd::Config config = preforkd::load_config(config_path, false);
   auto source = preforkd::open_job_source(config.sources.at("shared"));
-  std::string log = dir + "/daemon.log", lat_file = dir + "/latency.txt";
+  std::string log = dir / "daemon.log", lat_file = dir / "latency.txt";
   pid_t daemon = spawn(daemon_argv(Kind::in_process, config_path), {"BENCH_LATENCY_FILE=" + lat_file}, "", log, log);
-  const int warmup = 4;
-  for (int i = 0; i < warmup; ++i) {
-    preforkd::NewJob job;
-    job.queue = "bench";
-    job.payload = "{\"warmup\":1}";
-    source->enqueue(job);
-  }
   Pg poll(server.conninfo("bench"));
-  if (poll.wait_until(done_count, [](long long c) { return c >= warmup; }, 30, 5, {daemon}) < warmup) {
-    problems.push_back("latency: warm-up jobs not done in 30s; log:\n" + tail_of(log));
-  } else {
-    sleep_ms(300);
-    for (int i = 0; i < options.latency_jobs; ++i) {
-      preforkd::NewJob job;
-      job.queue = "bench";
-      job.payload = "{\"t\":" + std::to_string(now_ns()) + "}";
-      source->enqueue(job);
-      sleep_ms(options.latency_gap_ms);
-    }
-    long long want = warmup + options.latency_jobs;
-    if (poll.wait_until(done_count, [want](long long c) { return c >= want; }, 60, 5, {daemon}) < want)
-      problems.push_back("latency: not every job done in 60s; log:\n" + tail_of(log));
-  }
-  stop_process(daemon, SIGQUIT, 20);
-  std::ifstream in(lat_file);
-  for (long long ns; in >> ns;) result.ms.push_back(static_cast<double>(ns) / 1e6);
-  if (result.ms.size() != static_cast<size_t>(options.latency_jobs))
-    problems.push_back("latency: " + std::to_string(result.ms.size()) + " samples for " +
-                       std::to_string(options.latency_jobs) + " jobs");
-  source.reset();
-  if (!options.keep) fs::remove_all(dir);
-  return result;
+  LatencySamples samples = measure_latency(*source, daemon, lat_file, log, options.latency_jobs, options.latency_gap_ms,
+                                           [&] { return poll.num(done_count); });
+  problems.insert(problems.end(), samples.problems.begin(), samples.problems.end());
+  return {samples.ms};
 }
 
 // ---------------------------------------------------------------- report
-
-std::string fmt(double v, const char* f = "%.0f") {
-  if (std::isnan(v)) return "n/a";
-  char b[48];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-std::string shown(const Measured& m, bool second = false) {
-  if (!m.attempted) return "skipped";
-  return std::isnan(second ? m.rate2 : m.rate) ? "failed" : fmt(second ? m.rate2 : m.rate);
-}
-
-std::string runs_of(const Measured& m) {
-  if (m.runs.size() <= 1) return "";
-  std::string s = "  (runs:";
-  for (const auto& r : m.runs) s += " " + fmt(r.rate);
-  return s + ")";
-}
 
 void print_work(const std::string& name, const Measured& m) {
   if (m.runs.empty()) return;
@@ -919,33 +613,16 @@ void print_work(const std::string& name, const Measured& m) {
               fmt(r.rows_per_job, "%.2f").c_str());
 }
 
-void on_signal(int) {
-  kill_leftovers();
-  ::_exit(130);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  set_program("bench_postgres", "benchpg");
+  exit_poll_ms = 1;  // as bench_postgres has always looked for its children's exits
   if (argc == 4 && std::string(argv[1]) == "--raw-worker") return raw_worker(argv[2], argv[3]);
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> int {
-      if (i + 1 >= argc) die(a + " needs a value");
-      return std::atoi(argv[++i]);
-    };
-    if (a == "--jobs") options.jobs = value();
-    else if (a == "--latency-jobs") options.latency_jobs = value();
-    else if (a == "--latency-gap-ms") options.latency_gap_ms = value();
-    else if (a == "--repeat") options.repeat = std::max(1, value());
-    else if (a == "--keep") options.keep = true;
-    else if (a == "--statements") options.statements = true;
-    else if (a == "--only" && i + 1 < argc) options.only = argv[++i];
-    else if (a == "--quick") {
-      options.jobs = 2000;
-      options.latency_jobs = 100;
-    } else {
+  for (Args args(argc, argv); args.next();) {
+    if (args.arg() == "--statements") options.statements = true;
+    else if (!take_common_option(args, options)) {
       std::fprintf(stderr,
                    "usage: bench_postgres [--jobs N] [--latency-jobs N] [--latency-gap-ms MS] [--repeat R] [--quick] "
                    "[--keep] [--statements]\n       [--only in_process,persistent,graphile,graphile10,raw,latency]\n");
@@ -953,10 +630,7 @@ int main(int argc, char** argv) {
     }
   }
   if (options.jobs < 1 || options.latency_jobs < 1) die("counts must be >= 1");
-  ::signal(SIGINT, on_signal);
-  ::signal(SIGTERM, on_signal);
-  ::signal(SIGHUP, on_signal);
-  ::signal(SIGPIPE, SIG_IGN);
+  install_signal_handlers();
 
   Server server = start_postgres(options.statements);
   Pg admin(server.conninfo("postgres"));
@@ -1069,32 +743,16 @@ int main(int argc, char** argv) {
   std::printf("%-48s %12s%s\n\n", "  same, complete+claim merged (what-if)", shown(raw_merged).c_str(),
               runs_of(raw_merged).c_str());
 
-  struct Row {
-    std::string what, shown, target;
-    int met;  // -1: no target / not measured
-  };
-  std::vector<Row> rows;
-  auto ratio = [&](const std::string& what, double a, double b, double target) {
-    double q = (std::isnan(a) || std::isnan(b) || b <= 0) ? NAN : a / b;
-    char tgt[32] = "";
-    if (target > 0) std::snprintf(tgt, sizeof tgt, ">= %.1fx", target);
-    rows.push_back({what, std::isnan(q) ? "n/a" : fmt(q, q >= 10 ? "%.1fx" : "%.2fx"), tgt,
-                    target <= 0 || std::isnan(q) ? -1 : q >= target});
-  };
-  for (const auto& v : variants) ratio("preforkd " + v.name + " / graphile-worker c2", v.m.rate, graphile2.rate, 3);
-  for (const auto& v : variants) ratio("preforkd " + v.name + " / graphile-worker c10", v.m.rate, graphile10.rate, 0);
-  for (const auto& v : variants) ratio("preforkd " + v.name + " / raw loop (minimal)", v.m.rate, raw_min.rate, 0);
-  for (const auto& v : variants) ratio("preforkd " + v.name + " / raw loop (preforkd SQL)", v.m.rate, raw_same.rate, 0);
-  ratio("graphile-worker c2 / raw loop (minimal)", graphile2.rate, raw_min.rate, 0);
-  ratio("raw loop preforkd SQL: merged / two statements", raw_merged.rate, raw_same.rate, 0);
-  rows.push_back({"enqueue-to-start p50", fmt(p50, "%.2f ms"), "< 5 ms", std::isnan(p50) ? -1 : p50 < 5});
-  rows.push_back({"enqueue-to-start p99", fmt(p99, "%.2f ms"), "", -1});
-  std::printf("%-58s %10s %9s  %s\n", "ratio / target", "measured", "wanted", "");
-  std::printf("%-58s %10s %9s  %s\n", "----------------------------------------------------------", "----------",
-              "---------", "----");
-  for (const auto& row : rows)
-    std::printf("%-58s %10s %9s  %s\n", row.what.c_str(), row.shown.c_str(), row.target.c_str(),
-                row.met < 0 ? "" : row.met ? "met" : "MISSED");
+  TargetTable targets;
+  for (const auto& v : variants) targets.ratio("preforkd " + v.name + " / graphile-worker c2", v.m.rate, graphile2.rate, 3);
+  for (const auto& v : variants) targets.ratio("preforkd " + v.name + " / graphile-worker c10", v.m.rate, graphile10.rate, 0);
+  for (const auto& v : variants) targets.ratio("preforkd " + v.name + " / raw loop (minimal)", v.m.rate, raw_min.rate, 0);
+  for (const auto& v : variants) targets.ratio("preforkd " + v.name + " / raw loop (preforkd SQL)", v.m.rate, raw_same.rate, 0);
+  targets.ratio("graphile-worker c2 / raw loop (minimal)", graphile2.rate, raw_min.rate, 0);
+  targets.ratio("raw loop preforkd SQL: merged / two statements", raw_merged.rate, raw_same.rate, 0);
+  targets.add("enqueue-to-start p50", fmt(p50, "%.2f ms"), "< 5 ms", std::isnan(p50) ? -1 : p50 < 5);
+  targets.add("enqueue-to-start p99", fmt(p99, "%.2f ms"), "", -1);
+  targets.print();
 
   for (const auto& p : problems) std::fprintf(stderr, "\nbench_postgres: problem: %s\n", p.c_str());
   stop_process(server.pid, SIGINT, 30);  // fast shutdown

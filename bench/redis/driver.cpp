@@ -18,217 +18,44 @@
 //             excluded) until the last job's end
 //   benchmark redis-benchmark -c 2 -n 100000 -t lpush,rpop (unpipelined): the raw limit
 //   latency   enqueue-to-start on an idle in_process pool (library enqueue(), 1 at a time)
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/cpu_time.hpp"
+#include "common/files.hpp"
+#include "common/latency.hpp"
+#include "common/options.hpp"
+#include "common/polling.hpp"
+#include "common/processes.hpp"
+#include "common/program.hpp"
+#include "common/report.hpp"
+#include "common/scenario_runs.hpp"
+#include "common/servers.hpp"
+#include "common/stats.hpp"
+#include "common/timing.hpp"
 #include "preforkd/config.hpp"
 #include "preforkd/job_source.hpp"
 
 namespace {
 
+using namespace bench;
 namespace fs = std::filesystem;
 
-// ---------------------------------------------------------------- small helpers
-
-long long now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
-double seconds_since(long long start_ns) { return static_cast<double>(now_ns() - start_ns) / 1e9; }
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-struct Options {
-  int jobs = 20000;
-  int latency_jobs = 300;
-  int latency_gap_ms = 5;
-  int repeat = 1;
-  bool keep = false;
-  std::string only;  // comma-separated parts; empty: all
-  bool wants(const std::string& part) const {
-    return only.empty() || ("," + only + ",").find("," + part + ",") != std::string::npos;
-  }
-};
-
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "bench_redis: %s\n", message.c_str());
-  std::exit(1);
-}
-
-std::string make_temp_dir(const char* tag) {
-  std::string pattern = std::string("/tmp/preforkd-benchredis-") + tag + "-XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  if (!::mkdtemp(buffer.data())) die("mkdtemp: " + std::string(std::strerror(errno)));
-  return buffer.data();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) die("cannot write " + path);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string tail_of(const std::string& path, size_t bytes = 1500) {
-  std::string text = read_file(path);
-  return text.size() > bytes ? text.substr(text.size() - bytes) : text;
-}
-
-// ---------------------------------------------------------------- processes (by pid)
-
-std::vector<pid_t> live_children;
-
-void forget(pid_t pid) {
-  live_children.erase(std::remove(live_children.begin(), live_children.end(), pid), live_children.end());
-}
-bool is_live(pid_t pid) { return std::find(live_children.begin(), live_children.end(), pid) != live_children.end(); }
-
-pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
-            const std::string& stdin_path, const std::string& stdout_path,
-            const std::string& stderr_path, const std::string& cwd = "") {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) die("fork: " + std::string(std::strerror(errno)));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    auto redirect = [](const std::string& path, int fd, int flags) {
-      int f = ::open(path.c_str(), flags, 0644);
-      if (f < 0) ::_exit(126);
-      ::dup2(f, fd);
-      ::close(f);
-    };
-    redirect(stdin_path.empty() ? "/dev/null" : stdin_path, 0, O_RDONLY);
-    redirect(stdout_path.empty() ? "/dev/null" : stdout_path, 1, O_WRONLY | O_CREAT | O_APPEND);
-    redirect(stderr_path.empty() ? "/dev/null" : stderr_path, 2, O_WRONLY | O_CREAT | O_APPEND);
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
-    for (const auto& e : env_extra) ::putenv(const_cast<char*>(e.c_str()));
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  live_children.push_back(pid);
-  return pid;
-}
-
-bool wait_for(pid_t pid, double deadline_s, int* status) {
-  long long until = now_ns() + static_cast<long long>(deadline_s * 1e9);
-  for (;;) {
-    int st = 0;
-    pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) {
-      forget(pid);
-      if (status) *status = st;
-      return true;
-    }
-    if (r < 0 && errno != EINTR) {
-      forget(pid);
-      return true;
-    }
-    if (now_ns() >= until) return false;
-    sleep_ms(2);
-  }
-}
-
-void stop_process(pid_t pid, int signo, double grace_s) {
-  if (!is_live(pid)) return;
-  ::kill(pid, signo);
-  if (!wait_for(pid, grace_s, nullptr)) {
-    std::fprintf(stderr, "bench_redis: pid %d still running %.0fs after signal %d: KILL\n", pid, grace_s, signo);
-    ::kill(pid, SIGKILL);
-    wait_for(pid, 10, nullptr);
-  }
-}
-
-void kill_leftovers() {
-  for (pid_t pid : live_children) ::kill(pid, SIGKILL);
-  for (pid_t pid : live_children) ::waitpid(pid, nullptr, 0);
-  live_children.clear();
-}
-
-bool run_quiet(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-               const std::string& stdin_path, const std::string& out, const std::string& err,
-               double deadline_s) {
-  pid_t pid = spawn(argv, env, stdin_path, out, err);
-  int status = 0;
-  if (!wait_for(pid, deadline_s, &status)) {
-    stop_process(pid, SIGKILL, 5);
-    return false;
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-// CPU seconds (user + system) of `root` and all its descendants, from /proc.
-double tree_cpu_seconds(const std::vector<pid_t>& roots) {
-  struct Proc {
-    pid_t ppid;
-    double cpu;
-  };
-  std::map<pid_t, Proc> procs;
-  static const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  if (DIR* d = ::opendir("/proc")) {
-    while (dirent* e = ::readdir(d)) {
-      pid_t pid = std::atoi(e->d_name);
-      if (pid <= 0) continue;
-      std::string stat = read_file("/proc/" + std::string(e->d_name) + "/stat");
-      size_t close = stat.rfind(')');
-      if (close == std::string::npos) continue;
-      std::istringstream in(stat.substr(close + 2));
-      std::string field;
-      std::vector<std::string> f;
-      while (in >> field) f.push_back(field);
-      if (f.size() < 13) continue;  // f[0] = state (field 3): utime is field 14 = f[11]
-      procs[pid] = {static_cast<pid_t>(std::atoi(f[1].c_str())),
-                    (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / tick};
-    }
-    ::closedir(d);
-  }
-  double total = 0;
-  for (const auto& [pid, p] : procs) {
-    for (pid_t cur = pid; cur > 1;) {
-      if (std::find(roots.begin(), roots.end(), cur) != roots.end()) {
-        total += p.cpu;
-        break;
-      }
-      auto it = procs.find(cur);
-      if (it == procs.end()) break;
-      cur = it->second.ppid;
-    }
-  }
-  return total;
-}
+using Options = CommonOptions;  // no options of its own
 
 // ---------------------------------------------------------------- redis
 
@@ -270,17 +97,7 @@ class Redis {
   // Polls every `every_ms` until pred(value) or the deadline (or `watched` exits).
   long long wait_until(const std::vector<std::string>& argv, const std::function<bool(long long)>& pred,
                        double deadline_s, int every_ms, const std::vector<pid_t>& watched = {}) {
-    long long until = now_ns() + static_cast<long long>(deadline_s * 1e9);
-    for (;;) {
-      long long n = num(argv);
-      if (pred(n) || now_ns() >= until) return n;
-      for (pid_t w : watched)
-        if (is_live(w) && ::waitpid(w, nullptr, WNOHANG) == w) {
-          forget(w);
-          return num(argv);
-        }
-      sleep_ms(every_ms);
-    }
+    return poll_until([&] { return num(argv); }, pred, deadline_s, every_ms, watched);
   }
   std::map<std::string, std::string> info(const std::string& section) {
     std::map<std::string, std::string> out;
@@ -301,19 +118,6 @@ class Redis {
   redisContext* c_ = nullptr;
 };
 
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("bind: " + std::string(std::strerror(errno)));
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
 struct Server {
   pid_t pid = -1;
   int port = 0;
@@ -329,19 +133,14 @@ Server start_redis() {
                         "--save", "", "--appendonly", "no", "--dir", server.dir, "--daemonize", "no",
                         "--logfile", server.dir + "/redis.log"},
                        {}, "", "", server.dir + "/redis.err");
-    for (int i = 0; i < 500; ++i) {
-      if (!is_live(server.pid) || ::waitpid(server.pid, nullptr, WNOHANG) == server.pid) {
-        forget(server.pid);
-        break;
-      }
+    auto answers = [&] {
       try {
-        Redis r(server.port);
-        if (r.cmd({"PING"}) == "PONG") return server;
+        return Redis(server.port).cmd({"PING"}) == "PONG";
       } catch (const std::exception&) {
+        return false;
       }
-      sleep_ms(20);
-    }
-    stop_process(server.pid, SIGKILL, 5);
+    };
+    if (wait_until_serving(server.pid, 500, 20, answers)) return server;
   }
   die("redis-server did not start; log:\n" + tail_of(server.dir + "/redis.log"));
 }
@@ -382,21 +181,6 @@ RedisWork redis_work(Redis& r, double cpu_before) {
 
 // ---------------------------------------------------------------- results
 
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-  rank = std::clamp<size_t>(rank, 1, v.size());
-  return v[rank - 1];
-}
-
 // One drain run: jobs/s (NAN: failed), a second figure where it has one, and the CPU.
 struct Run {
   double rate = NAN;
@@ -407,31 +191,11 @@ struct Run {
   double elapsed = 0;
 };
 
-struct Measured {
-  bool attempted = false;
-  std::vector<Run> runs;
-  double rate = NAN, rate2 = NAN;
-  Run representative;  // the median run (for the CPU and commandstats)
-};
+using Measured = ScenarioRuns<Run>;  // representative: for the CPU and commandstats
 
 Measured repeat(int times, const std::function<Run()>& fn) {
   Measured m;
-  m.attempted = true;
-  for (int i = 0; i < times; ++i) {
-    Run r = fn();
-    if (!std::isnan(r.rate)) m.runs.push_back(r);
-  }
-  if (m.runs.empty()) return m;
-  std::vector<Run> sorted = m.runs;
-  std::sort(sorted.begin(), sorted.end(), [](const Run& a, const Run& b) { return a.rate < b.rate; });
-  std::vector<double> rates, rates2;
-  for (const auto& r : m.runs) {
-    rates.push_back(r.rate);
-    if (!std::isnan(r.rate2)) rates2.push_back(r.rate2);
-  }
-  m.rate = median(rates);
-  m.rate2 = median(rates2);
-  m.representative = sorted[sorted.size() / 2];
+  for (int i = 0; i < times; ++i) add_run(m, fn());
   return m;
 }
 
@@ -442,9 +206,9 @@ std::vector<std::string> problems;
 enum class Kind { in_process, persistent };
 const char* kind_name(Kind k) { return k == Kind::in_process ? "in_process" : "persistent (C no-op)"; }
 
-std::string write_config(const std::string& dir, int port, Kind kind, int prefetch) {
+std::string write_config(const TempDir& dir, int port, Kind kind, int prefetch) {
   std::string handler = kind == Kind::in_process ? "in_process" : std::string("{ persistent: [") + BENCH_PERSISTENT + "] }";
-  std::string path = dir + "/preforkd.yaml";
+  std::string path = dir / "preforkd.yaml";
   write_file(path, "log: { level: warn }\n"
                    "sources:\n"
                    "  shared: { type: redis, url: \"redis://127.0.0.1:" + std::to_string(port) +
@@ -465,23 +229,22 @@ std::vector<std::string> daemon_argv(Kind kind, const std::string& config) {
 Run preforkd_drain_once(const Server& server, Redis& r, Kind kind, int prefetch, int n, const Options& options) {
   Run run;
   run.n = n;
-  std::string dir = make_temp_dir("drain");
+  TempDir dir("drain", options.keep);
   std::string config = write_config(dir, server.port, kind, prefetch);
   reset(r);
   std::string input;
   for (int i = 0; i < n; ++i) input += "{\"n\":" + std::to_string(i) + "}\n";
-  write_file(dir + "/payloads", input);
+  write_file(dir / "payloads", input);
   std::string label = std::string("preforkd ") + kind_name(kind) + " prefetch " + std::to_string(prefetch);
-  if (!run_quiet({BENCH_PREFORKCTL, "-c", config, "enqueue", "bench", "--batch"}, {}, dir + "/payloads",
-                 "", dir + "/ctl.err", 120) ||
+  if (!run_quiet({BENCH_PREFORKCTL, "-c", config, "enqueue", "bench", "--batch"}, {}, dir / "payloads",
+                 "", dir / "ctl.err", 120) ||
       r.num({"LLEN", "resque:queue:bench"}) != n) {
-    problems.push_back(label + ": preforkctl enqueue failed:\n" + tail_of(dir + "/ctl.err"));
-    if (!options.keep) fs::remove_all(dir);
+    problems.push_back(label + ": preforkctl enqueue failed:\n" + tail_of(dir / "ctl.err"));
     return run;
   }
   r.cmd({"CONFIG", "RESETSTAT"});
   double cpu0 = r.cpu_seconds();
-  std::string log = dir + "/daemon.log";
+  std::string log = dir / "daemon.log";
   long long t0 = now_ns();
   pid_t daemon = spawn(daemon_argv(kind, config), {}, "", log, log);
   long long got = r.wait_until({"GET", "resque:stat:processed"}, [n](long long c) { return c >= n; }, 300, 20, {daemon});
@@ -499,7 +262,6 @@ Run preforkd_drain_once(const Server& server, Redis& r, Kind kind, int prefetch,
   else problems.push_back(label + ": " + std::to_string(got) + "/" + std::to_string(n) + " processed, " +
                           std::to_string(failed) + " failed, " + held + " still in processing lists; log:\n" +
                           tail_of(log));
-  if (!options.keep) fs::remove_all(dir);
   return run;
 }
 
@@ -510,21 +272,20 @@ const std::string peer_dir = BENCH_REDIS_DIR;
 Run bullmq_once(const Server& server, Redis& r, int n, const Options& options) {
   Run run;
   run.n = n;
-  std::string dir = make_temp_dir("bullmq");
+  TempDir dir("bullmq", options.keep);
   reset(r);
   std::string script = peer_dir + "/bullmq_peer.js";
   std::string port = std::to_string(server.port);
-  if (!run_quiet({"node", script, "add", port, std::to_string(n)}, {}, "", "", dir + "/add.err", 180) ||
+  if (!run_quiet({"node", script, "add", port, std::to_string(n)}, {}, "", "", dir / "add.err", 180) ||
       r.num({"LLEN", "bull:bench:wait"}) != n) {
     problems.push_back("BullMQ addBulk failed (" + std::to_string(r.num({"LLEN", "bull:bench:wait"})) +
-                       " waiting):\n" + tail_of(dir + "/add.err"));
-    if (!options.keep) fs::remove_all(dir);
+                       " waiting):\n" + tail_of(dir / "add.err"));
     return run;
   }
   r.cmd({"CONFIG", "RESETSTAT"});
   double cpu0 = r.cpu_seconds();
   long long t0 = now_ns();
-  pid_t node = spawn({"node", script, "work", port, "400"}, {}, "", dir + "/work.out", dir + "/work.err");
+  pid_t node = spawn({"node", script, "work", port, "400"}, {}, "", dir / "work.out", dir / "work.err");
   long long got = r.wait_until({"ZCARD", "bull:bench:completed"}, [n](long long c) { return c >= n; }, 300, 20, {node});
   long long end = now_ns();
   if (is_live(node)) run.client_cpu_us = tree_cpu_seconds({node}) * 1e6 / n;
@@ -532,7 +293,7 @@ Run bullmq_once(const Server& server, Redis& r, int n, const Options& options) {
   stop_process(node, SIGTERM, 15);
   long long failed = r.num({"ZCARD", "bull:bench:failed"});
   long long start = 0;
-  std::istringstream out(read_file(dir + "/work.out"));
+  std::istringstream out(read_file(dir / "work.out"));
   for (std::string word; out >> word;)
     if (word == "start") out >> start;
   if (got >= n && failed == 0 && start > t0 && start < end) {
@@ -541,33 +302,31 @@ Run bullmq_once(const Server& server, Redis& r, int n, const Options& options) {
     run.rate2 = n / (static_cast<double>(end - t0) / 1e9);          // from the process start
   } else {
     problems.push_back("BullMQ drain: " + std::to_string(got) + "/" + std::to_string(n) + " completed, " +
-                       std::to_string(failed) + " failed:\n" + tail_of(dir + "/work.err"));
+                       std::to_string(failed) + " failed:\n" + tail_of(dir / "work.err"));
   }
-  if (!options.keep) fs::remove_all(dir);
   return run;
 }
 
 Run sidekiq_once(const Server& server, Redis& r, int n, const Options& options) {
   Run run;
   run.n = n;
-  std::string dir = make_temp_dir("sidekiq");
+  TempDir dir("sidekiq", options.keep);
   reset(r);
   std::string script = peer_dir + "/sidekiq_peer.rb";
   std::string url = "REDIS_URL=redis://127.0.0.1:" + std::to_string(server.port) + "/0";
-  if (!run_quiet({"ruby", script, "push", std::to_string(n)}, {url}, "", "", dir + "/push.err", 180) ||
+  if (!run_quiet({"ruby", script, "push", std::to_string(n)}, {url}, "", "", dir / "push.err", 180) ||
       r.num({"LLEN", "queue:default"}) != n) {
-    problems.push_back("Sidekiq push_bulk failed:\n" + tail_of(dir + "/push.err"));
-    if (!options.keep) fs::remove_all(dir);
+    problems.push_back("Sidekiq push_bulk failed:\n" + tail_of(dir / "push.err"));
     return run;
   }
   r.cmd({"CONFIG", "RESETSTAT"});
   double cpu0 = r.cpu_seconds();
-  std::string stats = dir + "/stats";
+  std::string stats = dir / "stats";
   long long t0 = now_ns();
   std::vector<pid_t> procs;
   for (int i = 0; i < 2; ++i)
     procs.push_back(spawn({"sidekiq", "-r", script, "-c", "5", "-q", "default", "-t", "10"},
-                          {url, "BENCH_SIDEKIQ_OUT=" + stats}, "", dir + "/sidekiq.log", dir + "/sidekiq.log", dir));
+                          {url, "BENCH_SIDEKIQ_OUT=" + stats}, "", dir / "sidekiq.log", dir / "sidekiq.log", dir.path()));
   // Every job fetched (basic fetch: BRPOP, one job per processor thread at a time)...
   long long left = r.wait_until({"LLEN", "queue:default"}, [](long long c) { return c == 0; }, 300, 20, procs);
   bool running = std::all_of(procs.begin(), procs.end(), is_live);
@@ -578,7 +337,7 @@ Run sidekiq_once(const Server& server, Redis& r, int n, const Options& options) 
   for (pid_t p : procs)
     if (!wait_for(p, 20, nullptr)) stop_process(p, SIGKILL, 5);
   long long count = 0, first = 0, last = 0;
-  for (const auto& entry : fs::directory_iterator(dir)) {
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
     if (entry.path().filename().string().rfind("stats.", 0) != 0) continue;
     std::istringstream in(read_file(entry.path()));
     long long c = 0, f = 0, l = 0;
@@ -596,9 +355,8 @@ Run sidekiq_once(const Server& server, Redis& r, int n, const Options& options) 
   } else {
     problems.push_back("Sidekiq drain: " + std::to_string(left) + " left in the queue, " +
                        std::to_string(count) + "/" + std::to_string(n) + " counted by the jobs; log:\n" +
-                       tail_of(dir + "/sidekiq.log"));
+                       tail_of(dir / "sidekiq.log"));
   }
-  if (!options.keep) fs::remove_all(dir);
   return run;
 }
 
@@ -608,12 +366,12 @@ struct Bench {
 
 Bench redis_benchmark_once(const Server& server, Redis& r, const Options& options) {
   Bench b;
-  std::string dir = make_temp_dir("benchmark");
+  TempDir dir("benchmark", options.keep);
   reset(r);
   if (run_quiet({"redis-benchmark", "-h", "127.0.0.1", "-p", std::to_string(server.port), "-c", "2", "-n",
                  "100000", "-t", "lpush,rpop", "--csv"},
-                {}, "", dir + "/out.csv", dir + "/err", 300)) {
-    std::istringstream in(read_file(dir + "/out.csv"));
+                {}, "", dir / "out.csv", dir / "err", 300)) {
+    std::istringstream in(read_file(dir / "out.csv"));
     for (std::string line; std::getline(in, line);) {
       // "LPUSH","43478.26",...
       auto q1 = line.find('"'), q2 = line.find('"', q1 + 1), q3 = line.find('"', q2 + 1);
@@ -625,8 +383,7 @@ Bench redis_benchmark_once(const Server& server, Redis& r, const Options& option
     }
   }
   if (std::isnan(b.lpush) || std::isnan(b.rpop))
-    problems.push_back("redis-benchmark failed:\n" + tail_of(dir + "/err") + tail_of(dir + "/out.csv"));
-  if (!options.keep) fs::remove_all(dir);
+    problems.push_back("redis-benchmark failed:\n" + tail_of(dir / "err") + tail_of(dir / "out.csv"));
   return b;
 }
 
@@ -637,68 +394,20 @@ struct Latency {
 };
 
 Latency latency_run(const Server& server, Redis& r, const Options& options) {
-  Latency result;
-  std::string dir = make_temp_dir("latency");
+  TempDir dir("latency", options.keep);
   reset(r);
   std::string config_path = write_config(dir, server.port, Kind::in_process, 1);
   preforkd::Config config = preforkd::load_config(config_path, false);
   auto source = preforkd::open_job_source(config.sources.at("shared"));
-  std::string log = dir + "/daemon.log", lat_file = dir + "/latency.txt";
+  std::string log = dir / "daemon.log", lat_file = dir / "latency.txt";
   pid_t daemon = spawn(daemon_argv(Kind::in_process, config_path), {"BENCH_LATENCY_FILE=" + lat_file}, "", log, log);
-  const int warmup = 4;
-  for (int i = 0; i < warmup; ++i) {
-    preforkd::NewJob job;
-    job.queue = "bench";
-    job.payload = "{\"warmup\":1}";
-    source->enqueue(job);
-  }
-  std::vector<std::string> processed{"GET", "resque:stat:processed"};
-  if (r.wait_until(processed, [](long long c) { return c >= warmup; }, 30, 5, {daemon}) < warmup) {
-    problems.push_back("latency: warm-up jobs not done in 30s; log:\n" + tail_of(log));
-  } else {
-    sleep_ms(300);
-    for (int i = 0; i < options.latency_jobs; ++i) {
-      preforkd::NewJob job;
-      job.queue = "bench";
-      job.payload = "{\"t\":" + std::to_string(now_ns()) + "}";
-      source->enqueue(job);
-      sleep_ms(options.latency_gap_ms);
-    }
-    long long want = warmup + options.latency_jobs;
-    if (r.wait_until(processed, [want](long long c) { return c >= want; }, 60, 5, {daemon}) < want)
-      problems.push_back("latency: not every job done in 60s; log:\n" + tail_of(log));
-  }
-  stop_process(daemon, SIGQUIT, 20);
-  std::ifstream in(lat_file);
-  for (long long ns; in >> ns;) result.ms.push_back(static_cast<double>(ns) / 1e6);
-  if (result.ms.size() != static_cast<size_t>(options.latency_jobs))
-    problems.push_back("latency: " + std::to_string(result.ms.size()) + " samples for " +
-                       std::to_string(options.latency_jobs) + " jobs");
-  source.reset();
-  if (!options.keep) fs::remove_all(dir);
-  return result;
+  LatencySamples samples = measure_latency(*source, daemon, lat_file, log, options.latency_jobs, options.latency_gap_ms,
+                                           [&] { return r.num({"GET", "resque:stat:processed"}); });
+  problems.insert(problems.end(), samples.problems.begin(), samples.problems.end());
+  return {samples.ms};
 }
 
 // ---------------------------------------------------------------- report
-
-std::string fmt(double v, const char* f = "%.0f") {
-  if (std::isnan(v)) return "n/a";
-  char b[48];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-std::string shown(const Measured& m, bool second = false) {
-  if (!m.attempted) return "skipped";
-  return std::isnan(second ? m.rate2 : m.rate) ? "failed" : fmt(second ? m.rate2 : m.rate);
-}
-
-std::string runs_of(const Measured& m) {
-  if (m.runs.size() <= 1) return "";
-  std::string s = "  (runs:";
-  for (const auto& r : m.runs) s += " " + fmt(r.rate);
-  return s + ")";
-}
 
 void print_work(const std::string& name, const Measured& m) {
   if (m.runs.empty()) return;
@@ -718,31 +427,13 @@ void print_work(const std::string& name, const Measured& m) {
   std::printf("\n");
 }
 
-void on_signal(int) {
-  kill_leftovers();
-  ::_exit(130);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  set_program("bench_redis", "benchredis");
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> int {
-      if (i + 1 >= argc) die(a + " needs a value");
-      return std::atoi(argv[++i]);
-    };
-    if (a == "--jobs") options.jobs = value();
-    else if (a == "--latency-jobs") options.latency_jobs = value();
-    else if (a == "--latency-gap-ms") options.latency_gap_ms = value();
-    else if (a == "--repeat") options.repeat = std::max(1, value());
-    else if (a == "--keep") options.keep = true;
-    else if (a == "--only" && i + 1 < argc) options.only = argv[++i];
-    else if (a == "--quick") {
-      options.jobs = 2000;
-      options.latency_jobs = 100;
-    } else {
+  for (Args args(argc, argv); args.next();) {
+    if (!take_common_option(args, options)) {
       std::fprintf(stderr,
                    "usage: bench_redis [--jobs N] [--latency-jobs N] [--latency-gap-ms MS] [--repeat R] [--quick] "
                    "[--keep]\n       [--only in_process,persistent,bullmq,sidekiq,benchmark,latency]\n");
@@ -750,10 +441,7 @@ int main(int argc, char** argv) {
     }
   }
   if (options.jobs < 1 || options.latency_jobs < 1) die("counts must be >= 1");
-  ::signal(SIGINT, on_signal);
-  ::signal(SIGTERM, on_signal);
-  ::signal(SIGHUP, on_signal);
-  ::signal(SIGPIPE, SIG_IGN);
+  install_signal_handlers();
 
   Server server = start_redis();
   Redis r(server.port);
@@ -833,32 +521,16 @@ int main(int argc, char** argv) {
   std::printf("%-44s %12s\n", "redis-benchmark LPUSH -c 2 (limit)", fmt(bench.lpush).c_str());
   std::printf("%-44s %12s\n\n", "redis-benchmark RPOP -c 2 (limit)", fmt(bench.rpop).c_str());
 
-  struct Row {
-    std::string what, shown, target;
-    int met;  // -1: no target / not measured
-  };
-  std::vector<Row> rows;
-  auto ratio = [&](const std::string& what, double a, double b, double target) {
-    double q = (std::isnan(a) || std::isnan(b) || b <= 0) ? NAN : a / b;
-    char tgt[32] = "";
-    if (target > 0) std::snprintf(tgt, sizeof tgt, ">= %.1fx", target);
-    rows.push_back({what, std::isnan(q) ? "n/a" : fmt(q, q >= 10 ? "%.1fx" : "%.2fx"), tgt,
-                    target <= 0 || std::isnan(q) ? -1 : q >= target});
-  };
-  for (const auto& v : variants) ratio("preforkd " + v.name + " / BullMQ", v.m.rate, bull.rate, 1.2);
-  for (const auto& v : variants) ratio("preforkd " + v.name + " / Sidekiq (boot incl.)", v.m.rate, sidekiq.rate, 0);
-  for (const auto& v : variants) ratio("preforkd " + v.name + " / Sidekiq (boot excl.)", v.m.rate, sidekiq.rate2, 0);
-  for (const auto& v : variants) ratio("preforkd " + v.name + " / redis-benchmark RPOP", v.m.rate, bench.rpop, 0);
-  ratio("BullMQ / redis-benchmark RPOP", bull.rate, bench.rpop, 0);
-  ratio("Sidekiq (boot excl.) / redis-benchmark RPOP", sidekiq.rate2, bench.rpop, 0);
-  rows.push_back({"enqueue-to-start p50", fmt(p50, "%.2f ms"), "< 2 ms", std::isnan(p50) ? -1 : p50 < 2});
-  rows.push_back({"enqueue-to-start p99", fmt(p99, "%.2f ms"), "", -1});
-  std::printf("%-58s %10s %9s  %s\n", "ratio / target", "measured", "wanted", "");
-  std::printf("%-58s %10s %9s  %s\n", "----------------------------------------------------------", "----------",
-              "---------", "----");
-  for (const auto& row : rows)
-    std::printf("%-58s %10s %9s  %s\n", row.what.c_str(), row.shown.c_str(), row.target.c_str(),
-                row.met < 0 ? "" : row.met ? "met" : "MISSED");
+  TargetTable targets;
+  for (const auto& v : variants) targets.ratio("preforkd " + v.name + " / BullMQ", v.m.rate, bull.rate, 1.2);
+  for (const auto& v : variants) targets.ratio("preforkd " + v.name + " / Sidekiq (boot incl.)", v.m.rate, sidekiq.rate, 0);
+  for (const auto& v : variants) targets.ratio("preforkd " + v.name + " / Sidekiq (boot excl.)", v.m.rate, sidekiq.rate2, 0);
+  for (const auto& v : variants) targets.ratio("preforkd " + v.name + " / redis-benchmark RPOP", v.m.rate, bench.rpop, 0);
+  targets.ratio("BullMQ / redis-benchmark RPOP", bull.rate, bench.rpop, 0);
+  targets.ratio("Sidekiq (boot excl.) / redis-benchmark RPOP", sidekiq.rate2, bench.rpop, 0);
+  targets.add("enqueue-to-start p50", fmt(p50, "%.2f ms"), "< 2 ms", std::isnan(p50) ? -1 : p50 < 2);
+  targets.add("enqueue-to-start p99", fmt(p99, "%.2f ms"), "", -1);
+  targets.print();
 
   for (const auto& p : problems) std::fprintf(stderr, "\nbench_redis: problem: %s\n", p.c_str());
   stop_process(server.pid, SIGTERM, 10);
