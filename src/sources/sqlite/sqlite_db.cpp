@@ -1,7 +1,9 @@
 // sqlite3 connection, statements and transactions (see sqlite_db.hpp).
 #include "sources/sqlite/sqlite_db.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 namespace preforkd::sqlite {
 
@@ -47,7 +49,8 @@ void Statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-Db::Db(const std::string& path, std::chrono::milliseconds busy_timeout) : path_(path) {
+Db::Db(const std::string& path, std::chrono::milliseconds busy_timeout)
+    : path_(path), busy_timeout_(busy_timeout) {
   int rc = sqlite3_open_v2(path.c_str(), &db_,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
@@ -66,13 +69,30 @@ Db::~Db() {
   sqlite3_close_v2(db_);
 }
 
-void Db::exec(const char* sql) {
+int Db::try_exec(const char* sql, std::string& message) {
   char* error = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
-  if (rc != SQLITE_OK) {
-    std::string message = error ? error : sqlite3_errstr(rc);
-    sqlite3_free(error);
-    fail(rc, message);
+  if (rc != SQLITE_OK) message = error ? error : sqlite3_errstr(rc);
+  sqlite3_free(error);
+  return rc;
+}
+
+void Db::exec(const char* sql) {
+  std::string message;
+  if (int rc = try_exec(sql, message); rc != SQLITE_OK) fail(rc, message);
+}
+
+void Db::exec_retrying_busy(const char* sql) {
+  using namespace std::chrono;
+  const auto deadline = steady_clock::now() + busy_timeout_;
+  auto pause = milliseconds(1);
+  for (;;) {
+    std::string message;
+    int rc = try_exec(sql, message);
+    if (rc == SQLITE_OK) return;
+    if ((rc & 0xff) != SQLITE_BUSY || steady_clock::now() + pause > deadline) fail(rc, message);
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, milliseconds(50));
   }
 }
 

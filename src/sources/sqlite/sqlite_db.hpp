@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -54,13 +55,21 @@ class Db {
 
   const std::string& path() const { return path_; }
   void exec(const char* sql);
+  // exec, but SQLITE_BUSY is retried until busy_timeout has passed. For statements
+  // that SQLite answers with SQLITE_BUSY at once instead of calling the busy handler
+  // (switching a new file to WAL while another connection reads it).
+  void exec_retrying_busy(const char* sql);
   // Cached by SQL text for the connection's life; each use is reset when it ends.
   Statement prepare(const char* sql);
   int64_t changes() const { return sqlite3_changes64(db_); }
   [[noreturn]] void fail(int rc, std::string_view what) const;
 
  private:
+  // sqlite3_exec; on failure fills message with SQLite's text.
+  int try_exec(const char* sql, std::string& message);
+
   std::string path_;
+  std::chrono::milliseconds busy_timeout_;
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> statements_;
 };

@@ -39,8 +39,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS preforkd_jobs_unique
 void prepare_schema(Db& db) {
   // WAL: readers never block the writer, and commits append to one file that the
   // waiting workers watch. NORMAL: no fsync per commit in WAL mode; a power loss may
-  // lose the last commits but never corrupts the file.
-  db.exec("PRAGMA journal_mode=WAL");
+  // lose the last commits but never corrupts the file. The switch of a new file takes
+  // an exclusive lock from under a read lock, which SQLite refuses at once (no busy
+  // handler) while another process opens the same new file: retried.
+  db.exec_retrying_busy("PRAGMA journal_mode=WAL");
   db.exec("PRAGMA synchronous=NORMAL");
 
   auto id_stmt = db.prepare("PRAGMA application_id");
