@@ -5,22 +5,17 @@
 // daemontools, a shell or a test there is no NOTIFY_SOCKET and none of it is loaded.
 // The notifier calls sd_notify and sd_watchdog_enabled as usual; these definitions
 // forward to libsystemd's own, found with dlsym on first use.
-#include <dlfcn.h>
 #include <systemd/sd-daemon.h>
 
 #include <cerrno>
 
+#include "util/lazy_library.hpp"
+
 namespace {
 
-void* libsystemd() {
-  static void* handle = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
-  return handle;
-}
-
-template <typename Function>
-Function* resolve(const char* name) {
-  void* handle = libsystemd();
-  return handle ? reinterpret_cast<Function*>(::dlsym(handle, name)) : nullptr;
+preforkd::LazyLibrary& libsystemd() {
+  static preforkd::LazyLibrary library("libsystemd.so.0");
+  return library;
 }
 
 }  // namespace
@@ -29,11 +24,11 @@ Function* resolve(const char* name) {
 // the notifier logs. The functions keep libsystemd's signatures (a mismatch with
 // sd-daemon.h does not compile).
 extern "C" int sd_notify(int unset_environment, const char* state) {
-  static auto* real = resolve<decltype(sd_notify)>("sd_notify");
+  static auto* real = libsystemd().resolve<decltype(sd_notify)>("sd_notify");
   return real ? real(unset_environment, state) : -ELIBACC;
 }
 
 extern "C" int sd_watchdog_enabled(int unset_environment, uint64_t* usec) {
-  static auto* real = resolve<decltype(sd_watchdog_enabled)>("sd_watchdog_enabled");
+  static auto* real = libsystemd().resolve<decltype(sd_watchdog_enabled)>("sd_watchdog_enabled");
   return real ? real(unset_environment, usec) : -ELIBACC;
 }

@@ -4,33 +4,26 @@
 // resident memory in a supervisor that may never talk to PostgreSQL. Each PQ function
 // the source uses is defined here and forwards to the real one, found with dlsym on
 // first use; the PostgreSQL code itself calls libpq as usual.
-#include <dlfcn.h>
 #include <libpq-fe.h>
 
 #include <string>
 
 #include "preforkd/job_source.hpp"
+#include "util/lazy_library.hpp"
 
 namespace {
 
-void* libpq() {
-  static void* handle = [] {
-    void* h = ::dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-      throw preforkd::SourceError(std::string("postgres: cannot load the PostgreSQL client library (") +
-                                  ::dlerror() + "); install it: apt-get install libpq5");
-    return h;
-  }();
-  return handle;
-}
-
 template <typename Function>
 Function* resolve(const char* name) {
-  void* symbol = ::dlsym(libpq(), name);
-  if (!symbol)
+  static preforkd::LazyLibrary libpq("libpq.so.5");
+  if (!libpq.handle())
+    throw preforkd::SourceError("postgres: cannot load the PostgreSQL client library (" +
+                                libpq.load_error() + "); install it: apt-get install libpq5");
+  auto* function = libpq.resolve<Function>(name);
+  if (!function)
     throw preforkd::SourceError(std::string("postgres: libpq.so.5 has no ") + name +
                                 " (a libpq older than this preforkd needs)");
-  return reinterpret_cast<Function*>(symbol);
+  return function;
 }
 
 }  // namespace
