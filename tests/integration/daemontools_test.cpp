@@ -31,8 +31,7 @@ TEST(Daemontools, SvcHupReloadsAndSvcTermStopsPreforkd) {
   std::filesystem::create_directory(service);
   std::string config = dir.file("preforkd.yaml");
   std::string log = dir.file("preforkd.log");
-  write_file(config, "pools:\n  a:\n    command: " + yaml_list({test_child_bin(), "idle"}) +
-                         "\n    workers: 2\n");
+  write_file(config, "pools:\n" + child_pool("a", {"idle"}, 2));
   // The same shape as init/daemontools/run, with the test's paths.
   write_file(service + "/run", "#!/bin/sh\nexec >>" + log + " 2>&1\nexec " + preforkd_bin() +
                                    " -c " + config + "\n");

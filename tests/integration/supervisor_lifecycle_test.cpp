@@ -16,17 +16,11 @@ using namespace harness;
 
 namespace {
 
-struct Fixture {
-  TempDir dir;
-  std::string events = dir.file("events");
-  std::string config = dir.file("preforkd.yaml");
-  std::vector<std::string> env{"TEST_CHILD_EVENTS=" + dir.file("events")};
-};
+using Fixture = ChildFixture;
 
 std::string pool(const std::string& name, const std::string& mode, int workers,
                  const std::string& extra = "") {
-  return "  " + name + ":\n    command: " + yaml_list({test_child_bin(), mode}) +
-         "\n    workers: " + std::to_string(workers) + "\n" + extra;
+  return child_pool(name, {mode}, workers, extra);
 }
 
 }  // namespace

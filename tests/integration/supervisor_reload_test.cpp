@@ -12,12 +12,7 @@ using namespace harness;
 
 namespace {
 
-struct Fixture {
-  TempDir dir;
-  std::string events = dir.file("events");
-  std::string config = dir.file("preforkd.yaml");
-  std::vector<std::string> env{"TEST_CHILD_EVENTS=" + dir.file("events")};
-
+struct Fixture : ChildFixture {
   size_t starts_tagged(const std::string& tag) const {
     size_t n = 0;
     for (const auto& e : read_events(events)) n += e.kind == "start" && e.arg2 == tag;
@@ -27,10 +22,7 @@ struct Fixture {
 
 std::string pool(const std::string& name, const std::vector<std::string>& args, int workers,
                  const std::string& tag, const std::string& extra = "") {
-  std::vector<std::string> argv{test_child_bin()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return "  " + name + ":\n    command: " + yaml_list(argv) + "\n    workers: " +
-         std::to_string(workers) + "\n    env: { TEST_TAG: " + tag + " }\n" + extra;
+  return child_pool(name, args, workers, "    env: { TEST_TAG: " + tag + " }\n" + extra);
 }
 
 }  // namespace

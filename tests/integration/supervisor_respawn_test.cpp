@@ -14,20 +14,7 @@ using namespace harness;
 
 namespace {
 
-struct Fixture {
-  TempDir dir;
-  std::string events = dir.file("events");
-  std::string config = dir.file("preforkd.yaml");
-  std::vector<std::string> env{"TEST_CHILD_EVENTS=" + dir.file("events")};
-};
-
-std::string pool(const std::string& name, const std::vector<std::string>& args, int workers,
-                 const std::string& extra = "") {
-  std::vector<std::string> argv{test_child_bin()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return "  " + name + ":\n    command: " + yaml_list(argv) + "\n    workers: " +
-         std::to_string(workers) + "\n" + extra;
-}
+using Fixture = ChildFixture;
 
 size_t zombie_children(pid_t parent) {
   std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
@@ -41,7 +28,7 @@ size_t zombie_children(pid_t parent) {
 
 TEST(Respawn, AChildKilledWithSigkillIsReplaced) {
   Fixture f;
-  write_file(f.config, "pools:\n" + pool("a", {"idle"}, 2));
+  write_file(f.config, "pools:\n" + child_pool("a", {"idle"}, 2));
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(daemon.wait_children(2));
   pid_t victim = daemon.children().front();
@@ -56,7 +43,7 @@ TEST(Respawn, AChildKilledWithSigkillIsReplaced) {
 
 TEST(Respawn, ACommandThatFailsAtOnceIsRespawnedWithGrowingDelay) {
   Fixture f;
-  write_file(f.config, "pools:\n" + pool("broken", {"exit", "1"}, 1,
+  write_file(f.config, "pools:\n" + child_pool("broken", {"exit", "1"}, 1,
                                          "    err_respawn_interval: 100ms\n"
                                          "    err_respawn_max: 800ms\n"));
   Daemon daemon(f.config, f.env);
@@ -76,7 +63,7 @@ TEST(Respawn, ACommandThatFailsAtOnceIsRespawnedWithGrowingDelay) {
 
 TEST(Respawn, NoZombiesAfterFiveHundredChildExits) {
   Fixture f;
-  write_file(f.config, "pools:\n" + pool("churn", {"exit", "0"}, 4));
+  write_file(f.config, "pools:\n" + child_pool("churn", {"exit", "0"}, 4));
   Daemon daemon(f.config, f.env);
   // A deadline, not a duration: about 5 s in release, 20 s under ASan; a loaded machine
   // running the ASan build once needed more than 60 s.
@@ -89,8 +76,8 @@ TEST(Respawn, NoZombiesAfterFiveHundredChildExits) {
 
 TEST(Respawn, NoZombieChildrenWhileRunning) {
   Fixture f;
-  write_file(f.config, "pools:\n" + pool("churn", {"exit", "0"}, 4, "    spawn_interval: 20ms\n") +
-                           pool("idle", {"idle"}, 1));
+  write_file(f.config, "pools:\n" + child_pool("churn", {"exit", "0"}, 4, "    spawn_interval: 20ms\n") +
+                           child_pool("idle", {"idle"}, 1));
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(daemon.wait_output("exited pool=churn", 30s, 100));
   daemon.signal(SIGTTOU);  // churn pool to 3, idle pool to 0
@@ -102,7 +89,7 @@ TEST(Respawn, NoZombieChildrenWhileRunning) {
 
 TEST(Respawn, NoChildIsLeftBehindAfterKill9OfTheSupervisor) {
   Fixture f;
-  write_file(f.config, "pools:\n" + pool("a", {"idle"}, 3) + pool("b", {"ignore-term"}, 1));
+  write_file(f.config, "pools:\n" + child_pool("a", {"idle"}, 3) + child_pool("b", {"ignore-term"}, 1));
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(daemon.wait_children(4));
   ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 4; }));
@@ -117,7 +104,7 @@ TEST(Respawn, NoChildIsLeftBehindAfterKill9OfTheSupervisor) {
 TEST(Respawn, ASpawnThatCannotStartIsLoggedAndRetriedWithBackoff) {
   Fixture f;
   std::filesystem::create_directory(f.dir.file("app"));
-  write_file(f.config, "pools:\n" + pool("a", {"exit", "0"}, 1,
+  write_file(f.config, "pools:\n" + child_pool("a", {"exit", "0"}, 1,
                                          "    working_directory: app\n"
                                          "    err_respawn_interval: 50ms\n"));
   Daemon daemon(f.config, f.env);

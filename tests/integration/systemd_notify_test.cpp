@@ -51,18 +51,13 @@ class NotifySocket {
   size_t checked_ = 0;
 };
 
-std::string pool(const std::string& name, int workers) {
-  return "  " + name + ":\n    command: " + yaml_list({test_child_bin(), "idle"}) +
-         "\n    workers: " + std::to_string(workers) + "\n";
-}
-
 }  // namespace
 
 TEST(SystemdNotify, ReadyReloadingStoppingAndStatusAreSentInOrder) {
   TempDir dir;
   NotifySocket notify(dir.file("notify"));
   std::string config = dir.file("preforkd.yaml");
-  write_file(config, "pools:\n" + pool("a", 3));
+  write_file(config, "pools:\n" + child_pool("a", {"idle"}, 3));
   Daemon daemon(config, {"NOTIFY_SOCKET=" + notify.path()});
 
   ASSERT_TRUE(notify.wait_for("READY=1")) << daemon.output();
@@ -91,7 +86,7 @@ TEST(SystemdNotify, WatchdogPingsAtHalfTheInterval) {
   TempDir dir;
   NotifySocket notify(dir.file("notify"));
   std::string config = dir.file("preforkd.yaml");
-  write_file(config, "pools:\n" + pool("a", 1));
+  write_file(config, "pools:\n" + child_pool("a", {"idle"}, 1));
   Daemon daemon(config, {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=200000"});
   ASSERT_TRUE(notify.wait_for("READY=1"));
   ASSERT_TRUE(notify.wait_for("WATCHDOG=1"));
@@ -103,7 +98,7 @@ TEST(SystemdNotify, ChildrenDoNotInheritTheNotifySocket) {
   TempDir dir;
   NotifySocket notify(dir.file("notify"));
   std::string config = dir.file("preforkd.yaml");
-  write_file(config, "pools:\n" + pool("a", 1));
+  write_file(config, "pools:\n" + child_pool("a", {"idle"}, 1));
   Daemon daemon(config, {"NOTIFY_SOCKET=" + notify.path()});
   ASSERT_TRUE(daemon.wait_children(1));
   pid_t child = daemon.children().front();

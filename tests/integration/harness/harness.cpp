@@ -233,4 +233,12 @@ std::string yaml_list(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+std::string child_pool(const std::string& name, const std::vector<std::string>& args, int workers,
+                       const std::string& extra) {
+  std::vector<std::string> argv{test_child_bin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return "  " + name + ":\n    command: " + yaml_list(argv) + "\n    workers: " +
+         std::to_string(workers) + "\n" + extra;
+}
+
 }  // namespace harness

@@ -103,4 +103,18 @@ size_t count_events(const std::string& path, const std::string& kind);
 // A YAML string for a list: ["a", "b"].
 std::string yaml_list(const std::vector<std::string>& items);
 
+// A temporary directory with a config file path and the events file test_child reports
+// to (through `env`, given to the Daemon).
+struct ChildFixture {
+  TempDir dir;
+  std::string events = dir.file("events");
+  std::string config = dir.file("preforkd.yaml");
+  std::vector<std::string> env{"TEST_CHILD_EVENTS=" + events};
+};
+
+// The YAML of a command pool running test_child with `args`; `extra` are more lines of
+// the pool, indented by four spaces.
+std::string child_pool(const std::string& name, const std::vector<std::string>& args, int workers,
+                       const std::string& extra = "");
+
 }  // namespace harness
