@@ -2,16 +2,35 @@
 #include "util/log.hpp"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <sys/mman.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <new>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "util/reopening_file_sink.hpp"
 
 namespace preforkd {
 namespace {
 
 LogConfig current_config;
+std::shared_ptr<ReopeningFileSink> current_file_sink;
+
+// How many times the log file was reopened, in memory shared with every child forked
+// after the first configure_logging (see reopening_file_sink.hpp).
+std::atomic<uint64_t>& reopen_generation() {
+  static std::atomic<uint64_t>* generation = [] {
+    void* page = ::mmap(nullptr, sizeof(std::atomic<uint64_t>), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + std::strerror(errno));
+    return new (page) std::atomic<uint64_t>(0);
+  }();
+  return *generation;
+}
 
 // One JSON object per line, for log shippers: {"time","level","msg"}.
 class JsonFormatter final : public spdlog::formatter {
@@ -48,10 +67,12 @@ std::unique_ptr<spdlog::formatter> make_formatter(LogFormat format) {
 
 void configure_logging(const LogConfig& config) {
   spdlog::sink_ptr sink;
+  std::shared_ptr<ReopeningFileSink> file_sink;
   if (config.file.empty()) {
     sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
   } else {
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_st>(config.file, false);
+    file_sink = std::make_shared<ReopeningFileSink>(config.file, reopen_generation());
+    sink = file_sink;
   }
   sink->set_formatter(make_formatter(config.format));
   auto logger = std::make_shared<spdlog::logger>("preforkd", sink);
@@ -61,11 +82,22 @@ void configure_logging(const LogConfig& config) {
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
   current_config = config;
+  current_file_sink = std::move(file_sink);
 }
 
 void reopen_log_file() {
-  if (current_config.file.empty()) return;
-  configure_logging(current_config);
+  if (!current_file_sink) return;
+  // Bumped first: the forked children follow even when the supervisor's own open
+  // fails (theirs fail the same way and they keep their file too).
+  reopen_generation().fetch_add(1, std::memory_order_relaxed);
+  try {
+    current_file_sink->reopen();
+  } catch (const std::exception& e) {
+    spdlog::error("USR1: {}; still writing to the file opened before (fix the path and "
+                  "send USR1 again)",
+                  e.what());
+    return;
+  }
   spdlog::info("log file reopened: {}", current_config.file);
 }
 

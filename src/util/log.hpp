@@ -13,7 +13,9 @@ namespace preforkd {
 // opened.
 void configure_logging(const LogConfig& config);
 
-// Reopens the log file after logrotate moved it (no-op when logging to stderr).
+// Reopens the log file after logrotate moved it (no-op when logging to stderr), in
+// this process and, at their next line, in every forked child. When the path cannot be
+// opened the error is logged and the old file stays in use: never throws.
 void reopen_log_file();
 
 // The text of errno for a failed system call: "open(/x): No such file or directory".

@@ -1,0 +1,53 @@
+// The reopening log file sink (see reopening_file_sink.hpp).
+#include "util/reopening_file_sink.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace preforkd {
+
+ReopeningFileSink::ReopeningFileSink(std::string path, const std::atomic<uint64_t>& generation)
+    : path_(std::move(path)),
+      generation_(generation),
+      seen_generation_(generation.load(std::memory_order_relaxed)),
+      fd_(open_file(path_)) {}
+
+UniqueFd ReopeningFileSink::open_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw spdlog::spdlog_ex("cannot open " + path + " for writing: " + std::strerror(errno));
+  return UniqueFd(fd);
+}
+
+void ReopeningFileSink::reopen() {
+  seen_generation_ = generation_.load(std::memory_order_relaxed);
+  fd_ = open_file(path_);  // on failure fd_ is untouched
+}
+
+void ReopeningFileSink::sink_it_(const spdlog::details::log_msg& msg) {
+  if (generation_.load(std::memory_order_relaxed) != seen_generation_) {
+    try {
+      reopen();
+    } catch (const spdlog::spdlog_ex&) {
+      // Keep the file this process has; the supervisor has logged why the path failed.
+    }
+  }
+  spdlog::memory_buf_t line;
+  formatter_->format(msg, line);
+  const char* data = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_.get(), data, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw spdlog::spdlog_ex("cannot write to " + path_ + ": " + std::strerror(errno));
+    }
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace preforkd
