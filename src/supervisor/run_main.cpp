@@ -49,15 +49,21 @@ int run_supervisor(const std::string& config_path) {
     std::fprintf(stderr, "preforkd: cannot open log %s: %s\n", config.log.file.c_str(), e.what());
     return 1;
   }
+  // With `log.file` set the log is not where systemd, daemontools or a terminal looks:
+  // a refusal goes to stderr as well.
+  auto refuse = [&](const std::string& problem) {
+    spdlog::critical("refusing to start: {}", problem);
+    if (!config.log.file.empty()) std::fprintf(stderr, "preforkd: refusing to start: %s\n", problem.c_str());
+  };
   if (auto problems = check_sources(config); !problems.empty()) {
-    for (const auto& problem : problems) spdlog::critical("refusing to start: {}", problem);
+    for (const auto& problem : problems) refuse(problem);
     return 1;
   }
   std::optional<Pidfile> pidfile;
   try {
     if (!config.pidfile.empty()) pidfile.emplace(config.pidfile);
   } catch (const std::exception& e) {
-    spdlog::critical("refusing to start: {}", e.what());
+    refuse(e.what());
     return 1;
   }
   Supervisor supervisor(std::move(config));

@@ -2,7 +2,8 @@
 #include "util/pidfile.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,42 +22,66 @@ pid_t read_pid(const std::string& path) {
   return static_cast<pid_t>(pid);
 }
 
-bool process_alive(pid_t pid) {
-  return ::kill(pid, 0) == 0 || errno == EPERM;
+// True when `fd` is the file that `path` names now.
+bool names(const std::string& path, int fd) {
+  struct stat by_path {}, by_fd {};
+  return ::stat(path.c_str(), &by_path) == 0 && ::fstat(fd, &by_fd) == 0 &&
+         by_path.st_dev == by_fd.st_dev && by_path.st_ino == by_fd.st_ino;
+}
+
+[[noreturn]] void fail(const char* call, const std::string& path) {
+  throw std::runtime_error(syscall_error(call, path, errno));
 }
 
 }  // namespace
 
-Pidfile::Pidfile(std::string path) : path_(std::move(path)) {
-  if (pid_t other = read_pid(path_); other > 0 && other != ::getpid() && process_alive(other)) {
-    std::string message = fmt::format(
-        "{}: pidfile is held by running process {}; stop it first, or remove the "
-        "pidfile if that process is not preforkd", path_, other);
-    path_.clear();
-    throw std::runtime_error(message);
-  }
-  // Write beside it and rename, so a reader never sees a half-written pid.
-  std::string temp = path_ + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    int err = errno;
-    path_.clear();
-    throw std::runtime_error(syscall_error("open", temp, err));
-  }
+Pidfile::Pidfile(std::string path) {
+  // The new pidfile is written and locked beside the old one, then put in place in one
+  // step (link when there is none, rename over a stale one): a reader never sees a
+  // half-written pid. The lock lives as long as this process.
+  std::string temp = path + ".tmp." + std::to_string(::getpid());
+  lock_ = UniqueFd(::open(temp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!lock_) fail("open", temp);
   std::string text = std::to_string(::getpid()) + "\n";
-  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!written || ::rename(temp.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    std::string target = path_;
-    path_.clear();
-    throw std::runtime_error(syscall_error("rename", target, err));
+  bool ready = ::write(lock_.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+               ::flock(lock_.get(), LOCK_EX | LOCK_NB) == 0;
+  try {
+    if (!ready) fail("write", temp);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (::link(temp.c_str(), path.c_str()) == 0) break;
+      if (errno != EEXIST) fail("link", path);
+      // One is there. Its lock is held exactly while the process that wrote it lives,
+      // whatever its pid now names (a pid can be reused, after a reboot most of all).
+      UniqueFd other(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!other) {
+        if (errno == ENOENT) continue;  // its owner just removed it
+        fail("open", path);
+      }
+      if (::flock(other.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) fail("flock", path);
+        throw std::runtime_error(fmt::format(
+            "{}: pidfile is held by running process {}; stop that preforkd first, or point "
+            "`pidfile:` elsewhere to run a second one",
+            path, read_pid(path)));
+      }
+      // Stale (its process is gone). Replaced only if no other starter replaced it
+      // meanwhile; holding its lock keeps a second starter out until then.
+      if (!names(path, other.get())) continue;
+      if (::rename(temp.c_str(), path.c_str()) != 0) fail("rename", path);
+      temp.clear();
+      break;
+    }
+    if (!names(path, lock_.get())) throw std::runtime_error(path + ": pidfile keeps changing; is another preforkd starting?");
+  } catch (...) {
+    if (!temp.empty()) ::unlink(temp.c_str());
+    throw;
   }
+  if (!temp.empty()) ::unlink(temp.c_str());
+  path_ = std::move(path);
 }
 
 Pidfile::~Pidfile() {
-  if (!path_.empty() && read_pid(path_) == ::getpid()) ::unlink(path_.c_str());
+  if (!path_.empty() && names(path_, lock_.get())) ::unlink(path_.c_str());
 }
 
 }  // namespace preforkd

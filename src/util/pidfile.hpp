@@ -1,23 +1,28 @@
-// The pidfile: refuse to start while a live process holds it, write it atomically,
-// remove it at exit only if it is still ours.
+// The pidfile: refuse to start while another preforkd holds it, write it atomically,
+// remove it at exit only if it is still ours. "Holds" is an flock on the file, which
+// ends with the process: a stale pidfile whose pid now names an unrelated process
+// (pid reuse, a reboot) does not block a start.
 #pragma once
 
 #include <string>
+
+#include "util/unique_fd.hpp"
 
 namespace preforkd {
 
 class Pidfile {
  public:
   Pidfile() = default;
-  // Throws std::runtime_error with an operator-facing message when another live
-  // process holds `path`, or when it cannot be written.
+  // Throws std::runtime_error with an operator-facing message when another running
+  // preforkd holds `path`, or when it cannot be written.
   explicit Pidfile(std::string path);
   Pidfile(const Pidfile&) = delete;
   Pidfile& operator=(const Pidfile&) = delete;
   ~Pidfile();
 
  private:
-  std::string path_;
+  std::string path_;  // empty when not ours
+  UniqueFd lock_;     // the pidfile itself, flock'ed
 };
 
 }  // namespace preforkd

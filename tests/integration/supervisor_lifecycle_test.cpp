@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -123,6 +124,33 @@ TEST(Lifecycle, StalePidfileOfADeadProcessIsReplaced) {
   ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
   EXPECT_TRUE(wait_until(
       [&] { return read_file(f.dir.file("run.pid")) == std::to_string(daemon.pid()) + "\n"; }));
+}
+
+TEST(Lifecycle, AStalePidfileWhosePidWasReusedDoesNotBlockAStart) {
+  Fixture f;
+  // The pid in the file is alive but is not a preforkd (here: this test): after a
+  // reboot or a crash a pid can name any process.
+  write_file(f.dir.file("run.pid"), std::to_string(::getpid()) + "\n");
+  write_file(f.config, "pidfile: run.pid\npools:\n" + pool("a", "idle", 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  EXPECT_TRUE(wait_until(
+      [&] { return read_file(f.dir.file("run.pid")) == std::to_string(daemon.pid()) + "\n"; }));
+}
+
+TEST(Lifecycle, ARefusedStartIsOnStderrEvenWithALogFile) {
+  Fixture f;
+  write_file(f.config, "log: { file: preforkd.log }\npidfile: run.pid\npools:\n" + pool("a", "idle", 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(1));
+  ASSERT_TRUE(wait_until([&] { return !read_file(f.dir.file("run.pid")).empty(); }));
+  auto second = run({preforkd_bin(), "-c", f.config}, "", f.env);
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("refusing to start: " + f.dir.file("run.pid") +
+                            ": pidfile is held by running process " + std::to_string(daemon.pid())),
+            std::string::npos)
+      << second.err;
+  EXPECT_TRUE(daemon.running());
 }
 
 TEST(Lifecycle, Usr1ReopensTheLogFileAfterRotation) {
