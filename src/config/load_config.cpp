@@ -113,6 +113,7 @@ Config load_config(const std::string& path, bool check_registrations) {
                 "the file must be a mapping with at least 'pools:' (see conf/preforkd.yaml)");
     throw ConfigError(problems.take());
   }
+  config_detail::scan_document(root, problems);
   config_detail::reject_unknown_keys(root, top_keys, "", problems);
   if (auto n = root["log"]) read_log(config, n, problems);
   if (auto n = root["pidfile"]) {

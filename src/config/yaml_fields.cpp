@@ -45,6 +45,35 @@ void Problems::at(const YAML::Mark& mark, const std::string& message) {
                        std::to_string(mark.column + 1) + ": " + message});
 }
 
+void Problems::at(const YAML::Node& node, const std::string& message) {
+  if (node.IsNull())
+    for (const auto& [value, key] : empty_values_)
+      if (value.is(node)) return at(key, message);
+  at(node.Mark(), message);
+}
+
+void scan_document(const YAML::Node& root, Problems& problems) {
+  if (root.IsSequence()) {
+    for (const auto& item : root) scan_document(item, problems);
+    return;
+  }
+  if (!root.IsMap()) return;
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    YAML::Node key = it->first, value = it->second;
+    if (key.IsScalar()) {
+      auto [first, inserted] = seen.emplace(key.Scalar(), key.Mark());
+      if (!inserted)
+        problems.at(key.Mark(), "duplicate key '" + key.Scalar() + "' (first at line " +
+                                    std::to_string(first->second.line + 1) + ", column " +
+                                    std::to_string(first->second.column + 1) +
+                                    "); keep one of them");
+    }
+    if (value.IsNull()) problems.note_empty_value(value, key.Mark());
+    scan_document(value, problems);
+  }
+}
+
 std::vector<std::string> Problems::take() {
   std::stable_sort(list_.begin(), list_.end(), [](const Problem& a, const Problem& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
@@ -98,15 +127,22 @@ std::optional<std::string> read_string(const YAML::Node& node, const std::string
   return std::nullopt;
 }
 
+// Far above any real pool or retry count; keeps every count an int with room to add.
+constexpr long max_count = 100000;
+
 std::optional<int> read_count(const YAML::Node& node, const std::string& path,
                               Problems& problems) {
   const std::string text = node.IsScalar() ? node.Scalar() : "";
   long value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (!node.IsScalar() || text.empty() || ec != std::errc() || end != text.data() + text.size() ||
-      value < 0 || value > 100000) {
+      value < 0) {
     problems.at(node, path + " must be a non-negative integer (got " +
                           (node.IsScalar() ? text : std::string(type_name(node))) + ")");
+    return std::nullopt;
+  }
+  if (value > max_count) {
+    problems.at(node, path + " must be at most " + std::to_string(max_count) + " (got " + text + ")");
     return std::nullopt;
   }
   return static_cast<int>(value);

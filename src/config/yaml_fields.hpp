@@ -18,7 +18,12 @@ class Problems {
  public:
   explicit Problems(std::string file) : file_(std::move(file)) {}
   void at(const YAML::Mark& mark, const std::string& message);
-  void at(const YAML::Node& node, const std::string& message) { at(node.Mark(), message); }
+  // At the node; an empty value (`workers:` with nothing after it) is reported at its
+  // key, which scan_document noted (yaml-cpp marks it at the token after it).
+  void at(const YAML::Node& node, const std::string& message);
+  void note_empty_value(const YAML::Node& value, const YAML::Mark& key) {
+    empty_values_.push_back({value, key});
+  }
   void plain(const std::string& message) { list_.push_back({-1, -1, file_ + ": " + message}); }
   bool empty() const { return list_.empty(); }
   // In file order, so an operator can fix them top to bottom.
@@ -31,7 +36,13 @@ class Problems {
   };
   std::string file_;
   std::vector<Problem> list_;
+  std::vector<std::pair<YAML::Node, YAML::Mark>> empty_values_;
 };
+
+// Walks the whole document once: reports a key given twice in one mapping (yaml-cpp
+// keeps both and a lookup sees only the first, so a typo'd copy would be silently
+// ignored) and notes where each empty value's key is.
+void scan_document(const YAML::Node& root, Problems& problems);
 
 // A mapping's entries in file order, each with the key's own node (for its position).
 struct Entry {

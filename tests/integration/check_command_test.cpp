@@ -22,6 +22,17 @@ TEST(CheckCommand, InvalidFileListsEveryProblemAndExitsOne) {
   EXPECT_NE(result.err.find(config + ":5:5: unknown key 'colour' in pools.a"), std::string::npos);
 }
 
+TEST(CheckCommand, APoolNameGivenTwiceIsAnError) {
+  TempDir dir;
+  std::string config = dir.file("twice.yaml");
+  write_file(config, "pools:\n  a: { command: [/bin/sleep, \"1000\"], workers: 1 }\n"
+                     "  a: { command: [/bin/sleep, \"2000\"], workers: 3 }\n");
+  auto result = run({preforkd_bin(), "--check", "-c", config});
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  EXPECT_NE(result.err.find(config + ":3:3: duplicate key 'a' (first at line 2, column 3)"),
+            std::string::npos) << result.err;
+}
+
 TEST(CheckCommand, StartIsRefusedWithTheSameMessages) {
   TempDir dir;
   std::string config = dir.file("bad.yaml");

@@ -77,6 +77,31 @@ TEST_F(ConfigFile, NegativeAndNonIntegerCountsAreRejected) {
   EXPECT_EQ(problems[1], at(7, 14, "pools.b.workers must be a non-negative integer (got two)"));
 }
 
+TEST_F(ConfigFile, ACountAboveTheLimitSaysTheLimit) {
+  auto problems = problems_of("pools:\n  a:\n    command: [true]\n    workers: 200000\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(4, 14, "pools.a.workers must be at most 100000 (got 200000)"));
+}
+
+TEST_F(ConfigFile, AKeyGivenTwiceIsAnErrorAtTheSecond) {
+  // Two pools of one name, and one key twice in a pool: yaml-cpp keeps both, and a
+  // lookup would silently see only the first.
+  auto problems = problems_of("pools:\n  a:\n    command: [true]\n    workers: 1\n    workers: 3\n"
+                              "  a:\n    command: [true]\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], at(5, 5, "duplicate key 'workers' (first at line 4, column 5); keep one of them"));
+  EXPECT_EQ(problems[1], at(6, 3, "duplicate key 'a' (first at line 2, column 3); keep one of them"));
+}
+
+TEST_F(ConfigFile, AnEmptyValueIsReportedAtItsKey) {
+  auto problems = problems_of("pidfile:\npools:\n  a:\n    command: [true]\n    workers:\n"
+                              "    spawn_interval:\n");
+  ASSERT_EQ(problems.size(), 3u);
+  EXPECT_EQ(problems[0], at(1, 1, "pidfile must be a string, got nothing"));
+  EXPECT_EQ(problems[1], at(5, 5, "pools.a.workers must be a non-negative integer (got nothing)"));
+  EXPECT_EQ(problems[2], at(6, 5, "pools.a.spawn_interval must be a duration such as 250ms, 30s, 5m, got nothing"));
+}
+
 TEST_F(ConfigFile, CpuAffinityIsAutoNoneOrUsableCpuNumbers) {
   auto problems = problems_of("pools:\n"
                               "  a: { command: [true], cpu_affinity: sometimes }\n"   // 2
