@@ -84,7 +84,9 @@ void Supervisor::reload() {
                   generation_);
     for (const auto& problem : e.problems()) spdlog::error("  {}", problem);
     notifier_.status("reload failed: " + e.problems().front());
-    notifier_.ready();
+    // The reload is over; whether the running generation is ready is unchanged (a
+    // generation still coming up sends READY=1 once it is up, not before).
+    if (!awaiting_ready_) notifier_.ready();
     return;
   }
   if (next.log.file != config_.log.file || next.log.format != config_.log.format ||

@@ -82,6 +82,24 @@ TEST(SystemdNotify, ReadyReloadingStoppingAndStatusAreSentInOrder) {
   EXPECT_EQ(WEXITSTATUS(*status), 0);
 }
 
+TEST(SystemdNotify, AFailedReloadDoesNotSayReadyForAGenerationNotYetUp) {
+  TempDir dir;
+  NotifySocket notify(dir.file("notify"));
+  std::string config = dir.file("preforkd.yaml");
+  // Its child never reports ready.
+  write_file(config, "pools:\n  a: { function: never_ready, workers: 1 }\n");
+  Daemon daemon(config, {"NOTIFY_SOCKET=" + notify.path()}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  write_file(config, "pools: [oops\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1"));
+  ASSERT_TRUE(daemon.wait_output("reload failed")) << daemon.output();
+  daemon.signal(SIGTERM);
+  // One sender, one datagram socket: anything sent before STOPPING=1 is here by then.
+  ASSERT_TRUE(notify.wait_for("STOPPING=1"));
+  for (const auto& message : notify.history()) EXPECT_EQ(message.find("READY=1"), std::string::npos) << message;
+}
+
 TEST(SystemdNotify, WatchdogPingsAtHalfTheInterval) {
   TempDir dir;
   NotifySocket notify(dir.file("notify"));
