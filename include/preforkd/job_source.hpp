@@ -84,6 +84,9 @@ struct SourceConfig {
   std::map<std::string, std::string> settings;
   std::string base_dir;
   std::string node;  // this supervisor's name (the `node:` key, default the host name)
+  // Where it is defined, "FILE:LINE:COL" of its `sources:` entry, for the messages of a
+  // source that cannot be used; the config file alone for the implied default source.
+  std::string defined_at;
 };
 
 // What a backend tells the config loader and the workers.

@@ -19,6 +19,8 @@ void read_sources(Config& config, const YAML::Node& node, Problems& problems) {
     SourceConfig source;
     source.name = entry.key;
     source.base_dir = config.base_dir;
+    source.defined_at = config.path + ":" + std::to_string(entry.key_node.Mark().line + 1) + ":" +
+                        std::to_string(entry.key_node.Mark().column + 1);
     auto type_node = entry.value["type"];
     if (!type_node) {
       problems.at(entry.value, path + " needs 'type:' (one of: " +
@@ -63,6 +65,7 @@ void default_sources(Config& config) {
   source.name = "default";
   source.type = "sqlite";
   source.base_dir = config.base_dir;
+  source.defined_at = config.path;
   config.sources[source.name] = std::move(source);
 }
 

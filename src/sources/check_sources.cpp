@@ -16,7 +16,7 @@ std::vector<std::string> check_sources(const Config& config) {
     try {
       open_job_source(it->second);
     } catch (const std::exception& e) {
-      problems.push_back("source '" + name + "': " + e.what());
+      problems.push_back(it->second.defined_at + ": source '" + name + "': " + e.what());
     }
   }
   return problems;

@@ -235,7 +235,7 @@ TEST(Postgres, AForeignTableAndBadSettingsAreRefusedWithClearMessages) {
                          "pools:\n" + jobs_pool("work", exec_handler(), {"q1"}, 1));
   Daemon daemon(t.f.config, t.f.env);
   EXPECT_EQ(exit_code(daemon.wait_exit()), 1) << daemon.output();
-  EXPECT_NE(daemon.output().find("refusing to start: source 'pg': postgres 127.0.0.1:1/x: cannot connect"),
+  EXPECT_NE(daemon.output().find("refusing to start: " + t.f.config + ":2:3: source 'pg': postgres 127.0.0.1:1/x: cannot connect"),
             std::string::npos) << daemon.output();
   EXPECT_EQ(daemon.output().find("s3cret"), std::string::npos) << daemon.output();
 }

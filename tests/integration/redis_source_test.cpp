@@ -165,6 +165,6 @@ TEST(Redis, AnUnreachableServerIsRefusedAtStart) {
                            "/0\", timeout: 1s }\npools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
   Daemon daemon(f.config, f.env);
   EXPECT_EQ(exit_code(daemon.wait_exit()), 1) << daemon.output();
-  EXPECT_NE(daemon.output().find("refusing to start: source 'r': redis 127.0.0.1:" + std::to_string(port) +
+  EXPECT_NE(daemon.output().find("refusing to start: " + f.config + ":2:3: source 'r': redis 127.0.0.1:" + std::to_string(port) +
                                  "/0: cannot connect"), std::string::npos) << daemon.output();
 }
