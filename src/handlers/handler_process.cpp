@@ -121,6 +121,7 @@ HandlerProcess::HandlerProcess(const std::vector<std::string>& argv,
   stdout_ = std::move(out_read);
   stderr_ = std::move(err_read);
   pidfd_ = open_pidfd(pid_);
+  ::fcntl(stdin_.get(), F_SETFL, O_NONBLOCK);
   ::fcntl(stdout_.get(), F_SETFL, O_NONBLOCK);
   ::fcntl(stderr_.get(), F_SETFL, O_NONBLOCK);
 }
@@ -134,19 +135,25 @@ HandlerProcess::~HandlerProcess() {
 }
 
 bool HandlerProcess::write_stdin(const std::string& data, bool close_after) {
-  size_t done = 0;
-  bool ok = true;
-  while (done < data.size() && stdin_) {
-    ssize_t n = ::write(stdin_.get(), data.data() + done, data.size() - done);
+  stdin_pending_ += data;
+  close_stdin_when_written_ = close_after;
+  return flush_stdin();
+}
+
+bool HandlerProcess::flush_stdin() {
+  while (stdin_ && !stdin_pending_.empty()) {
+    ssize_t n = ::write(stdin_.get(), stdin_pending_.data(), stdin_pending_.size());
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // the pipe is full
     if (n <= 0) {  // EPIPE (SIGPIPE is ignored in workers): it closed stdin or died
-      ok = false;
-      break;
+      stdin_pending_.clear();
+      stdin_.reset();
+      return false;
     }
-    done += static_cast<size_t>(n);
+    stdin_pending_.erase(0, static_cast<size_t>(n));
   }
-  if (close_after || !ok) stdin_.reset();
-  return ok;
+  if (stdin_pending_.empty() && close_stdin_when_written_) stdin_.reset();
+  return true;
 }
 
 bool HandlerProcess::reap(bool block) {
@@ -217,15 +224,17 @@ HandlerProcess::Event HandlerProcess::wait(bool want_line,
     auto until = next_heartbeat;
     if (deadline) until = std::min(until, *deadline);
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
-    pollfd fds[4] = {{stdout_.get(), POLLIN, 0},
+    pollfd fds[5] = {{stdout_.get(), POLLIN, 0},
                      {stderr_.get(), POLLIN, 0},
                      {wait_status_ ? -1 : pidfd_.get(), POLLIN, 0},
-                     {control.stop_fd, POLLIN, 0}};
+                     {control.stop_fd, POLLIN, 0},
+                     {stdin_pending_.empty() ? -1 : stdin_.get(), POLLOUT, 0}};
     // A process that exited but left a grandchild holding the pipes: stop waiting on
     // the pipes shortly after the exit.
-    int n = ::poll(fds, 4, static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX)));
+    int n = ::poll(fds, 5, static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX)));
     if (n < 0 && errno != EINTR) throw std::runtime_error(syscall_error("poll", "handler", errno));
     if (n <= 0) continue;
+    if (fds[4].revents) flush_stdin();  // POLLERR: it closed stdin; flush_stdin sees EPIPE
     if (fds[0].revents) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
     if (fds[1].revents) forward_output(stderr_.get(), err_buffer_, false);
     if (fds[2].revents) {

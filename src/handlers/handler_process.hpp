@@ -33,8 +33,11 @@ class HandlerProcess {
   bool known_exited() const { return wait_status_.has_value(); }
   std::optional<int> wait_status() const { return wait_status_; }
 
-  // Writes all of `data` to stdin; false when the process closed it. `close_after`
-  // closes stdin so the process sees EOF (exec handlers read the payload to EOF).
+  // Queues `data` for stdin and writes what the pipe takes now; wait() writes the rest
+  // as the process reads, so a payload larger than the pipe never blocks the worker
+  // (its timeout, lease heartbeat and stop signals go on). False when the process
+  // closed stdin. `close_after` closes stdin once all is written, so the process sees
+  // EOF (exec handlers read the payload to EOF).
   bool write_stdin(const std::string& data, bool close_after);
 
   enum class Event { exited, line, timed_out, fast_stop };
@@ -49,6 +52,8 @@ class HandlerProcess {
 
  private:
   bool reap(bool block);
+  // Writes queued stdin data until the pipe is full; false when the process closed it.
+  bool flush_stdin();
   void forward_output(int fd, std::string& buffer, bool to_line_queue);
   void flush_partial();
 
@@ -56,6 +61,8 @@ class HandlerProcess {
   UniqueFd stdin_, stdout_, stderr_, pidfd_;
   bool capture_stdout_;
   std::string log_prefix_;
+  std::string stdin_pending_;
+  bool close_stdin_when_written_ = false;
   std::string out_buffer_, err_buffer_;
   std::vector<std::string> lines_;
   std::optional<int> wait_status_;

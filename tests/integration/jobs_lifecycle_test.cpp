@@ -139,3 +139,19 @@ TEST(Jobs, ALongJobKeepsItsLeaseAliveAndRunsOnce) {
   EXPECT_EQ(f.runs().size(), 1u) << "the job ran twice while its first run was going";
   EXPECT_EQ(f.job(id)["attempts"], 1);
 }
+
+TEST(Jobs, APayloadLargerThanThePipeDoesNotHoldUpTheTimeout) {
+  // The handler never reads its stdin: with a 200 KB payload the pipe fills up, and the
+  // worker must still see the job's timeout (it blocked in write() until the handler
+  // exited, 30 s later).
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", "{ exec: [/bin/sh, -c, 'exec sleep 30'] }", {"q"}, 1,
+                                              "    timeout: 300ms\n    timeout_grace: 200ms\n"
+                                              "    retry: { max_attempts: 1 }\n"));
+  Daemon daemon(f.config, f.env);
+  auto enqueued = f.ctl({"enqueue", "q", "--payload", "-"}, "\"" + std::string(200000, 'x') + "\"");
+  ASSERT_EQ(enqueued.exit_code, 0) << enqueued.err;
+  std::string id = enqueued.out.substr(0, enqueued.out.find('\n'));
+  ASSERT_TRUE(f.wait_state(id, "dead", 15s)) << daemon.output();
+  EXPECT_NE(f.job(id)["last_error"].get<std::string>().find("timeout"), std::string::npos) << f.job(id).dump();
+}
