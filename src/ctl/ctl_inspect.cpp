@@ -1,4 +1,5 @@
 // preforkctl job / jobs / retry / stats: what an operator looks at, as text or JSON.
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -35,16 +36,25 @@ void print_json(const nlohmann::json& value) { std::printf("%s\n", value.dump(2)
 }  // namespace
 
 SystemTime parse_time(const std::string& text) {
-  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
-    return SystemTime(std::chrono::seconds(std::stoll(text)));
-  std::tm tm{};
-  const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M", &tm);
-  if (end && *end == ':') end = ::strptime(end, ":%S", &tm);
-  if (end && *end == 'Z') ++end;
-  if (!end || *end)
-    throw std::invalid_argument("--at '" + text + "' is not a time: write 2026-11-25T10:00:00Z "
-                                "(UTC) or Unix seconds");
-  return std::chrono::system_clock::from_time_t(::timegm(&tm));
+  // Before 2200: far beyond any real schedule, and well inside the nanosecond clock
+  // (which wraps in 2262: a later time would silently become one in 1677, due at once).
+  constexpr long long latest = 7258118400;  // 2200-01-01T00:00:00Z
+  const std::string form = "write 2026-11-25T10:00:00Z (UTC) or Unix seconds";
+  long long seconds = 0;
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc()) seconds = latest + 1;  // out of range: too late
+  } else {
+    std::tm tm{};
+    const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M", &tm);
+    if (end && *end == ':') end = ::strptime(end, ":%S", &tm);
+    if (end && *end == 'Z') ++end;
+    if (!end || *end) throw std::invalid_argument("--at '" + text + "' is not a time: " + form);
+    seconds = ::timegm(&tm);
+  }
+  if (seconds > latest)
+    throw std::invalid_argument("--at '" + text + "' is too far ahead: give a time before 2200");
+  return SystemTime(std::chrono::seconds(seconds));
 }
 
 std::string format_time(SystemTime time) {

@@ -42,6 +42,13 @@ TEST(Queue, AtSchedulesForAnAbsoluteTime) {
   auto bad = f.ctl({"enqueue", "q1", "--at", "tomorrow"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--at 'tomorrow' is not a time"), std::string::npos) << bad.err;
+  // Past the clock's range it would wrap to a time long gone (due at once), or abort.
+  for (std::string late : {"2263-01-01T00:00:00Z", "99999999999", "99999999999999999999"}) {
+    auto too_late = f.ctl({"enqueue", "q1", "--at", late});
+    EXPECT_EQ(too_late.exit_code, 2) << late << ": " << too_late.err;
+    EXPECT_NE(too_late.err.find("--at '" + late + "' is too far ahead"), std::string::npos) << too_late.err;
+  }
+  EXPECT_EQ(f.stats("q1")["queued"], 1);  // nothing of the refused ones was written
 }
 
 TEST(Queue, AUniqueKeyDedupesWhileTheFirstIsQueued) {
