@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/inotify.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -15,14 +16,24 @@ namespace preforkd {
 
 FileChangeWatch::FileChangeWatch(const std::string& directory, std::string file_name)
     : inotify_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)), file_name_(std::move(file_name)) {
-  if (!inotify_) throw std::runtime_error(syscall_error("inotify_init1", directory, errno));
-  if (::inotify_add_watch(inotify_.get(), directory.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0)
-    throw std::runtime_error(syscall_error("inotify_add_watch", directory, errno));
+  const char* failed = nullptr;
+  if (!inotify_) failed = "inotify_init1";
+  else if (::inotify_add_watch(inotify_.get(), directory.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0)
+    failed = "inotify_add_watch";
+  if (failed) {
+    // Out of inotify instances or watches (fs.inotify.max_user_instances/_watches):
+    // slower, but the jobs are still served.
+    spdlog::warn("{}; looking for new jobs every {}ms instead of being woken (raise "
+                 "fs.inotify.max_user_instances / max_user_watches)",
+                 syscall_error(failed, directory, errno), poll_interval.count());
+    inotify_.reset();
+  }
 }
 
 void FileChangeWatch::drain() {
   alignas(inotify_event) char buffer[4096];
   changed_ = false;
+  if (!inotify_) return;
   for (;;) {
     ssize_t n = ::read(inotify_.get(), buffer, sizeof buffer);
     if (n <= 0) return;
@@ -35,6 +46,7 @@ void FileChangeWatch::drain() {
 }
 
 bool FileChangeWatch::wait(std::chrono::milliseconds timeout, int extra_fd) {
+  if (!inotify_) timeout = std::min(timeout, poll_interval);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     pollfd fds[2] = {{inotify_.get(), POLLIN, 0}, {extra_fd, POLLIN, 0}};

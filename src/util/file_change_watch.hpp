@@ -12,8 +12,11 @@ namespace preforkd {
 
 class FileChangeWatch {
  public:
-  // Watches `directory` for writes to `file_name`. Throws std::runtime_error.
+  // Watches `directory` for writes to `file_name`. When inotify cannot be used (out of
+  // instances or watches), says so in the log and wait() then returns every
+  // poll_interval at the latest: the caller looks again, as if the file had changed.
   FileChangeWatch(const std::string& directory, std::string file_name);
+  static constexpr std::chrono::milliseconds poll_interval{100};
 
   // Forgets the changes seen so far. Call before looking at the file, then wait():
   // a write between the two still wakes wait() at once.

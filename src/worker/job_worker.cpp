@@ -146,7 +146,18 @@ int run_job_worker(ForkedChildContext& context, const PoolConfig& pool,
                              "(worker died or lease expired)",
                              job->attempt - 1, allowed)};
     } else {
-      outcome = handler->run(*job, control);
+      try {
+        outcome = handler->run(*job, control);
+      } catch (const std::exception& e) {
+        // The handler could not be run at all (no process or descriptor left: EAGAIN
+        // under TasksMax, EMFILE). The job goes back uncounted, and this worker exits
+        // non-zero so the supervisor respawns it with backoff instead of spinning.
+        spdlog::error("pool={} pid={} job={}: cannot run the handler: {}; the job goes back "
+                      "to the queue and this worker exits",
+                      pool.name, ::getpid(), job->id, e.what());
+        record_until_done(connection, context, pool, *job, {HandlerOutcome::Kind::given_back, e.what()});
+        return 1;
+      }
     }
     record_until_done(connection, context, pool, *job, outcome);
     ++served;
