@@ -31,6 +31,7 @@ HandlerOutcome ExecHandler::run(const Job& job, const RunControl& control) {
       process.stop(control.grace);
       return {HandlerOutcome::Kind::given_back, "stopped by TERM"};
     case HandlerProcess::Event::line:
+    case HandlerProcess::Event::line_too_long:  // only with capture_stdout, not used here
     case HandlerProcess::Event::exited: break;
   }
   int status = *process.wait_status();

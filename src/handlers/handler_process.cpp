@@ -185,9 +185,13 @@ void HandlerProcess::forward_output(int fd, std::string& buffer, bool to_line_qu
       if (to_line_queue) lines_.push_back(std::move(line));
       else spdlog::info("{}: {}", log_prefix_, line);
     }
-    // A runaway line without newline: log it in pieces rather than grow without bound.
+    // A runaway line without newline: log it in pieces rather than grow without bound;
+    // one meant as an answer is dropped past max_line_bytes, and wait() says so.
     if (buffer.size() > 65536 && !to_line_queue) {
       spdlog::info("{}: {}", log_prefix_, buffer);
+      buffer.clear();
+    } else if (buffer.size() > max_line_bytes && to_line_queue) {
+      line_too_long_ = true;
       buffer.clear();
     }
     if (drained) break;
@@ -210,6 +214,10 @@ HandlerProcess::Event HandlerProcess::wait(bool want_line,
       *line = std::move(lines_.front());
       lines_.erase(lines_.begin());
       return Event::line;
+    }
+    if (want_line && line_too_long_) {
+      line_too_long_ = false;
+      return Event::line_too_long;
     }
     if (wait_status_ && !stdout_ && !stderr_) {
       flush_partial();

@@ -40,7 +40,10 @@ class HandlerProcess {
   // EOF (exec handlers read the payload to EOF).
   bool write_stdin(const std::string& data, bool close_after);
 
-  enum class Event { exited, line, timed_out, fast_stop };
+  // line_too_long: with `capture_stdout`, a stdout line grew past max_line_bytes; what
+  // was read of it is dropped.
+  enum class Event { exited, line, line_too_long, timed_out, fast_stop };
+  static constexpr size_t max_line_bytes = 16 << 20;
   // Waits for the process to exit (and its output to end) or, when `want_line`, for a
   // stdout line, until `deadline` (none when nullopt). Heartbeats on the way.
   Event wait(bool want_line, std::optional<std::chrono::steady_clock::time_point> deadline,
@@ -65,6 +68,7 @@ class HandlerProcess {
   bool close_stdin_when_written_ = false;
   std::string out_buffer_, err_buffer_;
   std::vector<std::string> lines_;
+  bool line_too_long_ = false;
   std::optional<int> wait_status_;
 };
 

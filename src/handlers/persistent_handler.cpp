@@ -96,6 +96,13 @@ HandlerOutcome PersistentHandler::read_answer(const Job& job, const RunControl& 
       case HandlerProcess::Event::exited:
         return {HandlerOutcome::Kind::failed,
                 "persistent handler " + handler.describe_exit() + " while running the job"};
+      case HandlerProcess::Event::line_too_long:
+        // The rest of that line would be taken for the next job's answer: a fresh process.
+        handler.stop(control.grace);
+        return {HandlerOutcome::Kind::failed,
+                fmt::format("persistent handler wrote a line longer than {} MiB on stdout: "
+                            "stopped (answers are one JSON line; write large results elsewhere)",
+                            HandlerProcess::max_line_bytes >> 20)};
       case HandlerProcess::Event::line: break;
     }
     std::string problem;

@@ -155,3 +155,18 @@ TEST(Jobs, APayloadLargerThanThePipeDoesNotHoldUpTheTimeout) {
   ASSERT_TRUE(f.wait_state(id, "dead", 15s)) << daemon.output();
   EXPECT_NE(f.job(id)["last_error"].get<std::string>().find("timeout"), std::string::npos) << f.job(id).dump();
 }
+
+TEST(Jobs, APersistentHandlerWritingAHugeLineFailsTheJobInsteadOfFillingMemory) {
+  // 20 MiB without a newline, then silence: the worker buffered it all and waited on.
+  JobsFixture f;
+  write_file(f.config,
+             "pools:\n" + jobs_pool("work",
+                                    "{ persistent: [/bin/sh, -c, 'read request; head -c 20000000 /dev/zero "
+                                    "| tr \"\\\\0\" x; exec sleep 30'] }",
+                                    {"q"}, 1, "    timeout_grace: 200ms\n    retry: { max_attempts: 1 }\n"));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("q", "{}");
+  ASSERT_TRUE(f.wait_state(id, "dead", 20s)) << daemon.output();
+  EXPECT_NE(f.job(id)["last_error"].get<std::string>().find("longer than 16 MiB"), std::string::npos)
+      << f.job(id).dump();
+}
