@@ -124,6 +124,9 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
     if (::setgroups(plan.groups.size(), plan.groups.data()) != 0 ||
         ::setgid(plan.gid) != 0 || ::setuid(plan.uid) != 0)
       child_fail(status_fd, errno);
+    // The kernel clears the parent-death signal when the credentials change: set again.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != supervisor) ::_exit(1);
   }
 
   sigset_t none;

@@ -227,6 +227,24 @@ TEST(Lifecycle, UserAndGroupApplyWhenRunAsRoot) {
             std::string::npos);
 }
 
+TEST(Lifecycle, AChildRunAsAnotherUserDiesWithAKilledSupervisor) {
+  // A change of user clears the parent-death signal: it must be set again after it.
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  Fixture f;
+  ::chmod(f.dir.path().c_str(), 0777);
+  write_file(f.events, "");
+  ::chmod(f.events.c_str(), 0666);
+  write_file(f.config, "pools:\n" + pool("a", "idle", 1, "    user: nobody\n    group: nogroup\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 1; }));
+  pid_t child = daemon.children().front();
+  daemon.signal(SIGKILL);
+  ASSERT_TRUE(daemon.wait_exit());
+  bool gone = wait_until([&] { return !pid_alive(child); });
+  if (!gone) ::kill(child, SIGKILL);  // leave nothing behind, even when failing
+  EXPECT_TRUE(gone) << "child " << child << " outlived its supervisor";
+}
+
 namespace {
 
 std::vector<int> usable_cpus() {
