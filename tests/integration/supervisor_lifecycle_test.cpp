@@ -116,9 +116,10 @@ TEST(Lifecycle, PidfileIsWrittenAndRemovedAndAStartIsRefusedWhileItIsHeld) {
   EXPECT_FALSE(std::ifstream(f.dir.file("run.pid")).good());
 }
 
-TEST(Lifecycle, StalePidfileOfADeadProcessIsReplaced) {
+// Starts preforkd over a pidfile left holding `stale_pid` and expects it replaced.
+void expect_stale_pidfile_replaced(pid_t stale_pid) {
   Fixture f;
-  write_file(f.dir.file("run.pid"), "999999\n");
+  write_file(f.dir.file("run.pid"), std::to_string(stale_pid) + "\n");
   write_file(f.config, "pidfile: run.pid\npools:\n" + pool("a", "idle", 1));
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
@@ -126,16 +127,12 @@ TEST(Lifecycle, StalePidfileOfADeadProcessIsReplaced) {
       [&] { return read_file(f.dir.file("run.pid")) == std::to_string(daemon.pid()) + "\n"; }));
 }
 
+TEST(Lifecycle, StalePidfileOfADeadProcessIsReplaced) { expect_stale_pidfile_replaced(999999); }
+
 TEST(Lifecycle, AStalePidfileWhosePidWasReusedDoesNotBlockAStart) {
-  Fixture f;
   // The pid in the file is alive but is not a preforkd (here: this test): after a
   // reboot or a crash a pid can name any process.
-  write_file(f.dir.file("run.pid"), std::to_string(::getpid()) + "\n");
-  write_file(f.config, "pidfile: run.pid\npools:\n" + pool("a", "idle", 1));
-  Daemon daemon(f.config, f.env);
-  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
-  EXPECT_TRUE(wait_until(
-      [&] { return read_file(f.dir.file("run.pid")) == std::to_string(daemon.pid()) + "\n"; }));
+  expect_stale_pidfile_replaced(::getpid());
 }
 
 TEST(Lifecycle, ARefusedStartIsOnStderrEvenWithALogFile) {
@@ -209,13 +206,18 @@ TEST(Lifecycle, EnvAndWorkingDirectoryReachTheChild) {
   EXPECT_EQ(start.arg2, "from-env");
 }
 
-TEST(Lifecycle, UserAndGroupApplyWhenRunAsRoot) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
-  Fixture f;
+// One idle child as nobody/nogroup; the directory and the events file writable by it.
+void write_nobody_pool(const Fixture& f) {
   ::chmod(f.dir.path().c_str(), 0777);
   write_file(f.events, "");
   ::chmod(f.events.c_str(), 0666);
   write_file(f.config, "pools:\n" + pool("a", "idle", 1, "    user: nobody\n    group: nogroup\n"));
+}
+
+TEST(Lifecycle, UserAndGroupApplyWhenRunAsRoot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  Fixture f;
+  write_nobody_pool(f);
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(daemon.wait_children(1));
   pid_t child = daemon.children().front();
@@ -231,10 +233,7 @@ TEST(Lifecycle, AChildRunAsAnotherUserDiesWithAKilledSupervisor) {
   // A change of user clears the parent-death signal: it must be set again after it.
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
   Fixture f;
-  ::chmod(f.dir.path().c_str(), 0777);
-  write_file(f.events, "");
-  ::chmod(f.events.c_str(), 0666);
-  write_file(f.config, "pools:\n" + pool("a", "idle", 1, "    user: nobody\n    group: nogroup\n"));
+  write_nobody_pool(f);
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 1; }));
   pid_t child = daemon.children().front();
