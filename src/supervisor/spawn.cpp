@@ -167,7 +167,9 @@ bool plan_still_fits(const SpawnPlan& plan, const PoolConfig& pool, unsigned gen
 }
 
 SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceConfig* source) {
+  static uint64_t last_id = 0;
   SpawnPlan plan;
+  plan.id = ++last_id;
   plan.pool = pool.name;
   plan.generation = generation;
   if (pool.kind == PoolKind::function) {
@@ -265,6 +267,12 @@ SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_
   ::sigprocmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) throw std::runtime_error(syscall_error("fork", plan.pool, fork_errno));
   return SpawnedChild{pid, std::move(parent_end)};
+}
+
+void become_child(const SpawnPlan& plan, pid_t supervisor, int status_fd,
+                  std::span<const int> signals_to_reset, std::span<const int> close_in_child) {
+  run_child(plan, supervisor, status_fd, signals_to_reset, close_in_child,
+            plan.argv_pointers.data(), plan.env_pointers.data());
 }
 
 }  // namespace preforkd

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +28,8 @@ struct SpawnPlan {
 
   std::string pool;
   unsigned generation = 0;
+  // Unique in the supervisor's life: what a fork server is asked for (fork_server.hpp).
+  uint64_t id = 0;
   WorkerFunction function;                   // empty: exec argv
   std::vector<std::string> argv;
   // The environment, "NAME=value\0" one after the other: the page or two a child reads
@@ -67,5 +71,12 @@ struct SpawnedChild {
 // fork or socketpair fails.
 SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_reset,
                          std::span<const int> close_in_child);
+
+// What a new child does right after it was forked, by spawn_child or by a fork server:
+// the reset (PDEATHSIG, process group, signals, cwd, user), then the function or exec.
+// `supervisor` is the pid the child's parent must be.
+[[noreturn]] void become_child(const SpawnPlan& plan, pid_t supervisor, int status_fd,
+                               std::span<const int> signals_to_reset,
+                               std::span<const int> close_in_child);
 
 }  // namespace preforkd

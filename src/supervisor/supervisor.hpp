@@ -12,6 +12,7 @@
 
 #include "preforkd/config.hpp"
 #include "supervisor/child.hpp"
+#include "supervisor/fork_server.hpp"
 #include "supervisor/respawn_policy.hpp"
 #include "supervisor/spawn.hpp"
 #include "supervisor/systemd_notifier.hpp"
@@ -65,6 +66,13 @@ class Supervisor {
   void reconcile(PoolRuntime& pool);
   void reconcile_all();
   bool spawn_one(PoolRuntime& pool);
+  // The pool's spawn plan for this generation, made again when it no longer fits.
+  SpawnPlan& ensure_plan(PoolRuntime& pool);
+  // Through the fork server when the plan runs a function, else (or when the server is
+  // gone) by the supervisor's own fork.
+  SpawnedChild fork_child(const SpawnPlan& plan);
+  // A fork server that knows `plan`: the current one, or a new one for every pool's plan.
+  ForkServer& fork_server_for(const SpawnPlan& plan);
   // cpu_affinity: the CPU for the pool's next child, or -1 (not pinned).
   int pick_cpu(const PoolRuntime& pool) const;
   void arm_spawn_timer(PoolRuntime& pool);
@@ -83,6 +91,7 @@ class Supervisor {
   Phase phase_ = Phase::running;
   std::map<std::string, std::unique_ptr<PoolRuntime>> pools_;
   std::map<pid_t, std::shared_ptr<Child>> children_;
+  std::unique_ptr<ForkServer> fork_server_;
   bool awaiting_ready_ = true;
   Clock::time_point generation_started_ = Clock::now();
 };

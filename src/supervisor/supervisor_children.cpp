@@ -92,23 +92,62 @@ int Supervisor::pick_cpu(const PoolRuntime& pool) const {
   return best;
 }
 
+SpawnPlan& Supervisor::ensure_plan(PoolRuntime& pool) {
+  const PoolConfig& config = *pool.config;
+  if (!pool.plan || !plan_still_fits(*pool.plan, config, generation_)) {
+    auto source = config_.sources.find(config.jobs.source);
+    pool.plan.reset();
+    pool.plan = plan_spawn(config, generation_,
+                           source == config_.sources.end() ? nullptr : &source->second);
+  }
+  return *pool.plan;
+}
+
+ForkServer& Supervisor::fork_server_for(const SpawnPlan& plan) {
+  if (fork_server_ && fork_server_->serves(plan)) return *fork_server_;
+  fork_server_.reset();
+  // Every pool's plan at once, so that starting N pools forks one server, not N.
+  std::vector<SpawnPlan*> plans;
+  for (auto& [name, pool] : pools_) {
+    try {
+      // A plan that exists stays: re-planning could free the one being spawned.
+      if (!pool->plan || pool->plan->generation != generation_) ensure_plan(*pool);
+      if (pool->plan->function) plans.push_back(&*pool->plan);
+    } catch (const std::exception&) {
+      // That pool's own spawn reports it.
+    }
+  }
+  std::vector<int> status_sockets;
+  for (auto& [pid, child] : children_) status_sockets.push_back(child->status.native_handle());
+  fork_server_ = std::make_unique<ForkServer>(std::move(plans), reset_in_child, status_sockets);
+  spdlog::debug("fork server pid={} serves generation {}", fork_server_->pid(), generation_);
+  return *fork_server_;
+}
+
+SpawnedChild Supervisor::fork_child(const SpawnPlan& plan) {
+  if (plan.function && ForkServer::supported()) {
+    try {
+      return fork_server_for(plan).spawn(plan);
+    } catch (const ForkServerGone& e) {
+      spdlog::warn("fork server pid={} {}: forking children directly until the next one",
+                   fork_server_ ? fork_server_->pid() : -1, e.what());
+      fork_server_.reset();
+    }
+  }
+  std::vector<int> close_in_child;
+  if (plan.function) {
+    for (auto& [pid, child] : children_) close_in_child.push_back(child->status.native_handle());
+  }
+  return spawn_child(plan, reset_in_child, close_in_child);
+}
+
 bool Supervisor::spawn_one(PoolRuntime& pool) {
   const PoolConfig& config = *pool.config;
   auto now = Clock::now();
   try {
-    if (!pool.plan || !plan_still_fits(*pool.plan, config, generation_)) {
-      auto source = config_.sources.find(config.jobs.source);
-      pool.plan.reset();
-      pool.plan = plan_spawn(config, generation_,
-                             source == config_.sources.end() ? nullptr : &source->second);
-    }
-    SpawnPlan& plan = *pool.plan;
+    SpawnPlan& plan = ensure_plan(pool);
     plan.cpu = pick_cpu(pool);
-    std::vector<int> close_in_child;
-    if (plan.function) {
-      for (auto& [pid, child] : children_) close_in_child.push_back(child->status.native_handle());
-    }
-    SpawnedChild spawned = spawn_child(plan, reset_in_child, close_in_child);
+    SpawnedChild spawned = fork_child(plan);
     auto child = std::make_shared<Child>(io_, spawned.pid, config.name, generation_,
                                          config.graceful_timeout, spawned.status.release());
     child->execs = plan.function == nullptr;
@@ -192,6 +231,12 @@ void Supervisor::reap_children() {
   int wait_status = 0;
   for (pid_t pid; (pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0;) {
     auto it = children_.find(pid);
+    if (fork_server_ && pid == fork_server_->pid()) {
+      spdlog::warn("fork server pid={} {}; the next spawn starts another", pid,
+                   describe_exit(wait_status));
+      fork_server_.reset();
+      continue;
+    }
     if (it == children_.end()) {
       spdlog::debug("reaped pid {} that is not a child of any pool: {}", pid,
                     describe_exit(wait_status));

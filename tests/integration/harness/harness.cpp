@@ -182,7 +182,30 @@ Daemon::Daemon(const std::string& config_path, const std::vector<std::string>& e
           }(),
           config_path + ".log", extra_env) {}
 
-std::vector<pid_t> Daemon::children() const { return children_of(pid()); }
+namespace {
+// The comm preforkd's fork server gives itself (ForkServer::process_name).
+constexpr const char* fork_server_name = "preforkd-fork";
+}  // namespace
+
+std::vector<pid_t> Daemon::children() const {
+  std::vector<pid_t> pids;
+  for (pid_t pid : children_of(pid()))
+    if (process_name(pid) != fork_server_name) pids.push_back(pid);
+  return pids;
+}
+
+std::vector<pid_t> Daemon::fork_servers() const {
+  std::vector<pid_t> pids;
+  for (pid_t pid : children_of(pid()))
+    if (process_name(pid) == fork_server_name) pids.push_back(pid);
+  return pids;
+}
+
+std::string process_name(pid_t pid) {
+  std::string name = read_file("/proc/" + std::to_string(pid) + "/comm");
+  while (!name.empty() && name.back() == '\n') name.pop_back();
+  return name;
+}
 
 bool Daemon::wait_children(size_t count, Millis timeout) const {
   return wait_until([&] { return children().size() == count; }, timeout);

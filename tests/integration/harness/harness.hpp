@@ -73,8 +73,11 @@ class Daemon : public Process {
   explicit Daemon(const std::string& config_path, const std::vector<std::string>& extra_env = {},
                   const std::vector<std::string>& extra_args = {},
                   const std::string& binary = "");
+  // The pools' children: every child process but the fork server.
   std::vector<pid_t> children() const;
   bool wait_children(size_t count, Millis timeout = 15s) const;
+  // The fork server(s) among the child processes (function and jobs pools have one).
+  std::vector<pid_t> fork_servers() const;
 };
 
 // The exit code of a wait status; -1 when none or killed by a signal.
@@ -87,6 +90,8 @@ std::string test_handler_bin();
 std::string test_inprocess_bin();
 
 std::vector<pid_t> children_of(pid_t parent);
+// The process name (comm) of a pid, "" when it is gone.
+std::string process_name(pid_t pid);
 bool is_zombie(pid_t pid);
 bool pid_alive(pid_t pid);  // exists and is not a zombie
 

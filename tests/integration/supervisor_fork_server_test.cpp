@@ -1,0 +1,120 @@
+// The fork server that forks function and jobs pools' children: they stay the
+// supervisor's own children, glibc's view of them is right, and losing the server or
+// reloading loses no child.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "harness/harness.hpp"
+
+using namespace harness;
+
+namespace {
+
+std::string status_field(pid_t pid, const std::string& field) {
+  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind(field + ":", 0) == 0) return line.substr(line.find('\t') + 1);
+  return "";
+}
+
+pid_t parent_of(pid_t pid) { return std::stoi(status_field(pid, "PPid")); }
+
+struct FunctionPool {
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+
+  explicit FunctionPool(const std::string& function, int workers = 2) {
+    write_file(config, "pools:\n  f:\n    function: " + function + "\n    workers: " +
+                           std::to_string(workers) + "\n    graceful_timeout: 5s\n");
+  }
+};
+
+bool gone(pid_t pid) { return !pid_alive(pid); }
+
+}  // namespace
+
+TEST(ForkServer, FunctionPoolChildrenAreTheSupervisorsOwnAndNamedLikeIt) {
+  FunctionPool pool("ready_and_idle", 3);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  ASSERT_TRUE(daemon.wait_children(3)) << daemon.output();
+  auto servers = daemon.fork_servers();
+  ASSERT_EQ(servers.size(), 1u) << daemon.output();
+  EXPECT_EQ(parent_of(servers[0]), daemon.pid());
+  std::string supervisor_name = process_name(daemon.pid());
+  for (pid_t child : daemon.children()) {
+    EXPECT_EQ(parent_of(child), daemon.pid()) << "child " << child;
+    EXPECT_EQ(process_name(child), supervisor_name) << "child " << child;
+  }
+}
+
+TEST(ForkServer, AChildsPthreadSelfCallsActOnTheChildAndNotOnTheServer) {
+  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs two CPUs";
+  FunctionPool pool("pin_self_to_cpu0", 1);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  auto servers = daemon.fork_servers();
+  ASSERT_EQ(servers.size(), 1u);
+  pid_t child = daemon.children().at(0);
+  EXPECT_EQ(status_field(child, "Cpus_allowed_list"), "0");
+  EXPECT_EQ(status_field(servers[0], "Cpus_allowed_list"),
+            status_field(daemon.pid(), "Cpus_allowed_list"))
+      << "the child's pthread_setaffinity_np(pthread_self()) pinned the fork server";
+}
+
+TEST(ForkServer, AKilledServerIsReplacedWithoutLosingAChild) {
+  FunctionPool pool("ready_and_idle", 2);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  ASSERT_TRUE(daemon.wait_children(2)) << daemon.output();
+  auto before = daemon.children();
+  pid_t server = daemon.fork_servers().at(0);
+  ::kill(server, SIGKILL);
+  ASSERT_TRUE(daemon.wait_output("fork server pid=" + std::to_string(server) + " killed by signal 9"))
+      << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return gone(server); })) << "the dead server was not reaped";
+  for (pid_t child : before) EXPECT_TRUE(pid_alive(child)) << "child " << child << " was lost";
+
+  // The next spawn starts another server.
+  ::kill(before[0], SIGKILL);
+  ASSERT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    return now.size() == 2 && std::find(now.begin(), now.end(), before[0]) == now.end();
+  })) << daemon.output();
+  auto servers = daemon.fork_servers();
+  ASSERT_EQ(servers.size(), 1u);
+  EXPECT_NE(servers[0], server);
+  EXPECT_EQ(daemon.output().find("forking children directly"), std::string::npos)
+      << "the dead server was still asked: " << daemon.output();
+}
+
+TEST(ForkServer, AReloadStartsANewServerAndTheOldOneGoes) {
+  FunctionPool pool("ready_and_idle", 2);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  pid_t first = daemon.fork_servers().at(0);
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(daemon.wait_output("generation 2 ready")) << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return gone(first); })) << "the old server is still there";
+  EXPECT_TRUE(daemon.wait_children(2)) << daemon.output();
+  auto servers = daemon.fork_servers();
+  ASSERT_EQ(servers.size(), 1u);
+  EXPECT_NE(servers[0], first);
+}
+
+TEST(ForkServer, KillingTheSupervisorTakesTheServerAndEveryChildWithIt) {
+  FunctionPool pool("ready_and_idle", 2);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  ASSERT_TRUE(daemon.wait_children(2)) << daemon.output();
+  auto everyone = daemon.children();
+  everyone.push_back(daemon.fork_servers().at(0));
+  daemon.signal(SIGKILL);
+  daemon.wait_exit();
+  for (pid_t pid : everyone)
+    EXPECT_TRUE(wait_until([&] { return gone(pid); })) << "pid " << pid << " outlived the supervisor";
+}
