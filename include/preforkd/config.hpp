@@ -89,6 +89,11 @@ struct PoolConfig {
   std::map<int, int> signals;
   int forwarded_signal(int received) const;
 
+  // Function and jobs pools: children are forked by the fork server (a small copy of
+  // the supervisor) rather than by the supervisor itself. `fork_server: false` for a
+  // pool whose libraries need their pthread_atfork child handlers run in every child.
+  bool fork_server = true;
+
   JobsConfig jobs;  // PoolKind::jobs only
 };
 

@@ -20,6 +20,7 @@ constexpr std::initializer_list<const char*> pool_keys = {
     "command",        "function",  "workers",          "env",
     "working_directory", "user",   "group",            "spawn_interval",
     "err_respawn_interval", "err_respawn_max", "graceful_timeout", "signals", "cpu_affinity",
+    "fork_server",
     // jobs pools
     "handler", "source", "queues", "max_requests_per_child", "max_requests_jitter",
     "timeout", "timeout_grace", "retry"};
@@ -227,6 +228,13 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
   if (auto n = node["signals"]) read_signals(pool, n, path + ".signals", problems);
   if (auto n = node["cpu_affinity"]) read_cpu_affinity(pool, n, path + ".cpu_affinity", problems);
   read_kind(pool, node, path, check_registrations, problems);
+  if (auto n = node["fork_server"]) {
+    if (pool.kind == PoolKind::command)
+      problems.at(n, path + ".fork_server applies only to function and jobs pools (a command "
+                            "pool's children exec at once and never use it)");
+    else if (auto v = read_bool(n, path + ".fork_server", problems))
+      pool.fork_server = *v;
+  }
   if (pool.kind == PoolKind::command && !pool.command.empty())
     resolve_program(pool.command.front(), pool, node["command"], path + ".command", base_dir,
                     problems);

@@ -127,6 +127,14 @@ std::optional<std::string> read_string(const YAML::Node& node, const std::string
   return std::nullopt;
 }
 
+std::optional<bool> read_bool(const YAML::Node& node, const std::string& path, Problems& problems) {
+  if (node.IsScalar() && node.Scalar() == "true") return true;
+  if (node.IsScalar() && node.Scalar() == "false") return false;
+  problems.at(node, path + " must be true or false (got " +
+                        (node.IsScalar() ? node.Scalar() : std::string(type_name(node))) + ")");
+  return std::nullopt;
+}
+
 // Far above any real pool or retry count; keeps every count an int with room to add.
 constexpr long max_count = 100000;
 

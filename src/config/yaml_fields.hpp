@@ -59,6 +59,8 @@ void reject_unknown_keys(const YAML::Node& map, std::initializer_list<const char
 bool expect_map(const YAML::Node& node, const std::string& path, Problems& problems);
 std::optional<std::string> read_string(const YAML::Node& node, const std::string& path,
                                        Problems& problems);
+// `true` or `false` (YAML's other spellings of a boolean are not accepted: one way to say it).
+std::optional<bool> read_bool(const YAML::Node& node, const std::string& path, Problems& problems);
 std::optional<int> read_count(const YAML::Node& node, const std::string& path,
                               Problems& problems);
 std::optional<Duration> read_duration(const YAML::Node& node, const std::string& path,

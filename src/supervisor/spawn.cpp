@@ -185,6 +185,7 @@ SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceCo
   } else {
     plan.argv = pool.command;
   }
+  plan.via_fork_server = plan.function && pool.fork_server;
   plan.working_directory = resolve_working_directory(pool);
   std::vector<size_t> env_offsets;
   for (const auto& entry : child_environment(pool, generation, plan.working_directory)) {

@@ -31,6 +31,7 @@ struct SpawnPlan {
   // Unique in the supervisor's life: what a fork server is asked for (fork_server.hpp).
   uint64_t id = 0;
   WorkerFunction function;                   // empty: exec argv
+  bool via_fork_server = false;              // a function the fork server may fork
   std::vector<std::string> argv;
   // The environment, "NAME=value\0" one after the other: the page or two a child reads
   // through getenv, rather than one allocation per variable scattered over the heap.

@@ -112,7 +112,7 @@ ForkServer& Supervisor::fork_server_for(const SpawnPlan& plan) {
     try {
       // A plan that exists stays: re-planning could free the one being spawned.
       if (!pool->plan || pool->plan->generation != generation_) ensure_plan(*pool);
-      if (pool->plan->function) plans.push_back(&*pool->plan);
+      if (pool->plan->via_fork_server) plans.push_back(&*pool->plan);
     } catch (const std::exception&) {
       // That pool's own spawn reports it.
     }
@@ -125,7 +125,7 @@ ForkServer& Supervisor::fork_server_for(const SpawnPlan& plan) {
 }
 
 SpawnedChild Supervisor::fork_child(const SpawnPlan& plan) {
-  if (plan.function && ForkServer::supported()) {
+  if (plan.via_fork_server && ForkServer::supported()) {
     try {
       return fork_server_for(plan).spawn(plan);
     } catch (const ForkServerGone& e) {

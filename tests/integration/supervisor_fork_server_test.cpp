@@ -118,3 +118,28 @@ TEST(ForkServer, KillingTheSupervisorTakesTheServerAndEveryChildWithIt) {
   for (pid_t pid : everyone)
     EXPECT_TRUE(wait_until([&] { return gone(pid); })) << "pid " << pid << " outlived the supervisor";
 }
+
+TEST(ForkServer, APoolWithForkServerFalseIsForkedByTheSupervisorAndRunsAtforkHandlers) {
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  std::string log = dir.file("atfork.log");
+  write_file(config, "pools:\n  f:\n    function: report_atfork\n    workers: 2\n"
+                     "    fork_server: false\n    env: { ATFORK_LOG: \"" + log + "\" }\n");
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  EXPECT_TRUE(daemon.fork_servers().empty());
+  EXPECT_EQ(read_file(log), "ran\nran\n");
+}
+
+TEST(ForkServer, ChildrenOfTheServerDoNotRunAtforkHandlersAgain) {
+  // What the README says about fork_server: true (the default).
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  std::string log = dir.file("atfork.log");
+  write_file(config, "pools:\n  f:\n    function: report_atfork\n    workers: 2\n"
+                     "    env: { ATFORK_LOG: \"" + log + "\" }\n");
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  EXPECT_EQ(daemon.fork_servers().size(), 1u);
+  EXPECT_EQ(read_file(log), "did not run\ndid not run\n");
+}

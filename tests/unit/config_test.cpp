@@ -206,6 +206,18 @@ TEST_F(ConfigFile, UnregisteredFunctionIsReported) {
   EXPECT_TRUE(problems_of("pools:\n  a:\n    function: known_fn\n").empty());
 }
 
+TEST_F(ConfigFile, ForkServerIsTrueOrFalseAndOnlyForPoolsThatFork) {
+  preforkd::register_worker_function("known_fn", [](preforkd::ChildContext&) { return 0; });
+  auto problems = problems_of("pools:\n"
+                              "  a: { function: known_fn, fork_server: yes }\n"  // 2
+                              "  b: { command: [true], fork_server: false }\n"   // 3
+                              "  c: { function: known_fn, fork_server: false }\n");
+  ASSERT_EQ(problems.size(), 2u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(2, 41, "pools.a.fork_server must be true or false (got yes)"));
+  EXPECT_EQ(problems[1], at(3, 38, "pools.b.fork_server applies only to function and jobs pools "
+                                   "(a command pool's children exec at once and never use it)"));
+}
+
 TEST_F(ConfigFile, BadSignalsLogLevelUsersAndPoolNamesAreReported) {
   auto problems = problems_of("log: { level: loud, format: xml }\n"
                               "pools:\n  'bad name':\n    command: [/bin/true]\n"
