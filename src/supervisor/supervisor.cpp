@@ -110,6 +110,9 @@ void Supervisor::reload() {
   }
   config_ = std::move(next);
   build_pools();
+  // The server's plans, its copy of the logging setup, are the old generation's: the
+  // new generation's first spawn starts another (none if no pool needs one).
+  fork_server_.reset();
   awaiting_ready_ = true;
   generation_started_ = Clock::now();
   spdlog::info("reload: generation {} with {} pool(s); {} old child(ren) finishing their work",

@@ -143,3 +143,15 @@ TEST(ForkServer, ChildrenOfTheServerDoNotRunAtforkHandlersAgain) {
   EXPECT_EQ(daemon.fork_servers().size(), 1u);
   EXPECT_EQ(read_file(log), "did not run\ndid not run\n");
 }
+
+TEST(ForkServer, AReloadToCommandPoolsOnlyLeavesNoServerBehind) {
+  FunctionPool pool("ready_and_idle", 1);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  pid_t server = daemon.fork_servers().at(0);
+  write_file(pool.config, "pools:\n  c:\n    command: [" + test_child_bin() + ", idle]\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(daemon.wait_output("generation 2 ready")) << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return gone(server); })) << "an idle fork server was left behind";
+  EXPECT_TRUE(daemon.fork_servers().empty());
+}
