@@ -19,6 +19,11 @@
 //   }
 //
 // and in the YAML:   pools: { ticker: { function: ticker, workers: 4 } }
+//
+// Each child is a fork of preforkd's fork server, a copy of this program made when the
+// pool's generation started (README, "Library pools"): its pthread_atfork child
+// handlers ran there, not in each child. Set up per-process state (random seeds,
+// connections) inside the function, or give the pool `fork_server: false`.
 #pragma once
 
 #include <chrono>
