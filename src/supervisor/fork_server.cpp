@@ -78,41 +78,47 @@ pid_t* thread_id_slot() {
   return slot;
 }
 
-bool send_with_fd(int socket, const void* data, size_t size, int fd) {
-  iovec iov{const_cast<void*>(data), size};
+// One buffer and room for one descriptor: the message of both directions. Not copyable:
+// the header points into the object itself.
+struct MessageWithFd {
+  MessageWithFd(void* data, size_t size) : iov{data, size} {
+    header.msg_iov = &iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control;
+    header.msg_controllen = sizeof control;
+  }
+  MessageWithFd(const MessageWithFd&) = delete;
+  MessageWithFd& operator=(const MessageWithFd&) = delete;
+
+  iovec iov;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  cmsghdr* header = CMSG_FIRSTHDR(&message);
-  header->cmsg_level = SOL_SOCKET;
-  header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
+  msghdr header{};
+};
+
+bool send_with_fd(int socket, const void* data, size_t size, int fd) {
+  MessageWithFd message(const_cast<void*>(data), size);
+  cmsghdr* rights = CMSG_FIRSTHDR(&message.header);
+  rights->cmsg_level = SOL_SOCKET;
+  rights->cmsg_type = SCM_RIGHTS;
+  rights->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(rights), &fd, sizeof fd);
   ssize_t sent;
-  do sent = ::sendmsg(socket, &message, MSG_NOSIGNAL);
+  do sent = ::sendmsg(socket, &message.header, MSG_NOSIGNAL);
   while (sent < 0 && errno == EINTR);
   return sent == static_cast<ssize_t>(size);
 }
 
 // The request and the status socket that comes with it (-1 when none came).
 ssize_t receive_with_fd(int socket, void* data, size_t size, int* fd) {
-  iovec iov{data, size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
+  MessageWithFd message(data, size);
   ssize_t got;
-  do got = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+  do got = ::recvmsg(socket, &message.header, MSG_CMSG_CLOEXEC);
   while (got < 0 && errno == EINTR);
   *fd = -1;
-  for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header))
-    if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS)
-      std::memcpy(fd, CMSG_DATA(header), sizeof *fd);
+  for (cmsghdr* rights = CMSG_FIRSTHDR(&message.header); rights;
+       rights = CMSG_NXTHDR(&message.header, rights))
+    if (rights->cmsg_level == SOL_SOCKET && rights->cmsg_type == SCM_RIGHTS)
+      std::memcpy(fd, CMSG_DATA(rights), sizeof *fd);
   return got;
 }
 

@@ -214,6 +214,23 @@ TEST(Postgres, ManyProcessesMigrateAtOnceIntoANewSchema) {
   EXPECT_EQ(t.pg.query("SELECT state FROM jobs_ns.work_items WHERE id = " + id), "queued");
 }
 
+TEST(Postgres, ProcessesThatFindTheTableBeingCreatedDoNotCallItForeign) {
+  // A table committed while another process looked at the catalog was seen without its
+  // columns ("exists and is not a preforkd job table (it lacks columns: id, ...)"):
+  // to_regclass() reads the newest catalog, the column scan the statement's snapshot.
+  PgJobs t;
+  for (int round = 0; round < 12; ++round) {
+    t.configure(jobs_pool("work", exec_handler(), {"q1"}, 1),
+                ", table: race_" + std::to_string(round));
+    std::vector<std::unique_ptr<Process>> ctls;
+    for (int i = 0; i < 6; ++i)
+      ctls.push_back(std::make_unique<Process>(
+          std::vector<std::string>{preforkctl_bin(), "-c", t.f.config, "migrate", "--source", "pg"},
+          t.f.dir.file("race" + std::to_string(round) + "-" + std::to_string(i) + ".out")));
+    for (auto& ctl : ctls) EXPECT_EQ(exit_code(ctl->wait_exit(30s)), 0) << ctl->output();
+  }
+}
+
 TEST(Postgres, AForeignTableAndBadSettingsAreRefusedWithClearMessages) {
   PgJobs t;
   t.pg.query("CREATE TABLE users (id int, name text)");

@@ -54,13 +54,20 @@ Found look(Connection& db, const TableName& t) {
   std::vector<std::string> column_names(std::begin(columns), std::end(columns));
   std::vector<std::string> index_names;
   for (const char* suffix : index_suffixes) index_names.push_back(t.table + "_" + suffix);
+  // The table through pg_class, not to_regclass(): to_regclass reads the newest catalog,
+  // while pg_attribute is read with the statement's snapshot, so a table committed in
+  // between was seen without any of its columns and refused as foreign. One snapshot
+  // for all three answers.
   auto r = db.exec(
-      "SELECT to_regclass($1) IS NOT NULL, "
-      "  ARRAY(SELECT c FROM unnest($2::text[]) c WHERE NOT EXISTS (SELECT 1 FROM pg_attribute "
-      "    WHERE attrelid = to_regclass($1) AND attname = c AND attnum > 0 AND NOT attisdropped)), "
-      "  (SELECT count(*) FROM pg_indexes WHERE schemaname = $3 AND tablename = $4 "
-      "    AND indexname = ANY($5::text[])) = $6",
-      {t.qualified(), array_literal(column_names), t.schema, t.table, array_literal(index_names),
+      "WITH job_table AS (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "    WHERE n.nspname = $2 AND c.relname = $3) "
+      "SELECT EXISTS (SELECT 1 FROM job_table), "
+      "  ARRAY(SELECT c FROM unnest($1::text[]) c WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a "
+      "    JOIN job_table ON a.attrelid = job_table.oid "
+      "    WHERE a.attname = c AND a.attnum > 0 AND NOT a.attisdropped)), "
+      "  (SELECT count(*) FROM pg_indexes WHERE schemaname = $2 AND tablename = $3 "
+      "    AND indexname = ANY($4::text[])) = $5",
+      {array_literal(column_names), t.schema, t.table, array_literal(index_names),
        std::to_string(index_names.size())},
       "look for the job table " + t.qualified());
   Found found;
