@@ -158,13 +158,14 @@ ForkServer::ForkServer(std::vector<SpawnPlan*> plans, std::span<const int> signa
   pid_t supervisor = ::getpid();
   pid_ = ::fork();
   if (pid_ == 0) {
+    // Its own name in ps, top and pstree, first thing; each child takes the
+    // supervisor's back.
+    ::prctl(PR_GET_NAME, child_name_);
+    ::prctl(PR_SET_NAME, process_name);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != supervisor) ::_exit(1);
     ::close(ours.release());
     for (int fd : close_in_server) ::close(fd);
-    // Its own name in ps, top and pstree; each child takes the supervisor's back.
-    ::prctl(PR_GET_NAME, child_name_);
-    ::prctl(PR_SET_NAME, process_name);
     serve(theirs.release(), supervisor);
   }
   int fork_errno = errno;

@@ -187,17 +187,23 @@ namespace {
 constexpr const char* fork_server_name = "preforkd-fork";
 }  // namespace
 
+// A pool's child leads its own process group (preforkd's first step in every new child);
+// the fork server stays in preforkd's. The name alone is not enough: the server names
+// itself just after its fork, and each child it clones takes preforkd's name back just
+// after the clone.
+bool leads_own_group(pid_t pid) { return ::getpgid(pid) == pid; }
+
 std::vector<pid_t> Daemon::children() const {
   std::vector<pid_t> pids;
   for (pid_t pid : children_of(pid()))
-    if (process_name(pid) != fork_server_name) pids.push_back(pid);
+    if (leads_own_group(pid) && process_name(pid) != fork_server_name) pids.push_back(pid);
   return pids;
 }
 
 std::vector<pid_t> Daemon::fork_servers() const {
   std::vector<pid_t> pids;
   for (pid_t pid : children_of(pid()))
-    if (process_name(pid) == fork_server_name) pids.push_back(pid);
+    if (!leads_own_group(pid) && process_name(pid) == fork_server_name) pids.push_back(pid);
   return pids;
 }
 
