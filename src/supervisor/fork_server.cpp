@@ -1,23 +1,21 @@
-// The fork server: its start, its request loop, and the supervisor's side of a request.
-// See fork_server.hpp for why it exists.
+// The supervisor's side of the fork server: starting it, asking it for children and
+// spares, making a spare a child, and retiring the server with its spares. The
+// server's own side is in fork_server_process.cpp; see fork_server.hpp for why.
 #include "supervisor/fork_server.hpp"
 
-#include <pthread.h>
-#include <sched.h>
+#include <poll.h>
 #include <signal.h>
-#include <sys/poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
+#include "supervisor/fork_server_protocol.hpp"
 #include "util/log.hpp"
 
 #ifndef P_PIDFD
@@ -27,119 +25,24 @@
 namespace preforkd {
 namespace {
 
+namespace protocol = fork_server_protocol;
+
 // How long the supervisor waits for the server's answer before it forks by itself. The
 // server answers in well under a millisecond; only a stopped or wedged server takes long.
 constexpr int answer_timeout_ms = 5000;
+// How long a retired server may take to finish what it was doing and exit by itself.
+constexpr int retire_timeout_ms = 1000;
 
-struct Request {
-  uint64_t plan_id;
-  int cpu;
-};
-
-struct Answer {
-  pid_t pid;
-  int error;
-};
-
-// glibc keeps each thread's kernel id in its thread descriptor and uses it for the
-// calls that name pthread_self() (pthread_setname_np, pthread_setaffinity_np, ...).
-// fork() has the kernel write the new id there (CLONE_CHILD_SETTID); the server's raw
-// clone must do the same, or a child's pthread_self() calls would act on the server.
-// The field's offset is not public: find the word that holds gettid() and confirm it
-// by changing it and reading it back through pthread_getcpuclockid(), which derives
-// its answer from that field. Null when no single word passes.
-pid_t* find_thread_id_slot() {
-  auto* self = reinterpret_cast<pid_t*>(::pthread_self());
-  pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  sigset_t all, previous;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_BLOCK, &all, &previous);  // no handler may see a changed id
-  pid_t* found = nullptr;
-  int matches = 0;
-  for (int i = 0; i < 256; ++i) {  // the field is in the descriptor's first kilobyte
-    volatile pid_t* word = self + i;
-    if (*word != tid) continue;
-    clockid_t before = 0, during = 0;
-    ::pthread_getcpuclockid(::pthread_self(), &before);
-    *word = tid + 1;
-    ::pthread_getcpuclockid(::pthread_self(), &during);
-    *word = tid;
-    if (during != before) {
-      found = self + i;
-      ++matches;
-    }
-  }
-  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  return matches == 1 ? found : nullptr;
-}
-
-pid_t* thread_id_slot() {
-  static pid_t* slot = find_thread_id_slot();
-  return slot;
-}
-
-// One buffer and room for one descriptor: the message of both directions. Not copyable:
-// the header points into the object itself.
-struct MessageWithFd {
-  MessageWithFd(void* data, size_t size) : iov{data, size} {
-    header.msg_iov = &iov;
-    header.msg_iovlen = 1;
-    header.msg_control = control;
-    header.msg_controllen = sizeof control;
-  }
-  MessageWithFd(const MessageWithFd&) = delete;
-  MessageWithFd& operator=(const MessageWithFd&) = delete;
-
-  iovec iov;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr header{};
-};
-
-bool send_with_fd(int socket, const void* data, size_t size, int fd) {
-  MessageWithFd message(const_cast<void*>(data), size);
-  cmsghdr* rights = CMSG_FIRSTHDR(&message.header);
-  rights->cmsg_level = SOL_SOCKET;
-  rights->cmsg_type = SCM_RIGHTS;
-  rights->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(rights), &fd, sizeof fd);
-  ssize_t sent;
-  do sent = ::sendmsg(socket, &message.header, MSG_NOSIGNAL);
-  while (sent < 0 && errno == EINTR);
-  return sent == static_cast<ssize_t>(size);
-}
-
-// The request and the status socket that comes with it (-1 when none came).
-ssize_t receive_with_fd(int socket, void* data, size_t size, int* fd) {
-  MessageWithFd message(data, size);
-  ssize_t got;
-  do got = ::recvmsg(socket, &message.header, MSG_CMSG_CLOEXEC);
-  while (got < 0 && errno == EINTR);
-  *fd = -1;
-  for (cmsghdr* rights = CMSG_FIRSTHDR(&message.header); rights;
-       rights = CMSG_NXTHDR(&message.header, rights))
-    if (rights->cmsg_level == SOL_SOCKET && rights->cmsg_type == SCM_RIGHTS)
-      std::memcpy(fd, CMSG_DATA(rights), sizeof *fd);
-  return got;
-}
-
-bool receive_answer(int socket, Answer& answer) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(answer_timeout_ms);
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd ready{socket, POLLIN, 0};
-    int polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
-    if (polled < 0 && errno == EINTR) continue;
-    if (polled <= 0) return false;
-    ssize_t got = ::recv(socket, &answer, sizeof answer, 0);
-    if (got < 0 && errno == EINTR) continue;
-    return got == static_cast<ssize_t>(sizeof answer);
+void kill_and_reap(int pidfd) {
+  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  siginfo_t info{};
+  // ECHILD: reap_children reaped it already.
+  while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) != 0 &&
+         errno == EINTR) {
   }
 }
 
 }  // namespace
-
-bool ForkServer::supported() { return thread_id_slot() != nullptr; }
 
 ForkServer::ForkServer(std::vector<SpawnPlan*> plans, std::span<const int> signals_to_reset,
                        std::span<const int> close_in_server)
@@ -178,13 +81,22 @@ ForkServer::ForkServer(std::vector<SpawnPlan*> plans, std::span<const int> signa
 }
 
 ForkServer::~ForkServer() {
+  if (requests_ && pidfd_) {
+    // The server exits on EOF once it is done with what it was doing, which may be the
+    // fork of a spare: wait for that (briefly), so that every spare it made is known.
+    ::shutdown(requests_.get(), SHUT_WR);
+    pollfd exited{pidfd_.get(), POLLIN, 0};
+    while (::poll(&exited, 1, retire_timeout_ms) < 0 && errno == EINTR) {
+    }
+    keep_replies_that_came();
+  }
   requests_.reset();
-  if (!pidfd_) return;
-  ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-  siginfo_t info{};
-  while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
-                  WEXITED) != 0 &&
-         errno == EINTR) {
+  if (pidfd_) kill_and_reap(pidfd_.get());
+  // A spare exits by itself once its socket closes; killing and reaping it here means
+  // nothing of this server outlives it.
+  for (Spare& spare : spares_) {
+    spare.socket.reset();
+    kill_and_reap(spare.pidfd.get());
   }
 }
 
@@ -192,59 +104,106 @@ bool ForkServer::serves(const SpawnPlan& plan) const {
   return std::find(plan_ids_.begin(), plan_ids_.end(), plan.id) != plan_ids_.end();
 }
 
+bool ForkServer::forget_spare(pid_t pid) {
+  keep_replies_that_came();  // it may have died before its reply was read
+  auto it = std::find_if(spares_.begin(), spares_.end(), [&](const Spare& s) { return s.pid == pid; });
+  if (it == spares_.end()) return false;
+  spares_.erase(it);
+  return true;
+}
+
+void ForkServer::append_fds(std::vector<int>& fds) const {
+  if (requests_) fds.push_back(requests_.get());
+  if (pidfd_) fds.push_back(pidfd_.get());
+  for (const Spare& spare : spares_) {
+    fds.push_back(spare.socket.get());
+    fds.push_back(spare.pidfd.get());
+  }
+}
+
+std::vector<ForkServer::Spare>::iterator ForkServer::spare_of(uint64_t plan_id) {
+  return std::find_if(spares_.begin(), spares_.end(),
+                      [&](const Spare& s) { return s.plan_id == plan_id; });
+}
+
+bool ForkServer::spare_asked(uint64_t plan_id) const {
+  return std::find(spares_asked_.begin(), spares_asked_.end(), plan_id) != spares_asked_.end();
+}
+
+void ForkServer::take_spare_reply(const protocol::Reply& reply, std::span<int> fds) {
+  std::erase(spares_asked_, reply.plan_id);
+  if (reply.pid > 0 && fds[0] >= 0 && fds[1] >= 0) {
+    spares_.push_back(Spare{reply.plan_id, reply.pid, UniqueFd(fds[0]), UniqueFd(fds[1])});
+    return;
+  }
+  for (int fd : fds)
+    if (fd >= 0) ::close(fd);
+  if (spares_work_) {
+    spares_work_ = false;  // asking again would fork and kill one at every spawn
+    spdlog::warn("fork server pid={} cannot keep a spare: {}; children are forked on demand",
+                 pid_, std::strerror(reply.error));
+  }
+}
+
+void ForkServer::keep_replies_that_came() {
+  protocol::Reply reply{};
+  int fds[protocol::max_fds];
+  while (requests_ && protocol::receive_message_within(requests_.get(), &reply, sizeof reply, fds, 0))
+    if (reply.kind == protocol::Request::spare) take_spare_reply(reply, fds);
+}
+
+protocol::Reply ForkServer::wait_for_reply(bool child, uint64_t plan_id) {
+  for (;;) {
+    protocol::Reply reply{};
+    int fds[protocol::max_fds];
+    if (!protocol::receive_message_within(requests_.get(), &reply, sizeof reply, fds,
+                                          answer_timeout_ms))
+      throw ForkServerGone("did not answer");
+    if (reply.kind == protocol::Request::spare) take_spare_reply(reply, fds);
+    if (child ? reply.kind == protocol::Request::child : !spare_asked(plan_id)) return reply;
+  }
+}
+
+void ForkServer::ask_for_spare(const SpawnPlan& plan) {
+  if (!spares_work_ || spare_of(plan.id) != spares_.end() || spare_asked(plan.id))
+    return;
+  protocol::Request request{protocol::Request::spare, plan.id, -1};
+  // A server that no longer takes requests is noticed by the next spawn.
+  if (protocol::send_message(requests_.get(), &request, sizeof request, {}))
+    spares_asked_.push_back(plan.id);
+}
+
 SpawnedChild ForkServer::spawn(const SpawnPlan& plan) {
+  if (!requests_) throw ForkServerGone("does not take requests");
+  keep_replies_that_came();
+  if (spare_of(plan.id) == spares_.end() && spare_asked(plan.id)) wait_for_reply(false, plan.id);
+
   int sockets[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
     throw std::runtime_error(syscall_error("socketpair", plan.pool, errno));
   UniqueFd parent_end(sockets[0]);
   UniqueFd child_end(sockets[1]);
-  Request request{plan.id, plan.cpu};
-  if (!requests_ || !send_with_fd(requests_.get(), &request, sizeof request, child_end.get()))
+  int status_fd[] = {child_end.get()};
+
+  if (auto spare = spare_of(plan.id); spare != spares_.end()) {
+    Spare taken = std::move(*spare);
+    spares_.erase(spare);
+    protocol::Go go{plan.cpu};
+    if (protocol::send_message(taken.socket.get(), &go, sizeof go, status_fd)) {
+      ask_for_spare(plan);
+      return SpawnedChild{taken.pid, std::move(parent_end)};
+    }
+    // The spare is gone (someone killed it); reap_children meets it as a stranger.
+  }
+
+  protocol::Request request{protocol::Request::child, plan.id, plan.cpu};
+  if (!protocol::send_message(requests_.get(), &request, sizeof request, status_fd))
     throw ForkServerGone("does not take requests");
   child_end.reset();
-  Answer answer{};
-  if (!receive_answer(requests_.get(), answer)) throw ForkServerGone("did not answer");
-  if (answer.pid <= 0) throw std::runtime_error(syscall_error("fork", plan.pool, answer.error));
-  return SpawnedChild{answer.pid, std::move(parent_end)};
-}
-
-void ForkServer::serve(int requests, pid_t supervisor) {
-  pid_t* tid_slot = thread_id_slot();
-  // The kernel gives a new process no robust-mutex list; glibc's fork registers the
-  // thread's again in the child, and so must a child of the raw clone below.
-  void* robust_head = nullptr;
-  size_t robust_length = 0;
-  ::syscall(SYS_get_robust_list, 0, &robust_head, &robust_length);
-  for (;;) {
-    Request request{};
-    int status_fd = -1;
-    ssize_t got = receive_with_fd(requests, &request, sizeof request, &status_fd);
-    if (got <= 0) ::_exit(0);  // the supervisor closed its end (or is gone)
-    Answer answer{-1, EPROTO};
-    SpawnPlan* plan = nullptr;
-    for (SpawnPlan* known : plans_)
-      if (known->id == request.plan_id) plan = known;
-    if (got != static_cast<ssize_t>(sizeof request) || status_fd < 0) {
-      answer.error = EPROTO;
-    } else if (!plan) {
-      answer.error = ENOENT;
-    } else {
-      plan->cpu = request.cpu;
-      // CLONE_PARENT: the child's parent is the supervisor, and its exit signal the
-      // server's own (SIGCHLD). CLONE_CHILD_SETTID: see find_thread_id_slot.
-      pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_PARENT | CLONE_CHILD_SETTID | SIGCHLD,
-                                               nullptr, nullptr, tid_slot, 0));
-      if (pid == 0) {
-        ::close(requests);
-        ::prctl(PR_SET_NAME, child_name_);
-        ::syscall(SYS_set_robust_list, robust_head, robust_length);
-        become_child(*plan, supervisor, status_fd, signals_to_reset_, {});
-      }
-      answer = pid > 0 ? Answer{pid, 0} : Answer{-1, errno};
-    }
-    if (status_fd >= 0) ::close(status_fd);
-    [[maybe_unused]] ssize_t sent = ::send(requests, &answer, sizeof answer, MSG_NOSIGNAL);
-  }
+  protocol::Reply reply = wait_for_reply(true, plan.id);
+  if (reply.pid <= 0) throw std::runtime_error(syscall_error("fork", plan.pool, reply.error));
+  ask_for_spare(plan);
+  return SpawnedChild{reply.pid, std::move(parent_end)};
 }
 
 }  // namespace preforkd

@@ -7,10 +7,18 @@
 // fork itself. The server writes to one or two pages between forks, and the supervisor
 // no longer forks at all while its plans stay the same.
 //
-// The children are created with CLONE_PARENT, so they are the supervisor's own children
-// exactly as before: it reaps them with waitpid, signals them, and PDEATHSIG fires when
-// the supervisor dies. The server only holds a snapshot of the spawn plans it was forked
-// with; a plan made later (a reload, a repointed capistrano `current`) gets a new server.
+// Spares: after each child of a plan the server forks the next one ahead of time, a
+// spare (named preforkd-spare) that waits on a socket the supervisor holds. A respawn is
+// then one message from the supervisor straight to the spare (its status socket and
+// CPU); the fork of the next spare overlaps the running children instead of delaying
+// the new one. A spare holds no work: it exits when its socket closes (the server was
+// retired or replaced) and is killed and reaped with its server.
+//
+// Children and spares are created with CLONE_PARENT, so they are the supervisor's own
+// children exactly as before: it reaps them with waitpid, signals them, and PDEATHSIG
+// fires when the supervisor dies. The server only holds a snapshot of the spawn plans it
+// was forked with; a plan made later (a reload, a repointed capistrano `current`) gets a
+// new server.
 #pragma once
 
 #include <sys/types.h>
@@ -20,6 +28,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "supervisor/fork_server_protocol.hpp"
 #include "supervisor/spawn.hpp"
 #include "util/unique_fd.hpp"
 
@@ -37,7 +46,7 @@ class ForkServer {
   // nor its children may keep (other children's status sockets).
   ForkServer(std::vector<SpawnPlan*> plans, std::span<const int> signals_to_reset,
              std::span<const int> close_in_server);
-  // Closes the request socket (the server exits on EOF), kills it and reaps it.
+  // Lets the server finish and exit, then kills and reaps it and its spares.
   ~ForkServer();
   ForkServer(const ForkServer&) = delete;
   ForkServer& operator=(const ForkServer&) = delete;
@@ -45,19 +54,50 @@ class ForkServer {
   pid_t pid() const { return pid_; }
   bool serves(const SpawnPlan& plan) const;
 
-  // A new child running `plan` (pinned to plan.cpu when >= 0). Throws ForkServerGone
-  // when the server does not answer, std::runtime_error when the fork failed there.
+  // A new child running `plan` (pinned to plan.cpu when >= 0): the plan's spare when it
+  // has one, else forked by the server now. Throws ForkServerGone when the server does
+  // not answer, std::runtime_error when the fork failed there.
   SpawnedChild spawn(const SpawnPlan& plan);
 
-  // False when this glibc keeps the thread id where it cannot be found (see the .cpp):
-  // then children are forked by the supervisor itself.
+  // True (and forgotten) when `pid`, just reaped by the supervisor, was a spare.
+  bool forget_spare(pid_t pid);
+  // The supervisor's descriptors of this server and its spares, which a child the
+  // supervisor forks itself must not keep.
+  void append_fds(std::vector<int>& fds) const;
+
+  // False when this glibc keeps the thread id where it cannot be found (see
+  // fork_server_process.cpp): then children are forked by the supervisor itself.
   static bool supported();
 
   // The server's process name (comm), as ps and top show it.
   static constexpr const char* process_name = "preforkd-fork";
+  // A spare's name until it becomes a child (then it takes the supervisor's).
+  static constexpr const char* spare_name = "preforkd-spare";
 
  private:
+  struct Spare {
+    uint64_t plan_id;
+    pid_t pid;
+    UniqueFd socket;  // the Go message goes here
+    UniqueFd pidfd;   // to kill and reap it even after its pid was reaped elsewhere
+  };
+
+  // Supervisor side.
+  std::vector<Spare>::iterator spare_of(uint64_t plan_id);
+  bool spare_asked(uint64_t plan_id) const;
+  // Asks the server to fork the plan's next spare (once: not while one is held or coming).
+  void ask_for_spare(const SpawnPlan& plan);
+  // Reads replies until the child's (`child`) or until the plan's spare has come; spares
+  // that arrive meanwhile are kept. Throws ForkServerGone on silence.
+  fork_server_protocol::Reply wait_for_reply(bool child, uint64_t plan_id);
+  void keep_replies_that_came();  // without waiting
+  void take_spare_reply(const fork_server_protocol::Reply& reply, std::span<int> fds);
+
+  // Server side (in the server process only).
   [[noreturn]] void serve(int requests, pid_t supervisor);
+  pid_t clone_child();  // 0 in the child, which keeps none of the server's descriptors
+  void make_spare(int requests, SpawnPlan& plan);
+  [[noreturn]] void run_as_child(SpawnPlan& plan, int cpu, int status_fd);
 
   // The plans in the server's copy of memory: the supervisor's may be gone by now.
   std::vector<SpawnPlan*> plans_;
@@ -67,6 +107,15 @@ class ForkServer {
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   UniqueFd requests_;
+  std::vector<Spare> spares_;
+  std::vector<uint64_t> spares_asked_;  // plans whose spare the server is forking now
+  bool spares_work_ = true;             // false after a spare could not be made
+
+  // The server's own state.
+  int requests_fd_ = -1;
+  pid_t supervisor_ = -1;
+  void* robust_head_ = nullptr;
+  size_t robust_length_ = 0;
 };
 
 }  // namespace preforkd

@@ -73,6 +73,8 @@ class Supervisor {
   SpawnedChild fork_child(const SpawnPlan& plan);
   // A fork server that knows `plan`: the current one, or a new one for every pool's plan.
   ForkServer& fork_server_for(const SpawnPlan& plan);
+  // Every child's status socket: what a new fork server or forked child must not keep.
+  std::vector<int> status_sockets() const;
   // cpu_affinity: the CPU for the pool's next child, or -1 (not pinned).
   int pick_cpu(const PoolRuntime& pool) const;
   void arm_spawn_timer(PoolRuntime& pool);

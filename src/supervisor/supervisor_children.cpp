@@ -117,9 +117,7 @@ ForkServer& Supervisor::fork_server_for(const SpawnPlan& plan) {
       // That pool's own spawn reports it.
     }
   }
-  std::vector<int> status_sockets;
-  for (auto& [pid, child] : children_) status_sockets.push_back(child->status.native_handle());
-  fork_server_ = std::make_unique<ForkServer>(std::move(plans), reset_in_child, status_sockets);
+  fork_server_ = std::make_unique<ForkServer>(std::move(plans), reset_in_child, status_sockets());
   spdlog::debug("fork server pid={} serves generation {}", fork_server_->pid(), generation_);
   return *fork_server_;
 }
@@ -135,10 +133,17 @@ SpawnedChild Supervisor::fork_child(const SpawnPlan& plan) {
     }
   }
   std::vector<int> close_in_child;
-  if (plan.function) {
-    for (auto& [pid, child] : children_) close_in_child.push_back(child->status.native_handle());
+  if (plan.function) {  // an exec'd child loses them at exec (close-on-exec)
+    close_in_child = status_sockets();
+    if (fork_server_) fork_server_->append_fds(close_in_child);
   }
   return spawn_child(plan, reset_in_child, close_in_child);
+}
+
+std::vector<int> Supervisor::status_sockets() const {
+  std::vector<int> fds;
+  for (const auto& [pid, child] : children_) fds.push_back(child->status.native_handle());
+  return fds;
 }
 
 bool Supervisor::spawn_one(PoolRuntime& pool) {
@@ -235,6 +240,11 @@ void Supervisor::reap_children() {
       spdlog::warn("fork server pid={} {}; the next spawn starts another", pid,
                    describe_exit(wait_status));
       fork_server_.reset();
+      continue;
+    }
+    if (it == children_.end() && fork_server_ && fork_server_->forget_spare(pid)) {
+      spdlog::warn("fork server's spare pid={} {}; the next child is forked on demand, then "
+                   "another spare", pid, describe_exit(wait_status));
       continue;
     }
     if (it == children_.end()) {

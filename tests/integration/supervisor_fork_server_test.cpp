@@ -165,3 +165,97 @@ TEST(ForkServer, AReloadToCommandPoolsOnlyLeavesNoServerBehind) {
   EXPECT_TRUE(wait_until([&] { return gone(server); })) << "an idle fork server was left behind";
   EXPECT_TRUE(daemon.fork_servers().empty());
 }
+
+namespace {
+
+// The pool's one spare, once there is exactly one.
+pid_t the_spare(const Daemon& daemon) {
+  pid_t spare = 0;
+  wait_until([&] {
+    auto spares = daemon.spares();
+    spare = spares.size() == 1 ? spares[0] : 0;
+    return spare != 0;
+  });
+  return spare;
+}
+
+}  // namespace
+
+TEST(ForkServer, ASpareWaitsForTheNextChildAndBecomesIt) {
+  FunctionPool pool("ready_and_idle", 1);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  pid_t child = daemon.children().at(0);
+  pid_t spare = the_spare(daemon);
+  ASSERT_NE(spare, 0) << "no spare after the first child: " << daemon.output();
+  EXPECT_EQ(parent_of(spare), daemon.pid());
+  EXPECT_EQ(process_name(spare), "preforkd-spare");
+
+  ::kill(child, SIGKILL);
+  // The spare is the replacement: the same process, now the pool's child with
+  // preforkd's name; and the server forks the next spare.
+  ASSERT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    return now.size() == 1 && now[0] == spare;
+  })) << daemon.output();
+  EXPECT_EQ(process_name(spare), process_name(daemon.pid()));
+  pid_t next = the_spare(daemon);
+  EXPECT_NE(next, 0) << daemon.output();
+  EXPECT_NE(next, spare);
+}
+
+TEST(ForkServer, AKilledSpareCostsNoChildAndIsReplaced) {
+  FunctionPool pool("ready_and_idle", 1);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  pid_t child = daemon.children().at(0);
+  pid_t spare = the_spare(daemon);
+  ASSERT_NE(spare, 0) << daemon.output();
+  ::kill(spare, SIGKILL);
+  ASSERT_TRUE(daemon.wait_output("spare pid=" + std::to_string(spare) + " killed by signal 9"))
+      << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return gone(spare); })) << "the dead spare was not reaped";
+  EXPECT_TRUE(pid_alive(child));
+
+  // With no spare the server forks the replacement itself, then keeps a spare again.
+  ::kill(child, SIGKILL);
+  ASSERT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    return now.size() == 1 && now[0] != child;
+  })) << daemon.output();
+  pid_t next = the_spare(daemon);
+  EXPECT_NE(next, 0) << daemon.output();
+  EXPECT_NE(next, spare);
+}
+
+TEST(ForkServer, NoSpareOutlivesAReloadOrAStop) {
+  FunctionPool pool("ready_and_idle", 2);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  pid_t first = the_spare(daemon);
+  ASSERT_NE(first, 0) << daemon.output();
+
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(daemon.wait_output("generation 2 ready")) << daemon.output();
+  EXPECT_TRUE(gone(first)) << "the old server's spare is still there";  // reaped at once
+  pid_t second = the_spare(daemon);
+  ASSERT_NE(second, 0) << daemon.output();
+  EXPECT_NE(second, first);
+
+  daemon.signal(SIGTERM);
+  ASSERT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+  EXPECT_TRUE(gone(second)) << "the spare outlived the supervisor";
+}
+
+TEST(ForkServer, KillingTheSupervisorTakesTheSpareWithIt) {
+  FunctionPool pool("ready_and_idle", 1);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  pid_t spare = the_spare(daemon);
+  ASSERT_NE(spare, 0) << daemon.output();
+  daemon.signal(SIGKILL);
+  daemon.wait_exit();
+  EXPECT_TRUE(wait_until([&] { return gone(spare); })) << "the spare outlived the supervisor";
+}

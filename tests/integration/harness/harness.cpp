@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -183,29 +184,59 @@ Daemon::Daemon(const std::string& config_path, const std::vector<std::string>& e
           config_path + ".log", extra_env) {}
 
 namespace {
-// The comm preforkd's fork server gives itself (ForkServer::process_name).
+// The comms preforkd's fork server and its spares give themselves
+// (ForkServer::process_name, ForkServer::spare_name).
 constexpr const char* fork_server_name = "preforkd-fork";
+constexpr const char* spare_name = "preforkd-spare";
+
+// When the process started (clock ticks since boot), then its pid: a spare is younger
+// than its server.
+std::pair<unsigned long long, pid_t> birth(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // past "pid (comm) "
+  std::string field;
+  for (int i = 3; i < 22 && fields >> field; ++i) {
+  }
+  unsigned long long start = 0;
+  fields >> start;
+  return {start, pid};
+}
 }  // namespace
 
 // A pool's child leads its own process group (preforkd's first step in every new child);
-// the fork server stays in preforkd's. The name alone is not enough: the server names
-// itself just after its fork, and each child it clones takes preforkd's name back just
-// after the clone.
+// the fork server and its spares stay in preforkd's. The name alone is not enough: the
+// server names itself just after its fork, and each child it clones takes preforkd's name
+// back just after the clone.
 bool leads_own_group(pid_t pid) { return ::getpgid(pid) == pid; }
 
 std::vector<pid_t> Daemon::children() const {
   std::vector<pid_t> pids;
   for (pid_t pid : children_of(pid()))
-    if (leads_own_group(pid) && process_name(pid) != fork_server_name) pids.push_back(pid);
+    if (leads_own_group(pid) && process_name(pid) != fork_server_name &&
+        process_name(pid) != spare_name)
+      pids.push_back(pid);
   return pids;
 }
 
-std::vector<pid_t> Daemon::fork_servers() const {
-  std::vector<pid_t> pids;
-  for (pid_t pid : children_of(pid()))
-    if (!leads_own_group(pid) && process_name(pid) == fork_server_name) pids.push_back(pid);
-  return pids;
+// A spare is cloned from the server and carries the server's name until its first step
+// renames it: of the processes with the server's name, the oldest is the server.
+std::vector<pid_t> Daemon::server_and_spares(bool want_server) const {
+  std::vector<pid_t> named_server, spares;
+  for (pid_t pid : children_of(pid())) {
+    if (leads_own_group(pid)) continue;
+    std::string name = process_name(pid);
+    if (name == fork_server_name) named_server.push_back(pid);
+    if (name == spare_name) spares.push_back(pid);
+  }
+  std::sort(named_server.begin(), named_server.end(),
+            [](pid_t a, pid_t b) { return birth(a) < birth(b); });
+  if (want_server) return {named_server.begin(), named_server.begin() + (named_server.empty() ? 0 : 1)};
+  if (!named_server.empty()) spares.insert(spares.end(), named_server.begin() + 1, named_server.end());
+  return spares;
 }
+
+std::vector<pid_t> Daemon::fork_servers() const { return server_and_spares(true); }
+std::vector<pid_t> Daemon::spares() const { return server_and_spares(false); }
 
 std::string process_name(pid_t pid) {
   std::string name = read_file("/proc/" + std::to_string(pid) + "/comm");

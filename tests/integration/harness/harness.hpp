@@ -73,11 +73,16 @@ class Daemon : public Process {
   explicit Daemon(const std::string& config_path, const std::vector<std::string>& extra_env = {},
                   const std::vector<std::string>& extra_args = {},
                   const std::string& binary = "");
-  // The pools' children: every child process but the fork server.
+  // The pools' children: every child process but the fork server and its spares.
   std::vector<pid_t> children() const;
   bool wait_children(size_t count, Millis timeout = 15s) const;
-  // The fork server(s) among the child processes (function and jobs pools have one).
+  // The fork server among the child processes (function and jobs pools have one).
   std::vector<pid_t> fork_servers() const;
+  // The server's spares: children forked ahead, not yet a pool's (ForkServer).
+  std::vector<pid_t> spares() const;
+
+ private:
+  std::vector<pid_t> server_and_spares(bool want_server) const;
 };
 
 // The exit code of a wait status; -1 when none or killed by a signal.

@@ -1,0 +1,160 @@
+// The fork server's own side: its request loop, the raw clone of a child or a spare, and
+// what a spare does until the supervisor makes it a child. See fork_server.hpp.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "supervisor/fork_server.hpp"
+#include "supervisor/fork_server_protocol.hpp"
+
+namespace preforkd {
+namespace {
+
+namespace protocol = fork_server_protocol;
+
+// glibc keeps each thread's kernel id in its thread descriptor and uses it for the
+// calls that name pthread_self() (pthread_setname_np, pthread_setaffinity_np, ...).
+// fork() has the kernel write the new id there (CLONE_CHILD_SETTID); the server's raw
+// clone must do the same, or a child's pthread_self() calls would act on the server.
+// The field's offset is not public: find the word that holds gettid() and confirm it
+// by changing it and reading it back through pthread_getcpuclockid(), which derives
+// its answer from that field. Null when no single word passes.
+pid_t* find_thread_id_slot() {
+  auto* self = reinterpret_cast<pid_t*>(::pthread_self());
+  pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &previous);  // no handler may see a changed id
+  pid_t* found = nullptr;
+  int matches = 0;
+  for (int i = 0; i < 256; ++i) {  // the field is in the descriptor's first kilobyte
+    volatile pid_t* word = self + i;
+    if (*word != tid) continue;
+    clockid_t before = 0, during = 0;
+    ::pthread_getcpuclockid(::pthread_self(), &before);
+    *word = tid + 1;
+    ::pthread_getcpuclockid(::pthread_self(), &during);
+    *word = tid;
+    if (during != before) {
+      found = self + i;
+      ++matches;
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return matches == 1 ? found : nullptr;
+}
+
+pid_t* thread_id_slot() {
+  static pid_t* slot = find_thread_id_slot();
+  return slot;
+}
+
+void reply(int requests, const protocol::Reply& message, std::span<const int> fds = {}) {
+  [[maybe_unused]] bool sent = protocol::send_message(requests, &message, sizeof message, fds);
+}
+
+}  // namespace
+
+bool ForkServer::supported() { return thread_id_slot() != nullptr; }
+
+void ForkServer::serve(int requests, pid_t supervisor) {
+  requests_fd_ = requests;
+  supervisor_ = supervisor;
+  // The kernel gives a new process no robust-mutex list; glibc's fork registers the
+  // thread's again in the child, and so must a child of the raw clone.
+  ::syscall(SYS_get_robust_list, 0, &robust_head_, &robust_length_);
+  for (;;) {
+    protocol::Request request{};
+    int status_fd[1];
+    ssize_t got = protocol::receive_message(requests, &request, sizeof request, status_fd);
+    if (got <= 0) ::_exit(0);  // the supervisor closed its end (or is gone)
+    SpawnPlan* plan = nullptr;
+    for (SpawnPlan* known : plans_)
+      if (known->id == request.plan_id) plan = known;
+    bool well_formed = got == static_cast<ssize_t>(sizeof request) &&
+                       (request.kind == protocol::Request::spare ||
+                        (request.kind == protocol::Request::child && status_fd[0] >= 0));
+    if (!well_formed || !plan) {
+      if (status_fd[0] >= 0) ::close(status_fd[0]);
+      reply(requests, {request.kind, request.plan_id, -1, well_formed ? ENOENT : EPROTO});
+      continue;
+    }
+    if (request.kind == protocol::Request::spare) {
+      make_spare(requests, *plan);
+      continue;
+    }
+    pid_t pid = clone_child();
+    if (pid == 0) run_as_child(*plan, request.cpu, status_fd[0]);
+    int error = pid > 0 ? 0 : errno;
+    ::close(status_fd[0]);
+    reply(requests, {protocol::Request::child, plan->id, pid > 0 ? pid : -1, error});
+  }
+}
+
+pid_t ForkServer::clone_child() {
+  // CLONE_PARENT: the child's parent is the supervisor, and its exit signal the server's
+  // own (SIGCHLD). CLONE_CHILD_SETTID: see find_thread_id_slot.
+  pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_PARENT | CLONE_CHILD_SETTID | SIGCHLD,
+                                           nullptr, nullptr, thread_id_slot(), 0));
+  if (pid == 0) {
+    ::syscall(SYS_set_robust_list, robust_head_, robust_length_);
+    ::close(requests_fd_);
+  }
+  return pid;
+}
+
+void ForkServer::make_spare(int requests, SpawnPlan& plan) {
+  protocol::Reply answer{protocol::Request::spare, plan.id, -1, 0};
+  int sockets[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
+    answer.error = errno;
+    reply(requests, answer);
+    return;
+  }
+  pid_t pid = clone_child();
+  if (pid == 0) {
+    ::close(sockets[0]);
+    ::prctl(PR_SET_NAME, spare_name);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != supervisor_) ::_exit(0);
+    protocol::Go go{};
+    int status_fd[1];
+    ssize_t got = protocol::receive_message(sockets[1], &go, sizeof go, status_fd);
+    // EOF: the supervisor retired this spare. Nothing was started, nothing is lost.
+    if (got != static_cast<ssize_t>(sizeof go) || status_fd[0] < 0) ::_exit(0);
+    ::close(sockets[1]);
+    run_as_child(plan, go.cpu, status_fd[0]);
+  }
+  answer.error = pid > 0 ? 0 : errno;
+  ::close(sockets[1]);
+  // The supervisor kills and reaps a spare through its pidfd: it may have reaped the pid
+  // already (a spare that was killed) before this reply reached it.
+  int pidfd = pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;
+  if (pid > 0 && pidfd < 0) {
+    answer.error = errno;
+    ::kill(pid, SIGKILL);  // exits; the supervisor reaps it as a stranger
+  }
+  if (pidfd >= 0) {
+    answer.pid = pid;
+    int fds[] = {sockets[0], pidfd};
+    reply(requests, answer, fds);
+    ::close(pidfd);
+  } else {
+    reply(requests, answer);
+  }
+  ::close(sockets[0]);
+}
+
+void ForkServer::run_as_child(SpawnPlan& plan, int cpu, int status_fd) {
+  plan.cpu = cpu;
+  ::prctl(PR_SET_NAME, child_name_);
+  become_child(plan, supervisor_, status_fd, signals_to_reset_, {});
+}
+
+}  // namespace preforkd
