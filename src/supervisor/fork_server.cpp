@@ -33,12 +33,11 @@ constexpr int answer_timeout_ms = 5000;
 // How long a retired server may take to finish what it was doing and exit by itself.
 constexpr int retire_timeout_ms = 1000;
 
-void kill_and_reap(int pidfd) {
-  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-  siginfo_t info{};
-  // ECHILD: reap_children reaped it already.
-  while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) != 0 &&
-         errno == EINTR) {
+// The server and its spares are the supervisor's unreaped children: their pids cannot
+// have gone to another process (reap_children forgets a spare as it reaps it).
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
 }
 
@@ -91,12 +90,20 @@ ForkServer::~ForkServer() {
     keep_replies_that_came();
   }
   requests_.reset();
-  if (pidfd_) kill_and_reap(pidfd_.get());
-  // A spare exits by itself once its socket closes; killing and reaping it here means
-  // nothing of this server outlives it.
+  if (pidfd_) {
+    // By its pidfd: reap_children may have reaped the server itself already.
+    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    siginfo_t info{};
+    while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
+                    WEXITED) != 0 &&
+           errno == EINTR) {
+    }
+  }
+  // A spare exits by itself once its status socket closes; killing and reaping it here
+  // means nothing of this server outlives it.
   for (Spare& spare : spares_) {
-    spare.socket.reset();
-    kill_and_reap(spare.pidfd.get());
+    spare.status.reset();
+    if (spare.pid > 0) kill_and_reap(spare.pid);
   }
 }
 
@@ -115,32 +122,32 @@ bool ForkServer::forget_spare(pid_t pid) {
 void ForkServer::append_fds(std::vector<int>& fds) const {
   if (requests_) fds.push_back(requests_.get());
   if (pidfd_) fds.push_back(pidfd_.get());
-  for (const Spare& spare : spares_) {
-    fds.push_back(spare.socket.get());
-    fds.push_back(spare.pidfd.get());
-  }
+  for (const Spare& spare : spares_) fds.push_back(spare.status.get());
 }
 
 std::vector<ForkServer::Spare>::iterator ForkServer::spare_of(uint64_t plan_id) {
   return std::find_if(spares_.begin(), spares_.end(),
-                      [&](const Spare& s) { return s.plan_id == plan_id; });
+                      [&](const Spare& s) { return s.plan_id == plan_id && s.pid > 0; });
 }
 
 bool ForkServer::spare_asked(uint64_t plan_id) const {
-  return std::find(spares_asked_.begin(), spares_asked_.end(), plan_id) != spares_asked_.end();
+  return std::any_of(spares_.begin(), spares_.end(),
+                     [&](const Spare& s) { return s.plan_id == plan_id && s.pid == 0; });
 }
 
-void ForkServer::take_spare_reply(const protocol::Reply& reply, std::span<int> fds) {
-  std::erase(spares_asked_, reply.plan_id);
-  if (reply.pid > 0 && fds[0] >= 0 && fds[1] >= 0) {
-    spares_.push_back(Spare{reply.plan_id, reply.pid, UniqueFd(fds[0]), UniqueFd(fds[1])});
+void ForkServer::take_spare_reply(const protocol::Reply& reply) {
+  auto asked = std::find_if(spares_.begin(), spares_.end(), [&](const Spare& s) {
+    return s.plan_id == reply.plan_id && s.pid == 0;
+  });
+  if (asked == spares_.end()) return;
+  if (reply.pid > 0) {
+    asked->pid = reply.pid;
     return;
   }
-  for (int fd : fds)
-    if (fd >= 0) ::close(fd);
+  spares_.erase(asked);
   if (spares_work_) {
-    spares_work_ = false;  // asking again would fork and kill one at every spawn
-    spdlog::warn("fork server pid={} cannot keep a spare: {}; children are forked on demand",
+    spares_work_ = false;  // asking again would fail again at every spawn
+    spdlog::warn("fork server pid={} cannot fork a spare: {}; children are forked on demand",
                  pid_, std::strerror(reply.error));
   }
 }
@@ -149,7 +156,7 @@ void ForkServer::keep_replies_that_came() {
   protocol::Reply reply{};
   int fds[protocol::max_fds];
   while (requests_ && protocol::receive_message_within(requests_.get(), &reply, sizeof reply, fds, 0))
-    if (reply.kind == protocol::Request::spare) take_spare_reply(reply, fds);
+    if (reply.kind == protocol::Request::spare) take_spare_reply(reply);
 }
 
 protocol::Reply ForkServer::wait_for_reply(bool child, uint64_t plan_id) {
@@ -159,18 +166,28 @@ protocol::Reply ForkServer::wait_for_reply(bool child, uint64_t plan_id) {
     if (!protocol::receive_message_within(requests_.get(), &reply, sizeof reply, fds,
                                           answer_timeout_ms))
       throw ForkServerGone("did not answer");
-    if (reply.kind == protocol::Request::spare) take_spare_reply(reply, fds);
+    if (reply.kind == protocol::Request::spare) take_spare_reply(reply);
     if (child ? reply.kind == protocol::Request::child : !spare_asked(plan_id)) return reply;
   }
 }
 
+void ForkServer::send_request(const protocol::Request& request, UniqueFd status_end) {
+  int fd[] = {status_end.get()};
+  if (!requests_ || !protocol::send_message(requests_.get(), &request, sizeof request, fd))
+    throw ForkServerGone("does not take requests");
+}
+
 void ForkServer::ask_for_spare(const SpawnPlan& plan) {
-  if (!spares_work_ || spare_of(plan.id) != spares_.end() || spare_asked(plan.id))
-    return;
-  protocol::Request request{protocol::Request::spare, plan.id, -1};
-  // A server that no longer takes requests is noticed by the next spawn.
-  if (protocol::send_message(requests_.get(), &request, sizeof request, {}))
-    spares_asked_.push_back(plan.id);
+  if (!spares_work_ || spare_of(plan.id) != spares_.end() || spare_asked(plan.id)) return;
+  int sockets[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) return;
+  UniqueFd ours(sockets[0]);
+  try {
+    send_request({protocol::Request::spare, plan.id, -1}, UniqueFd(sockets[1]));
+  } catch (const ForkServerGone&) {
+    return;  // the next spawn finds out
+  }
+  spares_.push_back(Spare{plan.id, 0, std::move(ours)});
 }
 
 SpawnedChild ForkServer::spawn(const SpawnPlan& plan) {
@@ -178,28 +195,22 @@ SpawnedChild ForkServer::spawn(const SpawnPlan& plan) {
   keep_replies_that_came();
   if (spare_of(plan.id) == spares_.end() && spare_asked(plan.id)) wait_for_reply(false, plan.id);
 
-  int sockets[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
-    throw std::runtime_error(syscall_error("socketpair", plan.pool, errno));
-  UniqueFd parent_end(sockets[0]);
-  UniqueFd child_end(sockets[1]);
-  int status_fd[] = {child_end.get()};
-
   if (auto spare = spare_of(plan.id); spare != spares_.end()) {
     Spare taken = std::move(*spare);
     spares_.erase(spare);
     protocol::Go go{plan.cpu};
-    if (protocol::send_message(taken.socket.get(), &go, sizeof go, status_fd)) {
+    if (::send(taken.status.get(), &go, sizeof go, MSG_NOSIGNAL) == sizeof go) {
       ask_for_spare(plan);
-      return SpawnedChild{taken.pid, std::move(parent_end)};
+      return SpawnedChild{taken.pid, std::move(taken.status)};
     }
     // The spare is gone (someone killed it); reap_children meets it as a stranger.
   }
 
-  protocol::Request request{protocol::Request::child, plan.id, plan.cpu};
-  if (!protocol::send_message(requests_.get(), &request, sizeof request, status_fd))
-    throw ForkServerGone("does not take requests");
-  child_end.reset();
+  int sockets[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
+    throw std::runtime_error(syscall_error("socketpair", plan.pool, errno));
+  UniqueFd parent_end(sockets[0]);
+  send_request({protocol::Request::child, plan.id, plan.cpu}, UniqueFd(sockets[1]));
   protocol::Reply reply = wait_for_reply(true, plan.id);
   if (reply.pid <= 0) throw std::runtime_error(syscall_error("fork", plan.pool, reply.error));
   ask_for_spare(plan);

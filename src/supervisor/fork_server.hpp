@@ -77,26 +77,29 @@ class ForkServer {
  private:
   struct Spare {
     uint64_t plan_id;
-    pid_t pid;
-    UniqueFd socket;  // the Go message goes here
-    UniqueFd pidfd;   // to kill and reap it even after its pid was reaped elsewhere
+    pid_t pid;        // 0 while the server is forking it
+    UniqueFd status;  // the supervisor's end of its status socket; the Go goes here
   };
 
   // Supervisor side.
+  // The plan's spare that is ready, or end(); one that is being forked.
   std::vector<Spare>::iterator spare_of(uint64_t plan_id);
   bool spare_asked(uint64_t plan_id) const;
+  // Sends a request with the new process's end of its status socket. Throws ForkServerGone.
+  void send_request(const fork_server_protocol::Request& request, UniqueFd status_end);
   // Asks the server to fork the plan's next spare (once: not while one is held or coming).
   void ask_for_spare(const SpawnPlan& plan);
   // Reads replies until the child's (`child`) or until the plan's spare has come; spares
   // that arrive meanwhile are kept. Throws ForkServerGone on silence.
   fork_server_protocol::Reply wait_for_reply(bool child, uint64_t plan_id);
   void keep_replies_that_came();  // without waiting
-  void take_spare_reply(const fork_server_protocol::Reply& reply, std::span<int> fds);
+  void take_spare_reply(const fork_server_protocol::Reply& reply);
 
   // Server side (in the server process only).
   [[noreturn]] void serve(int requests, pid_t supervisor);
   pid_t clone_child();  // 0 in the child, which keeps none of the server's descriptors
-  void make_spare(int requests, SpawnPlan& plan);
+  // What a spare does: waits for its Go (or EOF) on its status socket.
+  [[noreturn]] void wait_as_spare(SpawnPlan& plan, int status_fd);
   [[noreturn]] void run_as_child(SpawnPlan& plan, int cpu, int status_fd);
 
   // The plans in the server's copy of memory: the supervisor's may be gone by now.
@@ -107,9 +110,9 @@ class ForkServer {
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   UniqueFd requests_;
+  // Ready and coming, in the order they were asked for (the server's replies come so).
   std::vector<Spare> spares_;
-  std::vector<uint64_t> spares_asked_;  // plans whose spare the server is forking now
-  bool spares_work_ = true;             // false after a spare could not be made
+  bool spares_work_ = true;  // false after a spare could not be made
 
   // The server's own state.
   int requests_fd_ = -1;

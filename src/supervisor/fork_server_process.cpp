@@ -77,23 +77,20 @@ void ForkServer::serve(int requests, pid_t supervisor) {
     SpawnPlan* plan = nullptr;
     for (SpawnPlan* known : plans_)
       if (known->id == request.plan_id) plan = known;
-    bool well_formed = got == static_cast<ssize_t>(sizeof request) &&
+    bool well_formed = got == static_cast<ssize_t>(sizeof request) && status_fd[0] >= 0 &&
                        (request.kind == protocol::Request::spare ||
-                        (request.kind == protocol::Request::child && status_fd[0] >= 0));
-    if (!well_formed || !plan) {
-      if (status_fd[0] >= 0) ::close(status_fd[0]);
-      reply(requests, {request.kind, request.plan_id, -1, well_formed ? ENOENT : EPROTO});
-      continue;
+                        request.kind == protocol::Request::child);
+    pid_t pid = -1;
+    int error = well_formed ? ENOENT : EPROTO;
+    if (well_formed && plan) {
+      bool spare = request.kind == protocol::Request::spare;
+      pid = clone_child();
+      if (pid == 0 && spare) wait_as_spare(*plan, status_fd[0]);
+      if (pid == 0) run_as_child(*plan, request.cpu, status_fd[0]);
+      error = pid > 0 ? 0 : errno;
     }
-    if (request.kind == protocol::Request::spare) {
-      make_spare(requests, *plan);
-      continue;
-    }
-    pid_t pid = clone_child();
-    if (pid == 0) run_as_child(*plan, request.cpu, status_fd[0]);
-    int error = pid > 0 ? 0 : errno;
-    ::close(status_fd[0]);
-    reply(requests, {protocol::Request::child, plan->id, pid > 0 ? pid : -1, error});
+    if (status_fd[0] >= 0) ::close(status_fd[0]);
+    reply(requests, {request.kind, request.plan_id, pid > 0 ? pid : -1, error});
   }
 }
 
@@ -109,46 +106,20 @@ pid_t ForkServer::clone_child() {
   return pid;
 }
 
-void ForkServer::make_spare(int requests, SpawnPlan& plan) {
-  protocol::Reply answer{protocol::Request::spare, plan.id, -1, 0};
-  int sockets[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
-    answer.error = errno;
-    reply(requests, answer);
-    return;
-  }
-  pid_t pid = clone_child();
-  if (pid == 0) {
-    ::close(sockets[0]);
-    ::prctl(PR_SET_NAME, spare_name);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != supervisor_) ::_exit(0);
-    protocol::Go go{};
-    int status_fd[1];
-    ssize_t got = protocol::receive_message(sockets[1], &go, sizeof go, status_fd);
+void ForkServer::wait_as_spare(SpawnPlan& plan, int status_fd) {
+  ::prctl(PR_SET_NAME, spare_name);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != supervisor_) ::_exit(0);
+  protocol::Go go{};
+  size_t got = 0;
+  while (got < sizeof go) {
+    ssize_t n = ::read(status_fd, reinterpret_cast<char*>(&go) + got, sizeof go - got);
+    if (n < 0 && errno == EINTR) continue;
     // EOF: the supervisor retired this spare. Nothing was started, nothing is lost.
-    if (got != static_cast<ssize_t>(sizeof go) || status_fd[0] < 0) ::_exit(0);
-    ::close(sockets[1]);
-    run_as_child(plan, go.cpu, status_fd[0]);
+    if (n <= 0) ::_exit(0);
+    got += static_cast<size_t>(n);
   }
-  answer.error = pid > 0 ? 0 : errno;
-  ::close(sockets[1]);
-  // The supervisor kills and reaps a spare through its pidfd: it may have reaped the pid
-  // already (a spare that was killed) before this reply reached it.
-  int pidfd = pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;
-  if (pid > 0 && pidfd < 0) {
-    answer.error = errno;
-    ::kill(pid, SIGKILL);  // exits; the supervisor reaps it as a stranger
-  }
-  if (pidfd >= 0) {
-    answer.pid = pid;
-    int fds[] = {sockets[0], pidfd};
-    reply(requests, answer, fds);
-    ::close(pidfd);
-  } else {
-    reply(requests, answer);
-  }
-  ::close(sockets[0]);
+  run_as_child(plan, go.cpu, status_fd);
 }
 
 void ForkServer::run_as_child(SpawnPlan& plan, int cpu, int status_fd) {
