@@ -38,6 +38,7 @@ struct Child {
   int cpu = -1;                 // pinned to (cpu_affinity), else -1
   bool execs = false;           // command pool: exec closes the status socket
   bool stopping = false;        // told to stop (reload, TTOU, shutdown): not replaced
+  bool done = false;            // reported its clean end (X): replaced before it is reaped
   std::optional<int> exec_errno;
 
   boost::asio::posix::stream_descriptor status;

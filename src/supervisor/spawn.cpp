@@ -142,6 +142,10 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
       spdlog::error("pool={} pid={} worker function threw: {}", plan.pool, ::getpid(), e.what());
       rc = 70;  // EX_SOFTWARE
     }
+    // A clean end is announced, so that the replacement need not wait for the kernel
+    // to tear this process down and for SIGCHLD; any other ends at the real exit, where
+    // err_respawn_interval applies.
+    if (rc == 0) context.done();
     // No log flush: configure_logging flushes every line as it is written. A flush
     // here cost each child a copy of the logger registry's pages (its mutex and
     // shared_ptr count live in memory shared with the supervisor until written).

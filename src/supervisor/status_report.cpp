@@ -10,6 +10,7 @@ std::string encode_status(const StatusReport& report) {
     case StatusReport::Kind::busy: tag = 'B'; break;
     case StatusReport::Kind::idle: tag = 'I'; break;
     case StatusReport::Kind::exec_failed: tag = 'E'; break;
+    case StatusReport::Kind::done: tag = 'X'; break;
   }
   // Built from the tag rather than assigned a literal: GCC 12 warns (-Wrestrict, a false
   // positive, its bug 105329) about `line = "R"` inlined at -O2.
@@ -33,6 +34,7 @@ std::optional<StatusReport> parse_status_line(std::string_view line) {
     case 'B': return StatusReport{StatusReport::Kind::busy, std::move(detail)};
     case 'I': return StatusReport{StatusReport::Kind::idle, std::move(detail)};
     case 'E': return StatusReport{StatusReport::Kind::exec_failed, std::move(detail)};
+    case 'X': return StatusReport{StatusReport::Kind::done, std::move(detail)};
     default: return std::nullopt;
   }
 }

@@ -5,6 +5,8 @@
 //   B <what>     busy with <what> (a job id, a request)
 //   I            idle again (one more request served)
 //   E <errno>    exec failed in the child, with errno
+//   X            done: the function returned 0 and the child is exiting (its replacement
+//                may start while the kernel tears the old one down)
 #pragma once
 
 #include <optional>
@@ -15,7 +17,7 @@
 namespace preforkd {
 
 struct StatusReport {
-  enum class Kind { ready, busy, idle, exec_failed } kind;
+  enum class Kind { ready, busy, idle, exec_failed, done } kind;
   std::string detail;  // what it is busy with; errno text for exec_failed
 };
 

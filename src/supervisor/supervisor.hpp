@@ -56,6 +56,8 @@ class Supervisor {
   void read_status(const std::shared_ptr<Child>& child);
   void on_status(Child& child, const StatusReport& report);
   void on_status_closed(const std::shared_ptr<Child>& child);
+  void on_child_done(Child& child);
+  void log_exit(const Child& child, int wait_status);
   void on_child_exit(const std::shared_ptr<Child>& child, int wait_status);
 
   // actions

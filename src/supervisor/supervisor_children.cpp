@@ -28,7 +28,8 @@ void Supervisor::reconcile(PoolRuntime& pool) {
   if (phase_ != Phase::running) return;
   std::vector<Child*> live;
   for (auto& [pid, child] : children_) {
-    if (child->pool == pool.config->name && child->generation == generation_ && !child->stopping)
+    if (child->pool == pool.config->name && child->generation == generation_ &&
+        !child->stopping && !child->done)
       live.push_back(child.get());
   }
   int missing = pool.desired - static_cast<int>(live.size());
@@ -207,6 +208,9 @@ void Supervisor::on_status(Child& child, const StatusReport& report) {
       // A jobs worker reports once per run of back-to-back jobs: "I <count>".
       child.requests += report.detail.empty() ? 1u : static_cast<unsigned>(std::max(1, std::atoi(report.detail.c_str())));
       break;
+    case StatusReport::Kind::done:
+      on_child_done(child);
+      break;
     case StatusReport::Kind::exec_failed: {
       int err = std::atoi(report.detail.c_str());
       child.exec_errno = err;
@@ -215,6 +219,16 @@ void Supervisor::on_status(Child& child, const StatusReport& report) {
       break;
     }
   }
+}
+
+void Supervisor::on_child_done(Child& child) {
+  if (child.done || child.execs) return;
+  child.done = true;
+  spdlog::debug("pool={} pid={} is done and exiting: replacing it now", child.pool, child.pid);
+  // As on_child_exit does for a clean exit, minus the log line (that comes at the reap).
+  if (phase_ != Phase::running || child.generation != generation_ || child.stopping) return;
+  auto it = pools_.find(child.pool);
+  if (it != pools_.end()) reconcile(*it->second);
 }
 
 void Supervisor::on_status_closed(const std::shared_ptr<Child>& child) {
@@ -252,6 +266,9 @@ void Supervisor::reap_children() {
                     describe_exit(wait_status));
       continue;
     }
+    // Logged here, as it is reaped: a respawn below (for an earlier exit) then never
+    // appears in the log before the exit that made room for it.
+    log_exit(*it->second, wait_status);
     exited.emplace_back(it->second, wait_status);
     children_.erase(it);
   }
@@ -265,13 +282,18 @@ void Supervisor::reap_children() {
   maybe_finish();
 }
 
+void Supervisor::log_exit(const Child& child, int wait_status) {
+  auto lifetime = std::chrono::duration_cast<Duration>(Clock::now() - child.started_at);
+  bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  auto level = clean || child.stopping ? spdlog::level::info : spdlog::level::warn;
+  spdlog::log(level, "exited pool={} pid={} generation={}: {} after {}ms, {} request(s)",
+              child.pool, child.pid, child.generation, describe_exit(wait_status),
+              lifetime.count(), child.requests);
+}
+
 void Supervisor::on_child_exit(const std::shared_ptr<Child>& child, int wait_status) {
   auto lifetime = std::chrono::duration_cast<Duration>(Clock::now() - child->started_at);
   bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
-  auto level = clean || child->stopping ? spdlog::level::info : spdlog::level::warn;
-  spdlog::log(level, "exited pool={} pid={} generation={}: {} after {}ms, {} request(s)",
-              child->pool, child->pid, child->generation, describe_exit(wait_status),
-              lifetime.count(), child->requests);
   if (phase_ != Phase::running || child->generation != generation_) return;
   auto it = pools_.find(child->pool);
   if (it == pools_.end()) return;

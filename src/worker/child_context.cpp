@@ -83,6 +83,7 @@ void ForkedChildContext::busy(std::string_view what) {
   report(encode_status({StatusReport::Kind::busy, std::string(what)}));
 }
 void ForkedChildContext::idle() { report(encode_status({StatusReport::Kind::idle, {}})); }
+void ForkedChildContext::done() { report(encode_status({StatusReport::Kind::done, {}})); }
 void ForkedChildContext::idle_after(unsigned jobs) {
   report(encode_status({StatusReport::Kind::idle, std::to_string(jobs)}));
 }

@@ -24,6 +24,8 @@ class ForkedChildContext final : public ChildContext {
   void idle() override;
   // Idle again after `jobs` jobs in a row (one busy report covered them all).
   void idle_after(unsigned jobs);
+  // The function returned 0 and the child exits next: the last report.
+  void done();
 
   // The fd that becomes readable when a stop is requested (for poll loops).
   static int stop_fd();

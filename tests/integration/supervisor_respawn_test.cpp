@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
+#include <sstream>
 
 #include "harness/harness.hpp"
 
@@ -130,4 +132,52 @@ TEST(Respawn, TermStopsASupervisorWhoseChildrenExitAsSoonAsTheyStart) {
   daemon.signal(SIGTERM);
   EXPECT_EQ(exit_code(daemon.wait_exit(10s)), 0) << "still churning after TERM";
   EXPECT_TRUE(daemon.wait_output("TERM received: fast stop", 1s));
+}
+
+namespace {
+
+// Replays the log of a pool: +1 at each spawn, -1 at a child's first sign of its end
+// (its "done" report or its exit). The most that were alive and working at once.
+int most_children_at_once(const std::string& log, const std::string& pool, int* replaced_early) {
+  std::regex spawned("spawned pool=" + pool + " pid=(\\d+)");
+  std::regex done("pool=" + pool + " pid=(\\d+) is done and exiting");
+  std::regex exited("exited pool=" + pool + " pid=(\\d+)");
+  std::set<std::string> ended;
+  int alive = 0, most = 0;
+  *replaced_early = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, spawned)) {
+      most = std::max(most, ++alive);
+    } else if (std::regex_search(line, m, done)) {
+      if (ended.insert(m[1]).second) --alive;
+      ++*replaced_early;
+    } else if (std::regex_search(line, m, exited)) {
+      if (ended.insert(m[1]).second) --alive;
+    }
+  }
+  return most;
+}
+
+}  // namespace
+
+TEST(Respawn, AFunctionThatReturnsZeroIsReplacedAsItExitsAndNeverTwice) {
+  // The child reports its clean end just before _exit, and the supervisor starts the
+  // replacement while the kernel tears the old process down. Still one replacement per
+  // child, never more children at work than `workers`.
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  write_file(config, "log: { level: debug }\npools:\n  churn:\n    function: exit_at_once\n"
+                     "    workers: 3\n    spawn_interval: 0s\n");
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("exited pool=churn", 30s, 300)) << daemon.output();
+  daemon.signal(SIGQUIT);
+  ASSERT_EQ(exit_code(daemon.wait_exit(10s)), 0) << daemon.output();
+  std::string log = daemon.output();
+  int replaced_early = 0;
+  EXPECT_EQ(most_children_at_once(log, "churn", &replaced_early), 3);
+  EXPECT_GT(replaced_early, 0) << "no child was replaced on its done report";
+  // Every child the supervisor started, it also saw exit.
+  EXPECT_EQ(daemon.count_output("spawned pool=churn"), daemon.count_output("exited pool=churn"));
 }

@@ -7,7 +7,7 @@ using preforkd::StatusReport;
 using Kind = preforkd::StatusReport::Kind;
 
 TEST(StatusReport, EncodeThenParseRoundTrips) {
-  for (auto kind : {Kind::ready, Kind::busy, Kind::idle, Kind::exec_failed}) {
+  for (auto kind : {Kind::ready, Kind::busy, Kind::idle, Kind::exec_failed, Kind::done}) {
     StatusReport in{kind, kind == Kind::busy ? "job 42" : ""};
     StatusReader reader;
     auto out = reader.feed(preforkd::encode_status(in));
@@ -28,7 +28,7 @@ TEST(StatusReport, ReaderJoinsLinesSplitAcrossReads) {
 
 TEST(StatusReport, MalformedLinesAreSkipped) {
   StatusReader reader;
-  auto out = reader.feed("X\nRR\n\nI\n");
+  auto out = reader.feed("Q\nRR\n\nI\n");
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].kind, Kind::idle);
 }
