@@ -7,12 +7,12 @@
 // fork itself. The server writes to one or two pages between forks, and the supervisor
 // no longer forks at all while its plans stay the same.
 //
-// Spares: after each child of a plan the server forks the next one ahead of time, a
-// spare (named preforkd-spare) that waits on a socket the supervisor holds. A respawn is
-// then one message from the supervisor straight to the spare (its status socket and
-// CPU); the fork of the next spare overlaps the running children instead of delaying
-// the new one. A spare holds no work: it exits when its socket closes (the server was
-// retired or replaced) and is killed and reaped with its server.
+// Spares: after each child of a plan the supervisor asks the server for the next one
+// ahead of time, a spare (named preforkd-spare), born holding its status socket. A
+// respawn is then four bytes (the CPU) from the supervisor on that socket, straight to
+// the spare; the fork of the next spare overlaps the running children instead of
+// delaying the new one. A spare holds no work: it exits when its socket closes and is
+// killed and reaped with its server (a reload, a stop).
 //
 // Children and spares are created with CLONE_PARENT, so they are the supervisor's own
 // children exactly as before: it reaps them with waitpid, signals them, and PDEATHSIG
