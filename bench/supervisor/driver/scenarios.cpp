@@ -50,9 +50,19 @@ void say_failure(const std::string& what, const Process& process) {
   std::fprintf(stderr, "bench: %s timed out; see %s\n", what.c_str(), process.log_path().c_str());
 }
 
+// Every report with `tag`, in time order. Not one per pid: past 32768 children (10 s of
+// churn at a few thousand per second) the kernel hands pids out again.
+std::vector<Event> all_with_tag(const std::vector<Event>& events, char tag) {
+  std::vector<Event> out;
+  for (const auto& e : events)
+    if (e.tag == tag) out.push_back(e);
+  std::sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.ns < b.ns; });
+  return out;
+}
+
 std::optional<double> rate_in_window(const std::vector<Event>& events, double warmup_s,
                                      double seconds) {
-  auto ready = firsts(events, 'R');
+  auto ready = all_with_tag(events, 'R');
   if (ready.empty()) return std::nullopt;
   long long from = ready.front().ns + static_cast<long long>(warmup_s * 1e9);
   long long to = from + static_cast<long long>(seconds * 1e9);
