@@ -179,83 +179,87 @@ pid_t the_spare(const Daemon& daemon) {
   return spare;
 }
 
+// A function pool of one idle child, up, and the spare that follows it.
+struct PoolOfOne {
+  FunctionPool pool{"ready_and_idle", 1};
+  Daemon daemon{pool.config, {}, {}, test_inprocess_bin()};
+  pid_t child = 0;
+  pid_t spare = 0;
+
+  bool up() {
+    if (!daemon.wait_output("generation 1 ready") || !daemon.wait_children(1)) return false;
+    child = daemon.children().at(0);
+    spare = the_spare(daemon);
+    return spare != 0;
+  }
+
+  // Kills the child; true once one other child has taken its place.
+  bool replace_child(pid_t* replacement) {
+    ::kill(child, SIGKILL);
+    return wait_until([&] {
+      auto now = daemon.children();
+      *replacement = now.size() == 1 ? now[0] : 0;
+      return *replacement != 0 && *replacement != child;
+    });
+  }
+};
+
 }  // namespace
 
 TEST(ForkServer, ASpareWaitsForTheNextChildAndBecomesIt) {
-  FunctionPool pool("ready_and_idle", 1);
-  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
-  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
-  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
-  pid_t child = daemon.children().at(0);
-  pid_t spare = the_spare(daemon);
-  ASSERT_NE(spare, 0) << "no spare after the first child: " << daemon.output();
-  EXPECT_EQ(parent_of(spare), daemon.pid());
-  EXPECT_EQ(process_name(spare), "preforkd-spare");
+  PoolOfOne p;
+  ASSERT_TRUE(p.up()) << "no child or no spare: " << p.daemon.output();
+  EXPECT_EQ(parent_of(p.spare), p.daemon.pid());
+  EXPECT_EQ(process_name(p.spare), "preforkd-spare");
 
-  ::kill(child, SIGKILL);
   // The spare is the replacement: the same process, now the pool's child with
   // preforkd's name; and the server forks the next spare.
-  ASSERT_TRUE(wait_until([&] {
-    auto now = daemon.children();
-    return now.size() == 1 && now[0] == spare;
-  })) << daemon.output();
-  EXPECT_EQ(process_name(spare), process_name(daemon.pid()));
-  pid_t next = the_spare(daemon);
-  EXPECT_NE(next, 0) << daemon.output();
-  EXPECT_NE(next, spare);
+  pid_t replacement = 0;
+  ASSERT_TRUE(p.replace_child(&replacement)) << p.daemon.output();
+  EXPECT_EQ(replacement, p.spare);
+  EXPECT_EQ(process_name(replacement), process_name(p.daemon.pid()));
+  pid_t next = the_spare(p.daemon);
+  EXPECT_NE(next, 0) << p.daemon.output();
+  EXPECT_NE(next, p.spare);
 }
 
 TEST(ForkServer, AKilledSpareCostsNoChildAndIsReplaced) {
-  FunctionPool pool("ready_and_idle", 1);
-  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
-  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
-  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
-  pid_t child = daemon.children().at(0);
-  pid_t spare = the_spare(daemon);
-  ASSERT_NE(spare, 0) << daemon.output();
-  ::kill(spare, SIGKILL);
-  ASSERT_TRUE(daemon.wait_output("spare pid=" + std::to_string(spare) + " killed by signal 9"))
-      << daemon.output();
-  EXPECT_TRUE(wait_until([&] { return gone(spare); })) << "the dead spare was not reaped";
-  EXPECT_TRUE(pid_alive(child));
+  PoolOfOne p;
+  ASSERT_TRUE(p.up()) << "no child or no spare: " << p.daemon.output();
+  ::kill(p.spare, SIGKILL);
+  ASSERT_TRUE(p.daemon.wait_output("spare pid=" + std::to_string(p.spare) + " killed by signal 9"))
+      << p.daemon.output();
+  EXPECT_TRUE(wait_until([&] { return gone(p.spare); })) << "the dead spare was not reaped";
+  EXPECT_TRUE(pid_alive(p.child));
 
   // With no spare the server forks the replacement itself, then keeps a spare again.
-  ::kill(child, SIGKILL);
-  ASSERT_TRUE(wait_until([&] {
-    auto now = daemon.children();
-    return now.size() == 1 && now[0] != child;
-  })) << daemon.output();
-  pid_t next = the_spare(daemon);
-  EXPECT_NE(next, 0) << daemon.output();
-  EXPECT_NE(next, spare);
+  pid_t replacement = 0;
+  ASSERT_TRUE(p.replace_child(&replacement)) << p.daemon.output();
+  EXPECT_NE(replacement, p.spare);
+  pid_t next = the_spare(p.daemon);
+  EXPECT_NE(next, 0) << p.daemon.output();
+  EXPECT_NE(next, p.spare);
 }
 
 TEST(ForkServer, NoSpareOutlivesAReloadOrAStop) {
-  FunctionPool pool("ready_and_idle", 2);
-  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
-  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
-  pid_t first = the_spare(daemon);
-  ASSERT_NE(first, 0) << daemon.output();
+  PoolOfOne p;
+  ASSERT_TRUE(p.up()) << "no child or no spare: " << p.daemon.output();
+  p.daemon.signal(SIGHUP);
+  ASSERT_TRUE(p.daemon.wait_output("generation 2 ready")) << p.daemon.output();
+  EXPECT_TRUE(gone(p.spare)) << "the old server's spare is still there";  // reaped at once
+  pid_t second = the_spare(p.daemon);
+  ASSERT_NE(second, 0) << p.daemon.output();
+  EXPECT_NE(second, p.spare);
 
-  daemon.signal(SIGHUP);
-  ASSERT_TRUE(daemon.wait_output("generation 2 ready")) << daemon.output();
-  EXPECT_TRUE(gone(first)) << "the old server's spare is still there";  // reaped at once
-  pid_t second = the_spare(daemon);
-  ASSERT_NE(second, 0) << daemon.output();
-  EXPECT_NE(second, first);
-
-  daemon.signal(SIGTERM);
-  ASSERT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+  p.daemon.signal(SIGTERM);
+  ASSERT_EQ(exit_code(p.daemon.wait_exit()), 0) << p.daemon.output();
   EXPECT_TRUE(gone(second)) << "the spare outlived the supervisor";
 }
 
 TEST(ForkServer, KillingTheSupervisorTakesTheSpareWithIt) {
-  FunctionPool pool("ready_and_idle", 1);
-  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
-  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
-  pid_t spare = the_spare(daemon);
-  ASSERT_NE(spare, 0) << daemon.output();
-  daemon.signal(SIGKILL);
-  daemon.wait_exit();
-  EXPECT_TRUE(wait_until([&] { return gone(spare); })) << "the spare outlived the supervisor";
+  PoolOfOne p;
+  ASSERT_TRUE(p.up()) << "no child or no spare: " << p.daemon.output();
+  p.daemon.signal(SIGKILL);
+  p.daemon.wait_exit();
+  EXPECT_TRUE(wait_until([&] { return gone(p.spare); })) << "the spare outlived the supervisor";
 }
