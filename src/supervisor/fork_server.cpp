@@ -100,10 +100,14 @@ ForkServer::~ForkServer() {
     }
   }
   // A spare exits by itself once its status socket closes; killing and reaping it here
-  // means nothing of this server outlives it.
+  // means nothing of this server outlives it. Only while its end of the socket is open:
+  // that end closes as it dies, before it can be reaped, so its pid is still its own.
+  // (One killed before its reply was read has been reaped as a stranger already.)
   for (Spare& spare : spares_) {
+    pollfd peer{spare.status.get(), POLLRDHUP, 0};
+    bool alive = ::poll(&peer, 1, 0) == 0;
     spare.status.reset();
-    if (spare.pid > 0) kill_and_reap(spare.pid);
+    if (spare.pid > 0 && alive) kill_and_reap(spare.pid);
   }
 }
 
