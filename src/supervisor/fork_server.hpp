@@ -82,8 +82,9 @@ class ForkServer {
   };
 
   // Supervisor side.
-  // The plan's spare that is ready, or end(); one that is being forked.
+  // The plan's ready spare, or end().
   std::vector<Spare>::iterator spare_of(uint64_t plan_id);
+  // Whether the plan's spare is being forked (asked for, its reply not read yet).
   bool spare_asked(uint64_t plan_id) const;
   // Sends a request with the new process's end of its status socket. Throws ForkServerGone.
   void send_request(const fork_server_protocol::Request& request, UniqueFd status_end);
