@@ -158,17 +158,14 @@ void ForkServer::take_spare_reply(const protocol::Reply& reply) {
 
 void ForkServer::keep_replies_that_came() {
   protocol::Reply reply{};
-  int fds[protocol::max_fds];
-  while (requests_ && protocol::receive_message_within(requests_.get(), &reply, sizeof reply, fds, 0))
+  while (requests_ && protocol::receive_reply(requests_.get(), reply, 0))
     if (reply.kind == protocol::Request::spare) take_spare_reply(reply);
 }
 
 protocol::Reply ForkServer::wait_for_reply(bool child, uint64_t plan_id) {
   for (;;) {
     protocol::Reply reply{};
-    int fds[protocol::max_fds];
-    if (!protocol::receive_message_within(requests_.get(), &reply, sizeof reply, fds,
-                                          answer_timeout_ms))
+    if (!protocol::receive_reply(requests_.get(), reply, answer_timeout_ms))
       throw ForkServerGone("did not answer");
     if (reply.kind == protocol::Request::spare) take_spare_reply(reply);
     if (child ? reply.kind == protocol::Request::child : !spare_asked(plan_id)) return reply;
@@ -176,8 +173,7 @@ protocol::Reply ForkServer::wait_for_reply(bool child, uint64_t plan_id) {
 }
 
 void ForkServer::send_request(const protocol::Request& request, UniqueFd status_end) {
-  int fd[] = {status_end.get()};
-  if (!requests_ || !protocol::send_message(requests_.get(), &request, sizeof request, fd))
+  if (!requests_ || !protocol::send_request(requests_.get(), request, status_end.get()))
     throw ForkServerGone("does not take requests");
 }
 

@@ -55,10 +55,6 @@ pid_t* thread_id_slot() {
   return slot;
 }
 
-void reply(int requests, const protocol::Reply& message, std::span<const int> fds = {}) {
-  [[maybe_unused]] bool sent = protocol::send_message(requests, &message, sizeof message, fds);
-}
-
 }  // namespace
 
 bool ForkServer::supported() { return thread_id_slot() != nullptr; }
@@ -71,13 +67,13 @@ void ForkServer::serve(int requests, pid_t supervisor) {
   ::syscall(SYS_get_robust_list, 0, &robust_head_, &robust_length_);
   for (;;) {
     protocol::Request request{};
-    int status_fd[1];
-    ssize_t got = protocol::receive_message(requests, &request, sizeof request, status_fd);
+    int status_fd = -1;
+    ssize_t got = protocol::receive_request(requests, request, &status_fd);
     if (got <= 0) ::_exit(0);  // the supervisor closed its end (or is gone)
     SpawnPlan* plan = nullptr;
     for (SpawnPlan* known : plans_)
       if (known->id == request.plan_id) plan = known;
-    bool well_formed = got == static_cast<ssize_t>(sizeof request) && status_fd[0] >= 0 &&
+    bool well_formed = got == static_cast<ssize_t>(sizeof request) && status_fd >= 0 &&
                        (request.kind == protocol::Request::spare ||
                         request.kind == protocol::Request::child);
     pid_t pid = -1;
@@ -85,12 +81,12 @@ void ForkServer::serve(int requests, pid_t supervisor) {
     if (well_formed && plan) {
       bool spare = request.kind == protocol::Request::spare;
       pid = clone_child();
-      if (pid == 0 && spare) wait_as_spare(*plan, status_fd[0]);
-      if (pid == 0) run_as_child(*plan, request.cpu, status_fd[0]);
+      if (pid == 0 && spare) wait_as_spare(*plan, status_fd);
+      if (pid == 0) run_as_child(*plan, request.cpu, status_fd);
       error = pid > 0 ? 0 : errno;
     }
-    if (status_fd[0] >= 0) ::close(status_fd[0]);
-    reply(requests, {request.kind, request.plan_id, pid > 0 ? pid : -1, error});
+    if (status_fd >= 0) ::close(status_fd);
+    protocol::send_reply(requests, {request.kind, request.plan_id, pid > 0 ? pid : -1, error});
   }
 }
 

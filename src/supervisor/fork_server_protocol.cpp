@@ -9,13 +9,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <utility>
 
 namespace preforkd::fork_server_protocol {
 namespace {
 
-// One buffer and room for max_fds descriptors. Not copyable: the header points into
-// the object itself.
+// One buffer and room for one descriptor. Not copyable: the header points into the
+// object itself.
 struct Message {
   Message(void* data, size_t size) : iov{data, size} {
     header.msg_iov = &iov;
@@ -27,68 +26,57 @@ struct Message {
   Message& operator=(const Message&) = delete;
 
   iovec iov;
-  alignas(cmsghdr) char control[CMSG_SPACE(max_fds * sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr header{};
 };
 
 }  // namespace
 
-bool send_message(int socket, const void* data, size_t size, std::span<const int> fds) {
-  Message message(const_cast<void*>(data), size);
-  if (fds.empty() || fds.size() > max_fds) {
-    message.header.msg_control = nullptr;
-    message.header.msg_controllen = 0;
-  } else {
-    message.header.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-    cmsghdr* rights = CMSG_FIRSTHDR(&message.header);
-    rights->cmsg_level = SOL_SOCKET;
-    rights->cmsg_type = SCM_RIGHTS;
-    rights->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-    std::memcpy(CMSG_DATA(rights), fds.data(), fds.size() * sizeof(int));
-  }
+bool send_request(int socket, const Request& request, int status_fd) {
+  Message message(const_cast<Request*>(&request), sizeof request);
+  cmsghdr* rights = CMSG_FIRSTHDR(&message.header);
+  rights->cmsg_level = SOL_SOCKET;
+  rights->cmsg_type = SCM_RIGHTS;
+  rights->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(rights), &status_fd, sizeof status_fd);
   ssize_t sent;
   do sent = ::sendmsg(socket, &message.header, MSG_NOSIGNAL);
   while (sent < 0 && errno == EINTR);
-  return sent == static_cast<ssize_t>(size);
+  return sent == static_cast<ssize_t>(sizeof request);
 }
 
-ssize_t receive_message(int socket, void* data, size_t size, std::span<int> fds) {
-  Message message(data, size);
+ssize_t receive_request(int socket, Request& request, int* status_fd) {
+  Message message(&request, sizeof request);
   ssize_t got;
   do got = ::recvmsg(socket, &message.header, MSG_CMSG_CLOEXEC);
   while (got < 0 && errno == EINTR);
-  std::fill(fds.begin(), fds.end(), -1);
-  size_t next = 0;
+  *status_fd = -1;
   for (cmsghdr* rights = CMSG_FIRSTHDR(&message.header); rights;
-       rights = CMSG_NXTHDR(&message.header, rights)) {
-    if (rights->cmsg_level != SOL_SOCKET || rights->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (rights->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(rights) + i * sizeof(int), sizeof fd);
-      if (next < fds.size()) fds[next++] = fd;
-      else ::close(fd);  // more than asked for: not ours to keep
-    }
-  }
+       rights = CMSG_NXTHDR(&message.header, rights))
+    if (rights->cmsg_level == SOL_SOCKET && rights->cmsg_type == SCM_RIGHTS)
+      std::memcpy(status_fd, CMSG_DATA(rights), sizeof *status_fd);
   return got;
 }
 
-bool receive_message_within(int socket, void* data, size_t size, std::span<int> fds,
-                            int timeout_ms) {
+void send_reply(int socket, const Reply& reply) {
+  [[maybe_unused]] ssize_t sent = ::send(socket, &reply, sizeof reply, MSG_NOSIGNAL);
+}
+
+bool receive_reply(int socket, Reply& reply, int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd ready{socket, POLLIN, 0};
-    int polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
-    if (polled < 0 && errno == EINTR) continue;
-    if (polled <= 0) return false;
-    ssize_t got = receive_message(socket, data, size, fds);
+    // Without a wait, no poll: this runs at every spawn.
+    if (timeout_ms > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd ready{socket, POLLIN, 0};
+      int polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
+      if (polled < 0 && errno == EINTR) continue;
+      if (polled <= 0) return false;
+    }
+    ssize_t got = ::recv(socket, &reply, sizeof reply, MSG_DONTWAIT);
     if (got < 0 && errno == EINTR) continue;
-    if (got == static_cast<ssize_t>(size)) return true;
-    for (int& fd : fds)
-      if (fd >= 0) ::close(std::exchange(fd, -1));
-    return false;
+    return got == static_cast<ssize_t>(sizeof reply);
   }
 }
 

@@ -10,7 +10,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <span>
 
 namespace preforkd::fork_server_protocol {
 
@@ -37,19 +36,18 @@ struct Go {
   int cpu;
 };
 
-// The most descriptors a message carries.
-constexpr size_t max_fds = 1;
+// A request with the new process's end of its status socket (SCM_RIGHTS). False when
+// not all was sent.
+bool send_request(int socket, const Request& request, int status_fd);
 
-// sendmsg of `size` bytes with `fds` attached. False when not all was sent.
-bool send_message(int socket, const void* data, size_t size, std::span<const int> fds);
+// The next request and its descriptor (close-on-exec; -1 when none came). Returns
+// recvmsg's result: 0 at EOF.
+ssize_t receive_request(int socket, Request& request, int* status_fd);
 
-// recvmsg of one message into `data`, its descriptors (close-on-exec) into `fds`, -1 for
-// each that did not come. Returns recvmsg's result: 0 at EOF.
-ssize_t receive_message(int socket, void* data, size_t size, std::span<int> fds);
+void send_reply(int socket, const Reply& reply);
 
-// receive_message after waiting up to `timeout_ms` for a message. False on time-out,
-// EOF, or a message of another size.
-bool receive_message_within(int socket, void* data, size_t size, std::span<int> fds,
-                            int timeout_ms);
+// The next reply, waiting up to `timeout_ms` (0: only one already there). False on
+// time-out, EOF or a message of another size.
+bool receive_reply(int socket, Reply& reply, int timeout_ms);
 
 }  // namespace preforkd::fork_server_protocol

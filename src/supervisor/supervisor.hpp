@@ -58,6 +58,9 @@ class Supervisor {
   void on_status_closed(const std::shared_ptr<Child>& child);
   void on_child_done(Child& child);
   void log_exit(const Child& child, int wait_status);
+  // The child's pool while the supervisor runs it (current generation), else null: the
+  // pool whose count a child's end may change.
+  PoolRuntime* running_pool_of(const Child& child);
   void on_child_exit(const std::shared_ptr<Child>& child, int wait_status);
 
   // actions

@@ -225,10 +225,14 @@ void Supervisor::on_child_done(Child& child) {
   if (child.done || child.execs) return;
   child.done = true;
   spdlog::debug("pool={} pid={} is done and exiting: replacing it now", child.pool, child.pid);
-  // As on_child_exit does for a clean exit, minus the log line (that comes at the reap).
-  if (phase_ != Phase::running || child.generation != generation_ || child.stopping) return;
+  PoolRuntime* pool = running_pool_of(child);
+  if (pool && !child.stopping) reconcile(*pool);
+}
+
+PoolRuntime* Supervisor::running_pool_of(const Child& child) {
+  if (phase_ != Phase::running || child.generation != generation_) return nullptr;
   auto it = pools_.find(child.pool);
-  if (it != pools_.end()) reconcile(*it->second);
+  return it == pools_.end() ? nullptr : it->second.get();
 }
 
 void Supervisor::on_status_closed(const std::shared_ptr<Child>& child) {
@@ -294,10 +298,9 @@ void Supervisor::log_exit(const Child& child, int wait_status) {
 void Supervisor::on_child_exit(const std::shared_ptr<Child>& child, int wait_status) {
   auto lifetime = std::chrono::duration_cast<Duration>(Clock::now() - child->started_at);
   bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
-  if (phase_ != Phase::running || child->generation != generation_) return;
-  auto it = pools_.find(child->pool);
-  if (it == pools_.end()) return;
-  PoolRuntime& pool = *it->second;
+  PoolRuntime* running = running_pool_of(*child);
+  if (!running) return;
+  PoolRuntime& pool = *running;
   if (!child->stopping) {
     Duration delay = pool.respawn.on_exit(clean, lifetime);
     if (delay.count() > 0) {

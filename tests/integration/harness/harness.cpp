@@ -212,9 +212,7 @@ bool leads_own_group(pid_t pid) { return ::getpgid(pid) == pid; }
 std::vector<pid_t> Daemon::children() const {
   std::vector<pid_t> pids;
   for (pid_t pid : children_of(pid()))
-    if (leads_own_group(pid) && process_name(pid) != fork_server_name &&
-        process_name(pid) != spare_name)
-      pids.push_back(pid);
+    if (leads_own_group(pid) && process_name(pid) != fork_server_name) pids.push_back(pid);
   return pids;
 }
 
