@@ -173,7 +173,8 @@ protocol::Reply ForkServer::wait_for_reply(bool child, uint64_t plan_id) {
 }
 
 void ForkServer::send_request(const protocol::Request& request, UniqueFd status_end) {
-  if (!requests_ || !protocol::send_request(requests_.get(), request, status_end.get()))
+  int fd = status_end.get();
+  if (!requests_ || !protocol::send_requests(requests_.get(), {&request, 1}, {&fd, 1}))
     throw ForkServerGone("does not take requests");
 }
 
@@ -190,31 +191,58 @@ void ForkServer::ask_for_spare(const SpawnPlan& plan) {
   spares_.push_back(Spare{plan.id, 0, std::move(ours)});
 }
 
-SpawnedChild ForkServer::spawn(const SpawnPlan& plan) {
+void ForkServer::spawn(const SpawnPlan& plan, std::span<const int> cpus, SpawnedChildren& forked) {
   if (!requests_) throw ForkServerGone("does not take requests");
   keep_replies_that_came();
   if (spare_of(plan.id) == spares_.end() && spare_asked(plan.id)) wait_for_reply(false, plan.id);
 
-  if (auto spare = spare_of(plan.id); spare != spares_.end()) {
+  size_t done = 0;
+  if (auto spare = spare_of(plan.id); spare != spares_.end() && !cpus.empty()) {
     Spare taken = std::move(*spare);
     spares_.erase(spare);
-    protocol::Go go{plan.cpu};
+    protocol::Go go{cpus[0]};
     if (::send(taken.status.get(), &go, sizeof go, MSG_NOSIGNAL) == sizeof go) {
-      ask_for_spare(plan);
-      return SpawnedChild{taken.pid, std::move(taken.status)};
+      forked.children.push_back(SpawnedChild{taken.pid, std::move(taken.status), cpus[0]});
+      done = 1;
     }
-    // The spare is gone (someone killed it); reap_children meets it as a stranger.
+    // Else the spare is gone (someone killed it); reap_children meets it as a stranger.
   }
-
-  int sockets[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
-    throw std::runtime_error(syscall_error("socketpair", plan.pool, errno));
-  UniqueFd parent_end(sockets[0]);
-  send_request({protocol::Request::child, plan.id, plan.cpu}, UniqueFd(sockets[1]));
-  protocol::Reply reply = wait_for_reply(true, plan.id);
-  if (reply.pid <= 0) throw std::runtime_error(syscall_error("fork", plan.pool, reply.error));
+  while (done < cpus.size() && forked.error.empty()) {
+    size_t batch = std::min(cpus.size() - done, protocol::max_batch);
+    fork_batch(plan, cpus.subspan(done, batch), forked);
+    done += batch;
+  }
   ask_for_spare(plan);
-  return SpawnedChild{reply.pid, std::move(parent_end)};
+}
+
+void ForkServer::fork_batch(const SpawnPlan& plan, std::span<const int> cpus,
+                            SpawnedChildren& forked) {
+  std::vector<protocol::Request> requests;
+  std::vector<UniqueFd> ours, theirs;
+  std::vector<int> their_fds;
+  for (int cpu : cpus) {
+    int sockets[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+      forked.error = syscall_error("socketpair", plan.pool, errno);
+      break;
+    }
+    ours.emplace_back(sockets[0]);
+    theirs.emplace_back(sockets[1]);
+    their_fds.push_back(sockets[1]);
+    requests.push_back({protocol::Request::child, plan.id, cpu});
+  }
+  if (requests.empty()) return;
+  if (!protocol::send_requests(requests_.get(), requests, their_fds))
+    throw ForkServerGone("does not take requests");
+  // `theirs` stay open until the replies have come: the server has read them then, and
+  // closing them is no close of a descriptor in flight (fork_server_protocol.hpp).
+  for (size_t i = 0; i < requests.size(); ++i) {
+    protocol::Reply reply = wait_for_reply(true, plan.id);
+    if (reply.pid > 0)
+      forked.children.push_back(SpawnedChild{reply.pid, std::move(ours[i]), requests[i].cpu});
+    else if (forked.error.empty())
+      forked.error = syscall_error("fork", plan.pool, reply.error);
+  }
 }
 
 }  // namespace preforkd

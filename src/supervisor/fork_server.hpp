@@ -54,10 +54,12 @@ class ForkServer {
   pid_t pid() const { return pid_; }
   bool serves(const SpawnPlan& plan) const;
 
-  // A new child running `plan` (pinned to plan.cpu when >= 0): the plan's spare when it
-  // has one, else forked by the server now. Throws ForkServerGone when the server does
-  // not answer, std::runtime_error when the fork failed there.
-  SpawnedChild spawn(const SpawnPlan& plan);
+  // New children running `plan`, one per entry of `cpus` (where to pin it, -1:
+  // nowhere), appended to `forked`: the plan's spare first when it has one, the rest
+  // forked by the server in batches. A failed fork ends the call with forked.error set.
+  // Throws ForkServerGone when the server does not answer, after appending the children
+  // it made before.
+  void spawn(const SpawnPlan& plan, std::span<const int> cpus, SpawnedChildren& forked);
 
   // True (and forgotten) when `pid`, just reaped by the supervisor, was a spare.
   bool forget_spare(pid_t pid);
@@ -90,6 +92,8 @@ class ForkServer {
   void send_request(const fork_server_protocol::Request& request, UniqueFd status_end);
   // Asks the server to fork the plan's next spare (once: not while one is held or coming).
   void ask_for_spare(const SpawnPlan& plan);
+  // Up to protocol::max_batch children in one request message; see spawn.
+  void fork_batch(const SpawnPlan& plan, std::span<const int> cpus, SpawnedChildren& forked);
   // Reads replies until the child's (`child`) or until the plan's spare has come; spares
   // that arrive meanwhile are kept. Throws ForkServerGone on silence.
   fork_server_protocol::Reply wait_for_reply(bool child, uint64_t plan_id);

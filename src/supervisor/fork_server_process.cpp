@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "supervisor/fork_server.hpp"
@@ -65,28 +66,42 @@ void ForkServer::serve(int requests, pid_t supervisor) {
   // The kernel gives a new process no robust-mutex list; glibc's fork registers the
   // thread's again in the child, and so must a child of the raw clone.
   ::syscall(SYS_get_robust_list, 0, &robust_head_, &robust_length_);
+  protocol::Request requests_in[protocol::max_batch];
+  int status_fds[protocol::max_batch];
   for (;;) {
-    protocol::Request request{};
-    int status_fd = -1;
-    ssize_t got = protocol::receive_request(requests, request, &status_fd);
-    if (got <= 0) ::_exit(0);  // the supervisor closed its end (or is gone)
-    SpawnPlan* plan = nullptr;
-    for (SpawnPlan* known : plans_)
-      if (known->id == request.plan_id) plan = known;
-    bool well_formed = got == static_cast<ssize_t>(sizeof request) && status_fd >= 0 &&
-                       (request.kind == protocol::Request::spare ||
-                        request.kind == protocol::Request::child);
-    pid_t pid = -1;
-    int error = well_formed ? ENOENT : EPROTO;
-    if (well_formed && plan) {
-      bool spare = request.kind == protocol::Request::spare;
-      pid = clone_child();
-      if (pid == 0 && spare) wait_as_spare(*plan, status_fd);
-      if (pid == 0) run_as_child(*plan, request.cpu, status_fd);
-      error = pid > 0 ? 0 : errno;
+    size_t fds = 0;
+    ssize_t got = protocol::receive_requests(requests, requests_in, status_fds, fds);
+    if (got == 0) ::_exit(0);  // the supervisor closed its end (or is gone)
+    if (got < 0 && errno != EPROTO) ::_exit(0);  // the socket itself failed
+    // One reply per request, in order; a request without its descriptor is refused.
+    for (ssize_t i = 0; i < got; ++i) {
+      const protocol::Request& request = requests_in[i];
+      int status_fd = static_cast<size_t>(i) < fds ? status_fds[i] : -1;
+      SpawnPlan* plan = nullptr;
+      for (SpawnPlan* known : plans_)
+        if (known->id == request.plan_id) plan = known;
+      bool well_formed = status_fd >= 0 && (request.kind == protocol::Request::spare ||
+                                            request.kind == protocol::Request::child);
+      pid_t pid = -1;
+      int error = well_formed ? ENOENT : EPROTO;
+      if (well_formed && plan) {
+        bool spare = request.kind == protocol::Request::spare;
+        pid = clone_child();
+        if (pid == 0) {
+          for (size_t other = 0; other < fds; ++other)
+            if (status_fds[other] >= 0 && status_fds[other] != status_fd) ::close(status_fds[other]);
+          if (spare) wait_as_spare(*plan, status_fd);
+          run_as_child(*plan, request.cpu, status_fd);
+        }
+        error = pid > 0 ? 0 : errno;
+      }
+      if (status_fd >= 0) ::close(status_fd);
+      status_fds[i] = -1;
+      protocol::send_reply(requests, {request.kind, request.plan_id, pid > 0 ? pid : -1, error});
     }
-    if (status_fd >= 0) ::close(status_fd);
-    protocol::send_reply(requests, {request.kind, request.plan_id, pid > 0 ? pid : -1, error});
+    // Descriptors beyond the requests (a malformed message) are not kept.
+    for (size_t i = static_cast<size_t>(std::max<ssize_t>(got, 0)); i < fds; ++i)
+      ::close(status_fds[i]);
   }
 }
 

@@ -13,8 +13,8 @@
 namespace preforkd::fork_server_protocol {
 namespace {
 
-// One buffer and room for one descriptor. Not copyable: the header points into the
-// object itself.
+// One buffer and room for a batch's descriptors. Not copyable: the header points into
+// the object itself.
 struct Message {
   Message(void* data, size_t size) : iov{data, size} {
     header.msg_iov = &iov;
@@ -26,36 +26,48 @@ struct Message {
   Message& operator=(const Message&) = delete;
 
   iovec iov;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_batch)] = {};
   msghdr header{};
 };
 
 }  // namespace
 
-bool send_request(int socket, const Request& request, int status_fd) {
-  Message message(const_cast<Request*>(&request), sizeof request);
+bool send_requests(int socket, std::span<const Request> requests, std::span<const int> status_fds) {
+  if (requests.empty() || requests.size() > max_batch || status_fds.size() != requests.size())
+    return false;
+  Message message(const_cast<Request*>(requests.data()), requests.size_bytes());
+  message.header.msg_controllen = CMSG_SPACE(status_fds.size_bytes());
   cmsghdr* rights = CMSG_FIRSTHDR(&message.header);
   rights->cmsg_level = SOL_SOCKET;
   rights->cmsg_type = SCM_RIGHTS;
-  rights->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(rights), &status_fd, sizeof status_fd);
+  rights->cmsg_len = CMSG_LEN(status_fds.size_bytes());
+  std::memcpy(CMSG_DATA(rights), status_fds.data(), status_fds.size_bytes());
   ssize_t sent;
   do sent = ::sendmsg(socket, &message.header, MSG_NOSIGNAL);
   while (sent < 0 && errno == EINTR);
-  return sent == static_cast<ssize_t>(sizeof request);
+  return sent == static_cast<ssize_t>(requests.size_bytes());
 }
 
-ssize_t receive_request(int socket, Request& request, int* status_fd) {
-  Message message(&request, sizeof request);
+ssize_t receive_requests(int socket, Request* requests, int* status_fds, size_t& fds) {
+  Message message(requests, sizeof(Request) * max_batch);
   ssize_t got;
   do got = ::recvmsg(socket, &message.header, MSG_CMSG_CLOEXEC);
   while (got < 0 && errno == EINTR);
-  *status_fd = -1;
+  fds = 0;
   for (cmsghdr* rights = CMSG_FIRSTHDR(&message.header); rights;
-       rights = CMSG_NXTHDR(&message.header, rights))
-    if (rights->cmsg_level == SOL_SOCKET && rights->cmsg_type == SCM_RIGHTS)
-      std::memcpy(status_fd, CMSG_DATA(rights), sizeof *status_fd);
-  return got;
+       rights = CMSG_NXTHDR(&message.header, rights)) {
+    if (rights->cmsg_level != SOL_SOCKET || rights->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (rights->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    count = std::min(count, max_batch - fds);
+    std::memcpy(status_fds + fds, CMSG_DATA(rights), count * sizeof(int));
+    fds += count;
+  }
+  if (got <= 0) return got;
+  if (got % static_cast<ssize_t>(sizeof(Request)) != 0) {
+    errno = EPROTO;
+    return -1;
+  }
+  return got / static_cast<ssize_t>(sizeof(Request));
 }
 
 void send_reply(int socket, const Reply& reply) {

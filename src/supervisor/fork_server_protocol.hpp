@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace preforkd::fork_server_protocol {
 
@@ -36,13 +37,19 @@ struct Go {
   int cpu;
 };
 
-// A request with the new process's end of its status socket (SCM_RIGHTS). False when
-// not all was sent.
-bool send_request(int socket, const Request& request, int status_fd);
+// The most requests one message carries: a cold start of N children is N / max_batch
+// round trips, and the server forks one batch back to back without waiting to be
+// woken. (SCM_RIGHTS takes up to 253 descriptors a message.)
+constexpr size_t max_batch = 64;
 
-// The next request and its descriptor (close-on-exec; -1 when none came). Returns
-// recvmsg's result: 0 at EOF.
-ssize_t receive_request(int socket, Request& request, int* status_fd);
+// Requests in one message, each with the new process's end of its status socket
+// (SCM_RIGHTS), in the same order. At most max_batch. False when not all was sent.
+bool send_requests(int socket, std::span<const Request> requests, std::span<const int> status_fds);
+
+// The next message's requests (up to max_batch) and descriptors (close-on-exec). Sets
+// `fds` to how many descriptors came. Returns how many requests came, 0 at EOF, -1 on
+// an error (errno EPROTO: a message that is not a whole number of requests).
+ssize_t receive_requests(int socket, Request* requests, int* status_fds, size_t& fds);
 
 void send_reply(int socket, const Reply& reply);
 

@@ -271,7 +271,7 @@ SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_
   int fork_errno = errno;
   ::sigprocmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) throw std::runtime_error(syscall_error("fork", plan.pool, fork_errno));
-  return SpawnedChild{pid, std::move(parent_end)};
+  return SpawnedChild{pid, std::move(parent_end), plan.cpu};
 }
 
 void become_child(const SpawnPlan& plan, pid_t supervisor, int status_fd,

@@ -64,6 +64,14 @@ bool plan_still_fits(const SpawnPlan& plan, const PoolConfig& pool, unsigned gen
 struct SpawnedChild {
   pid_t pid = -1;
   UniqueFd status;  // supervisor's end of the status socket
+  int cpu = -1;     // pinned there (-1: not pinned)
+};
+
+// Children forked at one time, in the order asked for, and why there are fewer than
+// asked ("" when there are not). Those that were made run, whatever failed after them.
+struct SpawnedChildren {
+  std::vector<SpawnedChild> children;
+  std::string error;
 };
 
 // Forks. `signals_to_reset` are the signals the supervisor handles (they go back to

@@ -54,6 +54,11 @@ class Supervisor {
   void on_signal(int signo);
   void reap_children();
   void read_status(const std::shared_ptr<Child>& child);
+  // Acts on every report the child's status socket holds now. False at EOF or on an
+  // error (it closed). `reaped`: the child is gone, and its done report changes nothing:
+  // the exit line's request count and an exec failure still include what it wrote
+  // just before it died.
+  bool read_reports(Child& child, bool reaped);
   void on_status(Child& child, const StatusReport& report);
   void on_status_closed(const std::shared_ptr<Child>& child);
   void on_child_done(Child& child);
@@ -70,18 +75,22 @@ class Supervisor {
   void forward_signal(int received);
   void reconcile(PoolRuntime& pool);
   void reconcile_all();
-  bool spawn_one(PoolRuntime& pool);
+  // Spawns up to `wanted` children of the pool (one when it has a spawn_interval) and
+  // returns how many; -1 after a failure, with the retry scheduled.
+  int spawn_some(PoolRuntime& pool, int wanted);
+  void adopt(PoolRuntime& pool, const SpawnPlan& plan, SpawnedChild spawned);
   // The pool's spawn plan for this generation, made again when it no longer fits.
   SpawnPlan& ensure_plan(PoolRuntime& pool);
-  // Through the fork server when the plan runs a function, else (or when the server is
-  // gone) by the supervisor's own fork.
-  SpawnedChild fork_child(const SpawnPlan& plan);
+  // One child per entry of `cpus`: through the fork server (in batches) when the plan
+  // runs a function, else (or when the server is gone) by the supervisor's own fork.
+  SpawnedChildren fork_children(SpawnPlan& plan, const std::vector<int>& cpus);
   // A fork server that knows `plan`: the current one, or a new one for every pool's plan.
   ForkServer& fork_server_for(const SpawnPlan& plan);
   // Every child's status socket: what a new fork server or forked child must not keep.
   std::vector<int> status_sockets() const;
-  // cpu_affinity: the CPU for the pool's next child, or -1 (not pinned).
-  int pick_cpu(const PoolRuntime& pool) const;
+  // cpu_affinity: the CPU for each of the pool's next `count` children, or -1 (not
+  // pinned).
+  std::vector<int> pick_cpus(const PoolRuntime& pool, int count) const;
   void arm_spawn_timer(PoolRuntime& pool);
   void ask_to_stop(Child& child, int received);
   void arm_kill_timer(const std::shared_ptr<Child>& child);

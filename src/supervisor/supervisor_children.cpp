@@ -2,9 +2,11 @@
 // reading status reports, asking children to stop and killing the ones that won't.
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <map>
 
@@ -48,8 +50,9 @@ void Supervisor::reconcile(PoolRuntime& pool) {
       arm_spawn_timer(pool);
       return;
     }
-    if (!spawn_one(pool)) return;
-    --missing;
+    int spawned = spawn_some(pool, missing);
+    if (spawned <= 0) return;  // failed: the retry is scheduled
+    missing -= spawned;
   }
 }
 
@@ -69,28 +72,34 @@ void Supervisor::arm_spawn_timer(PoolRuntime& pool) {
   });
 }
 
-int Supervisor::pick_cpu(const PoolRuntime& pool) const {
+std::vector<int> Supervisor::pick_cpus(const PoolRuntime& pool, int count) const {
   const PoolConfig& config = *pool.config;
-  if (!config.cpu_affinity) return -1;
+  std::vector<int> picked(static_cast<size_t>(count), -1);
+  if (!config.cpu_affinity) return picked;
   std::vector<int> cpus = *config.cpu_affinity;
   if (cpus.empty()) {  // auto: wherever the supervisor itself may run
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
-    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return picked;
     for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
       if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
-    if (cpus.empty()) return -1;
+    if (cpus.empty()) return picked;
   }
-  // The CPU with the fewest of this pool's running children (stopping ones included:
-  // an old generation still finishing its work still uses its CPU).
+  // Each on the CPU with the fewest of this pool's running children (stopping ones
+  // included: an old generation still finishing its work still uses its CPU), counting
+  // the ones picked before it.
   std::map<int, int> load;
   for (int cpu : cpus) load[cpu] = 0;
   for (const auto& [pid, child] : children_)
     if (child->pool == config.name && load.count(child->cpu)) ++load[child->cpu];
-  int best = cpus.front();
-  for (int cpu : cpus)
-    if (load[cpu] < load[best]) best = cpu;
-  return best;
+  for (int& choice : picked) {
+    int best = cpus.front();
+    for (int cpu : cpus)
+      if (load[cpu] < load[best]) best = cpu;
+    choice = best;
+    ++load[best];
+  }
+  return picked;
 }
 
 SpawnPlan& Supervisor::ensure_plan(PoolRuntime& pool) {
@@ -123,22 +132,35 @@ ForkServer& Supervisor::fork_server_for(const SpawnPlan& plan) {
   return *fork_server_;
 }
 
-SpawnedChild Supervisor::fork_child(const SpawnPlan& plan) {
+SpawnedChildren Supervisor::fork_children(SpawnPlan& plan, const std::vector<int>& cpus) {
+  SpawnedChildren forked;
   if (plan.via_fork_server && ForkServer::supported()) {
     try {
-      return fork_server_for(plan).spawn(plan);
+      fork_server_for(plan).spawn(plan, cpus, forked);
+      return forked;
     } catch (const ForkServerGone& e) {
       spdlog::warn("fork server pid={} {}: forking children directly until the next one",
                    fork_server_ ? fork_server_->pid() : -1, e.what());
       fork_server_.reset();
     }
   }
-  std::vector<int> close_in_child;
-  if (plan.function) {  // an exec'd child loses them at exec (close-on-exec)
-    close_in_child = status_sockets();
-    if (fork_server_) fork_server_->append_fds(close_in_child);
+  // The rest, one fork each.
+  for (size_t i = forked.children.size(); i < cpus.size(); ++i) {
+    std::vector<int> close_in_child;
+    if (plan.function) {  // an exec'd child loses them at exec (close-on-exec)
+      close_in_child = status_sockets();
+      if (fork_server_) fork_server_->append_fds(close_in_child);
+      for (const SpawnedChild& sibling : forked.children) close_in_child.push_back(sibling.status.get());
+    }
+    plan.cpu = cpus[i];
+    try {
+      forked.children.push_back(spawn_child(plan, reset_in_child, close_in_child));
+    } catch (const std::exception& e) {
+      forked.error = e.what();
+      break;
+    }
   }
-  return spawn_child(plan, reset_in_child, close_in_child);
+  return forked;
 }
 
 std::vector<int> Supervisor::status_sockets() const {
@@ -147,50 +169,75 @@ std::vector<int> Supervisor::status_sockets() const {
   return fds;
 }
 
-bool Supervisor::spawn_one(PoolRuntime& pool) {
+int Supervisor::spawn_some(PoolRuntime& pool, int wanted) {
   const PoolConfig& config = *pool.config;
   auto now = Clock::now();
+  // The interval is between any two spawns of the pool.
+  if (config.spawn_interval.count() > 0) wanted = std::min(wanted, 1);
+  SpawnedChildren forked;
   try {
     SpawnPlan& plan = ensure_plan(pool);
-    plan.cpu = pick_cpu(pool);
-    SpawnedChild spawned = fork_child(plan);
-    auto child = std::make_shared<Child>(io_, spawned.pid, config.name, generation_,
-                                         config.graceful_timeout, spawned.status.release());
-    child->execs = plan.function == nullptr;
-    child->cpu = plan.cpu;
-    children_.emplace(spawned.pid, child);
-    if (spdlog::should_log(spdlog::level::info))  // the arguments alone allocate
-      spdlog::info("spawned pool={} pid={} generation={}{}{}", config.name, spawned.pid,
-                   generation_,
-                   plan.working_directory.empty() ? "" : " cwd=" + plan.working_directory,
-                   plan.cpu < 0 ? "" : " cpu=" + std::to_string(plan.cpu));
-    read_status(child);
+    forked = fork_children(plan, pick_cpus(pool, wanted));
+    for (SpawnedChild& spawned : forked.children) adopt(pool, plan, std::move(spawned));
   } catch (const std::exception& e) {
+    forked.error = e.what();
+  }
+  if (!forked.error.empty()) {
     Duration delay = pool.respawn.on_exit(false, Duration{0});
     pool.next_spawn_at = now + delay;
-    spdlog::error("cannot spawn pool={}: {}; next try in {}ms", config.name, e.what(),
+    spdlog::error("cannot spawn pool={}: {}; next try in {}ms", config.name, forked.error,
                   delay.count());
     arm_spawn_timer(pool);
-    return false;
+    return -1;
   }
   if (config.spawn_interval.count() > 0) pool.next_spawn_at = now + config.spawn_interval;
-  return true;
+  return static_cast<int>(forked.children.size());
+}
+
+void Supervisor::adopt(PoolRuntime& pool, const SpawnPlan& plan, SpawnedChild spawned) {
+  const PoolConfig& config = *pool.config;
+  auto child = std::make_shared<Child>(io_, spawned.pid, config.name, generation_,
+                                       config.graceful_timeout, spawned.status.release());
+  child->execs = plan.function == nullptr;
+  child->cpu = spawned.cpu;
+  children_.emplace(spawned.pid, child);
+  if (spdlog::should_log(spdlog::level::info))  // the arguments alone allocate
+    spdlog::info("spawned pool={} pid={} generation={}{}{}", config.name, spawned.pid,
+                 generation_, plan.working_directory.empty() ? "" : " cwd=" + plan.working_directory,
+                 spawned.cpu < 0 ? "" : " cpu=" + std::to_string(spawned.cpu));
+  read_status(child);
 }
 
 void Supervisor::read_status(const std::shared_ptr<Child>& child) {
-  child->status.async_read_some(
-      boost::asio::buffer(child->read_buffer),
-      [this, child](const boost::system::error_code& ec, size_t bytes) {
-        if (ec) {
-          if (ec != boost::asio::error::operation_aborted) on_status_closed(child);
-          return;
-        }
-        for (const auto& report :
-             child->status_reader.feed(std::string_view(child->read_buffer.data(), bytes)))
-          on_status(*child, report);
-        update_readiness();
-        read_status(child);
-      });
+  // A wait, and the read here: bytes that asio had read into a buffer for a handler
+  // not run yet would be out of reach of read_reports at the child's reap.
+  child->status.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                           [this, child](const boost::system::error_code& ec) {
+                             if (ec == boost::asio::error::operation_aborted) return;
+                             // Reaped (and closed) after this wait had completed.
+                             if (!child->status.is_open()) return;
+                             if (ec || !read_reports(*child, false)) {
+                               on_status_closed(child);
+                               return;
+                             }
+                             update_readiness();
+                             read_status(child);
+                           });
+}
+
+bool Supervisor::read_reports(Child& child, bool reaped) {
+  for (;;) {
+    ssize_t got = ::recv(child.status.native_handle(), child.read_buffer.data(),
+                         child.read_buffer.size(), MSG_DONTWAIT);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+    if (got == 0) return false;
+    for (const auto& report :
+         child.status_reader.feed(std::string_view(child.read_buffer.data(), static_cast<size_t>(got))))
+      if (!(reaped && report.kind == StatusReport::Kind::done)) on_status(child, report);
+    // Less than a buffer: that was all (a later write wakes the wait again).
+    if (static_cast<size_t>(got) < child.read_buffer.size()) return true;
+  }
 }
 
 void Supervisor::on_status(Child& child, const StatusReport& report) {
@@ -270,6 +317,8 @@ void Supervisor::reap_children() {
                     describe_exit(wait_status));
       continue;
     }
+    // What it wrote just before it died may not have been read yet.
+    read_reports(*it->second, true);
     // Logged here, as it is reaped: a respawn below (for an earlier exit) then never
     // appears in the log before the exit that made room for it.
     log_exit(*it->second, wait_status);

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <regex>
 #include <sstream>
 
 #include "harness/harness.hpp"
@@ -49,6 +51,35 @@ TEST(ForkServer, FunctionPoolChildrenAreTheSupervisorsOwnAndNamedLikeIt) {
     EXPECT_EQ(parent_of(child), daemon.pid()) << "child " << child;
     EXPECT_EQ(process_name(child), supervisor_name) << "child " << child;
   }
+}
+
+TEST(ForkServer, ChildrenAskedForInBatchesEachGetTheirOwnStatusSocket) {
+  // 70 children at start: the spare, then batches of requests (64 at most in one
+  // message), each request with its child's socket. Each child must hold only its own,
+  // and the supervisor must read each pid's reports from that pid's socket.
+  constexpr int workers = 70;
+  FunctionPool pool("requests_by_pid", workers);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready", 30s)) << daemon.output();
+  ASSERT_TRUE(daemon.wait_children(workers)) << daemon.output();
+  for (pid_t child : daemon.children()) {
+    int sockets = 0;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(child) + "/fd"))
+      if (std::filesystem::read_symlink(fd.path()).string().rfind("socket:", 0) == 0) ++sockets;
+    EXPECT_EQ(sockets, 1) << "child " << child << " holds another child's status socket";
+  }
+  daemon.signal(SIGQUIT);
+  ASSERT_EQ(exit_code(daemon.wait_exit(15s)), 0) << daemon.output();
+  std::regex exited("exited pool=f pid=(\\d+) .* (\\d+) request\\(s\\)");
+  std::istringstream lines(daemon.output());
+  int seen = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, exited)) continue;
+    ++seen;
+    EXPECT_EQ(std::stoi(m[2]), std::stoi(m[1]) % 7 + 1) << line;
+  }
+  EXPECT_EQ(seen, workers) << daemon.output();
 }
 
 TEST(ForkServer, AChildsPthreadSelfCallsActOnTheChildAndNotOnTheServer) {

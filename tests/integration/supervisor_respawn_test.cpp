@@ -181,3 +181,29 @@ TEST(Respawn, AFunctionThatReturnsZeroIsReplacedAsItExitsAndNeverTwice) {
   // Every child the supervisor started, it also saw exit.
   EXPECT_EQ(daemon.count_output("spawned pool=churn"), daemon.count_output("exited pool=churn"));
 }
+
+TEST(Respawn, TheExitLineCountsEveryRequestTheChildReportedBeforeItDied) {
+  // Each child reports pid % 7 + 1 requests and exits at once, so its last reports and
+  // its exit reach the supervisor together. The exit line must count them all: before,
+  // a child reaped before its socket was read was logged with fewer.
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  write_file(config, "pools:\n  f:\n    function: requests_by_pid_then_exit\n"
+                     "    workers: 8\n    spawn_interval: 0s\n    err_respawn_interval: 0s\n");
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("exited pool=f", 30s, 400)) << daemon.output();
+  daemon.signal(SIGQUIT);
+  ASSERT_EQ(exit_code(daemon.wait_exit(15s)), 0) << daemon.output();
+  std::regex exited("exited pool=f pid=(\\d+) .* (\\d+) request\\(s\\)");
+  std::istringstream lines(daemon.output());
+  int seen = 0, wrong = 0;
+  std::string first_wrong;
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, exited)) continue;
+    ++seen;
+    if (std::stoi(m[2]) != std::stoi(m[1]) % 7 + 1 && wrong++ == 0) first_wrong = line;
+  }
+  EXPECT_GE(seen, 400);
+  EXPECT_EQ(wrong, 0) << "of " << seen << " exit lines, the first: " << first_wrong;
+}
