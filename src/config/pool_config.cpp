@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,6 +114,16 @@ void resolve_program(std::string& program, const PoolConfig& pool, const YAML::N
 
 namespace {
 
+// What a jobs worker (preforkd's own code) is sent must not end it by the default
+// action: it handles QUIT, TERM and INT, ignores what is ignored by default, and KILL and
+// STOP are explicit.
+bool jobs_worker_survives(int signo) {
+  for (int ok : {SIGQUIT, SIGTERM, SIGINT, SIGWINCH, SIGCHLD, SIGURG, SIGCONT, SIGKILL, SIGSTOP})
+    if (signo == ok) return true;
+  return false;
+}
+
+// After read_kind: what a jobs pool's workers may be sent depends on the kind.
 void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& path,
                   Problems& problems) {
   if (!expect_map(node, path, problems)) return;
@@ -130,6 +141,13 @@ void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& p
     int forwarded = signal_from_name(*value);
     if (forwarded == 0) {
       problems.at(entry.value, path + "." + entry.key + ": unknown signal '" + *value + "'");
+      continue;
+    }
+    if (pool.kind == PoolKind::jobs && !jobs_worker_survives(forwarded)) {
+      problems.at(entry.value, path + "." + entry.key + ": a jobs pool's workers have no handler for " +
+                                   signal_name(forwarded) + ", which would kill them in the middle "
+                                   "of a job; map it to QUIT (stop after the job), TERM or INT (stop "
+                                   "now), or remove it");
       continue;
     }
     pool.signals[received] = forwarded;
@@ -225,9 +243,9 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
       if (auto v = read_duration(n, path + "." + key, problems)) *field = *v;
     }
   }
-  if (auto n = node["signals"]) read_signals(pool, n, path + ".signals", problems);
   if (auto n = node["cpu_affinity"]) read_cpu_affinity(pool, n, path + ".cpu_affinity", problems);
   read_kind(pool, node, path, check_registrations, problems);
+  if (auto n = node["signals"]) read_signals(pool, n, path + ".signals", problems);
   if (auto n = node["fork_server"]) {
     if (pool.kind == PoolKind::command)
       problems.at(n, path + ".fork_server applies only to function and jobs pools (a command "

@@ -129,3 +129,24 @@ TEST_F(JobsConfig, InProcessNeedsARegisteredHandlerPerQueue) {
   // Tools that only use the sources (preforkctl) skip the registration check.
   EXPECT_NO_THROW(load_config(path_, false));
 }
+
+TEST_F(JobsConfig, ASignalThatWouldKillAJobsWorkerMidJobIsRefused) {
+  // A jobs worker handles QUIT, TERM and INT; USR2 or HUP would end it by the default
+  // action, in the middle of a job. A function pool's own code may handle anything.
+  auto problems = problems_of(
+      "pools:\n"
+      "  j:\n"
+      "    handler: { exec: [/bin/cat] }\n"
+      "    queues: [q]\n"
+      "    signals: { USR2: USR2, HUP: TERM, WINCH: WINCH, INT: hup }\n"  // 5
+      "  c:\n"
+      "    command: [/bin/true]\n"
+      "    signals: { USR2: USR2 }\n");
+  ASSERT_EQ(problems.size(), 2u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(5, 22, "pools.j.signals.USR2: a jobs pool's workers have no handler for "
+                                   "USR2, which would kill them in the middle of a job; map it to "
+                                   "QUIT (stop after the job), TERM or INT (stop now), or remove it"));
+  EXPECT_EQ(problems[1], at(5, 58, "pools.j.signals.INT: a jobs pool's workers have no handler for "
+                                   "HUP, which would kill them in the middle of a job; map it to "
+                                   "QUIT (stop after the job), TERM or INT (stop now), or remove it"));
+}
