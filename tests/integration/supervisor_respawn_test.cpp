@@ -160,42 +160,47 @@ int most_children_at_once(const std::string& log, const std::string& pool, int* 
   return most;
 }
 
+// Runs one library pool named churn (`pool_keys`: its lines) until `exits` of its
+// children have exited, stops it with QUIT and returns the whole log.
+std::string run_churn(const std::string& pool_keys, size_t exits) {
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  write_file(config, "log: { level: debug }\npools:\n  churn:\n" + pool_keys);
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  EXPECT_TRUE(daemon.wait_output("exited pool=churn", 30s, exits)) << daemon.output();
+  daemon.signal(SIGQUIT);
+  EXPECT_EQ(exit_code(daemon.wait_exit(15s)), 0) << daemon.output();
+  return daemon.output();
+}
+
+size_t count_lines_with(const std::string& log, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++count;
+  return count;
+}
+
 }  // namespace
 
 TEST(Respawn, AFunctionThatReturnsZeroIsReplacedAsItExitsAndNeverTwice) {
   // The child reports its clean end just before _exit, and the supervisor starts the
   // replacement while the kernel tears the old process down. Still one replacement per
   // child, never more children at work than `workers`.
-  TempDir dir;
-  std::string config = dir.file("preforkd.yaml");
-  write_file(config, "log: { level: debug }\npools:\n  churn:\n    function: exit_at_once\n"
-                     "    workers: 3\n    spawn_interval: 0s\n");
-  Daemon daemon(config, {}, {}, test_inprocess_bin());
-  ASSERT_TRUE(daemon.wait_output("exited pool=churn", 30s, 300)) << daemon.output();
-  daemon.signal(SIGQUIT);
-  ASSERT_EQ(exit_code(daemon.wait_exit(10s)), 0) << daemon.output();
-  std::string log = daemon.output();
+  std::string log = run_churn("    function: exit_at_once\n    workers: 3\n    spawn_interval: 0s\n", 300);
   int replaced_early = 0;
   EXPECT_EQ(most_children_at_once(log, "churn", &replaced_early), 3);
   EXPECT_GT(replaced_early, 0) << "no child was replaced on its done report";
   // Every child the supervisor started, it also saw exit.
-  EXPECT_EQ(daemon.count_output("spawned pool=churn"), daemon.count_output("exited pool=churn"));
+  EXPECT_EQ(count_lines_with(log, "spawned pool=churn"), count_lines_with(log, "exited pool=churn"));
 }
 
 TEST(Respawn, TheExitLineCountsEveryRequestTheChildReportedBeforeItDied) {
   // Each child reports pid % 7 + 1 requests and exits at once, so its last reports and
   // its exit reach the supervisor together. The exit line must count them all: before,
   // a child reaped before its socket was read was logged with fewer.
-  TempDir dir;
-  std::string config = dir.file("preforkd.yaml");
-  write_file(config, "pools:\n  f:\n    function: requests_by_pid_then_exit\n"
-                     "    workers: 8\n    spawn_interval: 0s\n    err_respawn_interval: 0s\n");
-  Daemon daemon(config, {}, {}, test_inprocess_bin());
-  ASSERT_TRUE(daemon.wait_output("exited pool=f", 30s, 400)) << daemon.output();
-  daemon.signal(SIGQUIT);
-  ASSERT_EQ(exit_code(daemon.wait_exit(15s)), 0) << daemon.output();
-  std::regex exited("exited pool=f pid=(\\d+) .* (\\d+) request\\(s\\)");
-  std::istringstream lines(daemon.output());
+  std::string log = run_churn("    function: requests_by_pid_then_exit\n    workers: 8\n"
+                              "    spawn_interval: 0s\n    err_respawn_interval: 0s\n", 400);
+  std::regex exited("exited pool=churn pid=(\\d+) .* (\\d+) request\\(s\\)");
+  std::istringstream lines(log);
   int seen = 0, wrong = 0;
   std::string first_wrong;
   for (std::string line; std::getline(lines, line);) {
