@@ -236,12 +236,35 @@ void ForkServer::fork_batch(const SpawnPlan& plan, std::span<const int> cpus,
     throw ForkServerGone("does not take requests");
   // `theirs` stay open until the replies have come: the server has read them then, and
   // closing them is no close of a descriptor in flight (fork_server_protocol.hpp).
-  for (size_t i = 0; i < requests.size(); ++i) {
-    protocol::Reply reply = wait_for_reply(true, plan.id);
+  size_t answered = 0;
+  auto take = [&](const protocol::Reply& reply) {
+    size_t i = answered++;
     if (reply.pid > 0)
       forked.children.push_back(SpawnedChild{reply.pid, std::move(ours[i]), requests[i].cpu});
     else if (forked.error.empty())
       forked.error = syscall_error("fork", plan.pool, reply.error);
+  };
+  try {
+    while (answered < requests.size()) take(wait_for_reply(true, plan.id));
+  } catch (const ForkServerGone&) {
+    // Silent (stopped, wedged) in the middle of the batch, it may have forked more of it
+    // than it answered for. Stopped for good, its replies sent so far are all there is:
+    // each is a child of this batch, which must not run unknown to the supervisor.
+    stop_now();
+    protocol::Reply reply{};
+    while (answered < requests.size() && protocol::receive_reply(requests_.get(), reply, 0)) {
+      if (reply.kind == protocol::Request::spare) take_spare_reply(reply);
+      else take(reply);
+    }
+    throw;
+  }
+}
+
+void ForkServer::stop_now() {
+  if (!pidfd_) return;
+  ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  pollfd exited{pidfd_.get(), POLLIN, 0};
+  while (::poll(&exited, 1, retire_timeout_ms) < 0 && errno == EINTR) {
   }
 }
 

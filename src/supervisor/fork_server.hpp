@@ -7,8 +7,8 @@
 // fork itself. The server writes to one or two pages between forks, and the supervisor
 // no longer forks at all while its plans stay the same.
 //
-// Spares: after each child of a plan the supervisor asks the server for the next one
-// ahead of time, a spare (named preforkd-spare), born holding its status socket. A
+// Spares: after each spawn of a plan's children the supervisor asks the server for the
+// next one ahead of time, a spare (named preforkd-spare), born holding its status socket. A
 // respawn is then four bytes (the CPU) from the supervisor on that socket, straight to
 // the spare; the fork of the next spare overlaps the running children instead of
 // delaying the new one. A spare holds no work: it exits when its socket closes and is
@@ -56,9 +56,10 @@ class ForkServer {
 
   // New children running `plan`, one per entry of `cpus` (where to pin it, -1:
   // nowhere), appended to `forked`: the plan's spare first when it has one, the rest
-  // forked by the server in batches. A failed fork ends the call with forked.error set.
-  // Throws ForkServerGone when the server does not answer, after appending the children
-  // it made before.
+  // forked by the server in batches. A failed fork sets forked.error: the rest of its
+  // batch is still forked and kept, no further batch is asked for. Throws
+  // ForkServerGone when the server does not answer, after appending every child it
+  // answered for (a silent server is killed first, so that none runs unknown).
   void spawn(const SpawnPlan& plan, std::span<const int> cpus, SpawnedChildren& forked);
 
   // True (and forgotten) when `pid`, just reaped by the supervisor, was a spare.
@@ -94,6 +95,8 @@ class ForkServer {
   void ask_for_spare(const SpawnPlan& plan);
   // Up to protocol::max_batch children in one request message; see spawn.
   void fork_batch(const SpawnPlan& plan, std::span<const int> cpus, SpawnedChildren& forked);
+  // Kills the server and waits (briefly) until it is gone: it answers nothing more.
+  void stop_now();
   // Reads replies until the child's (`child`) or until the plan's spare has come; spares
   // that arrive meanwhile are kept. Throws ForkServerGone on silence.
   fork_server_protocol::Reply wait_for_reply(bool child, uint64_t plan_id);

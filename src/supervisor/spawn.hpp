@@ -67,8 +67,9 @@ struct SpawnedChild {
   int cpu = -1;     // pinned there (-1: not pinned)
 };
 
-// Children forked at one time, in the order asked for, and why there are fewer than
-// asked ("" when there are not). Those that were made run, whatever failed after them.
+// Children forked at one time, in the order asked for less those that failed, and why
+// there are fewer than asked ("" when there are not). Those that were made run,
+// whatever failed before or after them.
 struct SpawnedChildren {
   std::vector<SpawnedChild> children;
   std::string error;

@@ -54,11 +54,13 @@ class Supervisor {
   void on_signal(int signo);
   void reap_children();
   void read_status(const std::shared_ptr<Child>& child);
-  // Acts on every report the child's status socket holds now. False at EOF or on an
-  // error (it closed). `reaped`: the child is gone, and its done report changes nothing:
-  // the exit line's request count and an exec failure still include what it wrote
-  // just before it died.
-  bool read_reports(Child& child, bool reaped);
+  void on_status_readable(const std::shared_ptr<Child>& child);
+  enum class Unread { none, maybe_more, closed };
+  // Acts on the reports the child's status socket holds now (a few kilobytes at a time;
+  // all of them once it is `reaped`) and says what is left. `reaped`: the child is gone
+  // and its done report changes nothing, but the exit line's request count and an exec
+  // failure still include what it wrote just before it died.
+  Unread read_reports(Child& child, bool reaped);
   void on_status(Child& child, const StatusReport& report);
   void on_status_closed(const std::shared_ptr<Child>& child);
   void on_child_done(Child& child);

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -142,6 +143,9 @@ SpawnedChildren Supervisor::fork_children(SpawnPlan& plan, const std::vector<int
       spdlog::warn("fork server pid={} {}: forking children directly until the next one",
                    fork_server_ ? fork_server_->pid() : -1, e.what());
       fork_server_.reset();
+      // After a failed fork the children are not the first of `cpus`, and the pool
+      // retries later anyway.
+      if (!forked.error.empty()) return forked;
     }
   }
   // The rest, one fork each.
@@ -214,30 +218,48 @@ void Supervisor::read_status(const std::shared_ptr<Child>& child) {
   child->status.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                            [this, child](const boost::system::error_code& ec) {
                              if (ec == boost::asio::error::operation_aborted) return;
-                             // Reaped (and closed) after this wait had completed.
-                             if (!child->status.is_open()) return;
-                             if (ec || !read_reports(*child, false)) {
-                               on_status_closed(child);
+                             if (ec) {
+                               if (child->status.is_open()) on_status_closed(child);
                                return;
                              }
-                             update_readiness();
-                             read_status(child);
+                             on_status_readable(child);
                            });
 }
 
-bool Supervisor::read_reports(Child& child, bool reaped) {
-  for (;;) {
+void Supervisor::on_status_readable(const std::shared_ptr<Child>& child) {
+  if (!child->status.is_open()) return;  // reaped (and closed) since the wait completed
+  Unread left = read_reports(*child, false);
+  if (left == Unread::closed) {
+    on_status_closed(child);
+    return;
+  }
+  update_readiness();
+  if (left == Unread::none) {
+    read_status(child);
+    return;
+  }
+  // A child that writes without pause gets its turn again after everyone else's: the
+  // wait would not see the bytes already there, a posted read does.
+  boost::asio::post(io_, [this, child] { on_status_readable(child); });
+}
+
+Supervisor::Unread Supervisor::read_reports(Child& child, bool reaped) {
+  // At most this much at a time from a live child; all of what a reaped one left.
+  constexpr int reads_per_turn = 16;
+  for (int reads = 0; reaped || reads < reads_per_turn; ++reads) {
     ssize_t got = ::recv(child.status.native_handle(), child.read_buffer.data(),
                          child.read_buffer.size(), MSG_DONTWAIT);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
-    if (got == 0) return false;
+    if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? Unread::none : Unread::closed;
+    if (got == 0) return Unread::closed;
     for (const auto& report :
          child.status_reader.feed(std::string_view(child.read_buffer.data(), static_cast<size_t>(got))))
       if (!(reaped && report.kind == StatusReport::Kind::done)) on_status(child, report);
-    // Less than a buffer: that was all (a later write wakes the wait again).
-    if (static_cast<size_t>(got) < child.read_buffer.size()) return true;
+    // Less than a buffer: that was all. A later write wakes the next wait: the event
+    // loop has one thread, so that wait is queued before epoll is asked again.
+    if (static_cast<size_t>(got) < child.read_buffer.size()) return Unread::none;
   }
+  return Unread::maybe_more;
 }
 
 void Supervisor::on_status(Child& child, const StatusReport& report) {

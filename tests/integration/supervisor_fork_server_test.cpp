@@ -122,6 +122,33 @@ TEST(ForkServer, AKilledServerIsReplacedWithoutLosingAChild) {
       << "the dead server was still asked: " << daemon.output();
 }
 
+TEST(ForkServer, AServerThatStopsAnsweringIsKilledAndTheChildrenAreForkedDirectly) {
+  // A stopped (or wedged) server gets 5 s to answer, then it is killed: whatever it
+  // forked and answered for is kept, and the rest is forked by the supervisor itself.
+  FunctionPool pool("ready_and_idle", 3);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  ASSERT_TRUE(daemon.wait_children(3)) << daemon.output();
+  ASSERT_TRUE(wait_until([&] { return daemon.spares().size() == 1; })) << daemon.output();
+  pid_t server = daemon.fork_servers().at(0);
+  ASSERT_EQ(::kill(server, SIGSTOP), 0);
+  auto before = daemon.children();
+  // Two replacements: the spare takes one, the stopped server is asked for the other.
+  ::kill(before[0], SIGKILL);
+  ::kill(before[1], SIGKILL);
+  ASSERT_TRUE(daemon.wait_output("fork server pid=" + std::to_string(server) +
+                                 " did not answer: forking children directly", 20s))
+      << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return gone(server); })) << "the stopped server was left behind";
+  // Exactly three children: none lost, none running unknown to the supervisor.
+  ASSERT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    return now.size() == 3 && std::find(now.begin(), now.end(), before[0]) == now.end() &&
+           std::find(now.begin(), now.end(), before[1]) == now.end();
+  })) << daemon.output();
+  EXPECT_EQ(daemon.count_output("exited pool=f"), 2u) << daemon.output();
+}
+
 TEST(ForkServer, AReloadStartsANewServerAndTheOldOneGoes) {
   FunctionPool pool("ready_and_idle", 2);
   Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
