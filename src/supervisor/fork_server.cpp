@@ -92,7 +92,7 @@ ForkServer::~ForkServer() {
   requests_.reset();
   if (pidfd_) {
     // By its pidfd: reap_children may have reaped the server itself already.
-    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    stop_now();
     siginfo_t info{};
     while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
                     WEXITED) != 0 &&

@@ -148,14 +148,15 @@ SpawnedChildren Supervisor::fork_children(SpawnPlan& plan, const std::vector<int
       if (!forked.error.empty()) return forked;
     }
   }
-  // The rest, one fork each.
+  // The rest, one fork each. A function child must not keep the supervisor's other
+  // descriptors (an exec'd child loses them at exec: close-on-exec), its siblings' too.
+  std::vector<int> close_in_child;
+  if (plan.function) {
+    close_in_child = status_sockets();
+    if (fork_server_) fork_server_->append_fds(close_in_child);
+    for (const SpawnedChild& sibling : forked.children) close_in_child.push_back(sibling.status.get());
+  }
   for (size_t i = forked.children.size(); i < cpus.size(); ++i) {
-    std::vector<int> close_in_child;
-    if (plan.function) {  // an exec'd child loses them at exec (close-on-exec)
-      close_in_child = status_sockets();
-      if (fork_server_) fork_server_->append_fds(close_in_child);
-      for (const SpawnedChild& sibling : forked.children) close_in_child.push_back(sibling.status.get());
-    }
     plan.cpu = cpus[i];
     try {
       forked.children.push_back(spawn_child(plan, reset_in_child, close_in_child));
@@ -163,6 +164,7 @@ SpawnedChildren Supervisor::fork_children(SpawnPlan& plan, const std::vector<int
       forked.error = e.what();
       break;
     }
+    if (plan.function) close_in_child.push_back(forked.children.back().status.get());
   }
   return forked;
 }
