@@ -279,7 +279,9 @@ TEST(ForkServer, ASpareWaitsForTheNextChildAndBecomesIt) {
   PoolOfOne p;
   ASSERT_TRUE(p.up()) << "no child or no spare: " << p.daemon.output();
   EXPECT_EQ(parent_of(p.spare), p.daemon.pid());
-  EXPECT_EQ(process_name(p.spare), "preforkd-spare");
+  // Its first step renames it: until then it carries the server's name.
+  EXPECT_TRUE(wait_until([&] { return process_name(p.spare) == "preforkd-spare"; }))
+      << process_name(p.spare);
 
   // The spare is the replacement: the same process, now the pool's child with
   // preforkd's name; and the server forks the next spare.
