@@ -4,6 +4,13 @@
 
 #include <spdlog/spdlog.h>
 
+// fmt 9 declares its formatting engine extern nowhere (fmtlib issue 2377), so every file
+// that logs would instantiate and compile it again; src/util/log_library_instances.cpp
+// holds the one copy.
+extern template FMT_API void fmt::detail::vformat_to<char>(
+    fmt::detail::buffer<char>&, fmt::basic_string_view<char>,
+    fmt::basic_format_args<FMT_BUFFER_CONTEXT(char)>, fmt::detail::locale_ref);
+
 #include "preforkd/config.hpp"
 
 namespace preforkd {
