@@ -36,32 +36,76 @@ template FMT_API void vformat_to(buffer<char>&, string_view,
 }  // namespace detail
 FMT_END_NAMESPACE
 
-// spdlog: the core, and the sinks preforkd uses (stderr; its own file sink derives from
-// base_sink), and the colour sink of the default logger that spdlog's registry makes
-// before configure_logging replaces it.
+// spdlog: all of what its own compiled library (libspdlog) holds, so that a program that
+// links preforkd_lib may use any of spdlog's loggers and sinks (file, rotating, colour,
+// async), not only the ones preforkd uses.
+#include <spdlog/async.h>
+#include <spdlog/async_logger-inl.h>
+#include <spdlog/cfg/helpers-inl.h>
 #include <spdlog/common-inl.h>
 #include <spdlog/details/backtracer-inl.h>
+#include <spdlog/details/file_helper-inl.h>
 #include <spdlog/details/log_msg-inl.h>
 #include <spdlog/details/log_msg_buffer-inl.h>
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/details/os-inl.h>
 #include <spdlog/details/periodic_worker-inl.h>
 #include <spdlog/details/registry-inl.h>
+#include <spdlog/details/thread_pool-inl.h>
 #include <spdlog/logger-inl.h>
 #include <spdlog/pattern_formatter-inl.h>
 #include <spdlog/sinks/ansicolor_sink-inl.h>
 #include <spdlog/sinks/base_sink-inl.h>
+#include <spdlog/sinks/basic_file_sink-inl.h>
+#include <spdlog/sinks/rotating_file_sink-inl.h>
 #include <spdlog/sinks/sink-inl.h>
+#include <spdlog/sinks/stdout_color_sinks-inl.h>
 #include <spdlog/sinks/stdout_sinks-inl.h>
 #include <spdlog/spdlog-inl.h>
 
-template SPDLOG_API spdlog::logger::logger(std::string name, sinks_init_list::iterator begin,
-                                           sinks_init_list::iterator end);
-template class SPDLOG_API spdlog::sinks::base_sink<std::mutex>;
-template class SPDLOG_API spdlog::sinks::base_sink<spdlog::details::null_mutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink_base<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink_base<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::stderr_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::stderr_sink<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::ansicolor_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::ansicolor_stdout_sink<spdlog::details::console_mutex>;
+namespace spdlog {
+
+template SPDLOG_API logger::logger(std::string name, sinks_init_list::iterator begin,
+                                   sinks_init_list::iterator end);
+template class SPDLOG_API details::mpmc_blocking_queue<details::async_msg>;
+
+namespace sinks {
+template class SPDLOG_API base_sink<std::mutex>;
+template class SPDLOG_API base_sink<details::null_mutex>;
+template class SPDLOG_API basic_file_sink<std::mutex>;
+template class SPDLOG_API basic_file_sink<details::null_mutex>;
+template class SPDLOG_API rotating_file_sink<std::mutex>;
+template class SPDLOG_API rotating_file_sink<details::null_mutex>;
+template class SPDLOG_API stdout_sink_base<details::console_mutex>;
+template class SPDLOG_API stdout_sink_base<details::console_nullmutex>;
+template class SPDLOG_API stdout_sink<details::console_mutex>;
+template class SPDLOG_API stdout_sink<details::console_nullmutex>;
+template class SPDLOG_API stderr_sink<details::console_mutex>;
+template class SPDLOG_API stderr_sink<details::console_nullmutex>;
+template class SPDLOG_API ansicolor_sink<details::console_mutex>;
+template class SPDLOG_API ansicolor_sink<details::console_nullmutex>;
+template class SPDLOG_API ansicolor_stdout_sink<details::console_mutex>;
+template class SPDLOG_API ansicolor_stdout_sink<details::console_nullmutex>;
+template class SPDLOG_API ansicolor_stderr_sink<details::console_mutex>;
+template class SPDLOG_API ansicolor_stderr_sink<details::console_nullmutex>;
+}  // namespace sinks
+
+// The factory functions, for both of spdlog's factories.
+#define PREFORKD_SPDLOG_FACTORIES(Factory)                                                   \
+  template SPDLOG_API std::shared_ptr<logger> stdout_logger_mt<Factory>(const std::string&); \
+  template SPDLOG_API std::shared_ptr<logger> stdout_logger_st<Factory>(const std::string&); \
+  template SPDLOG_API std::shared_ptr<logger> stderr_logger_mt<Factory>(const std::string&); \
+  template SPDLOG_API std::shared_ptr<logger> stderr_logger_st<Factory>(const std::string&); \
+  template SPDLOG_API std::shared_ptr<logger> stdout_color_mt<Factory>(const std::string&,   \
+                                                                       color_mode);          \
+  template SPDLOG_API std::shared_ptr<logger> stdout_color_st<Factory>(const std::string&,   \
+                                                                       color_mode);          \
+  template SPDLOG_API std::shared_ptr<logger> stderr_color_mt<Factory>(const std::string&,   \
+                                                                       color_mode);          \
+  template SPDLOG_API std::shared_ptr<logger> stderr_color_st<Factory>(const std::string&,   \
+                                                                       color_mode);
+PREFORKD_SPDLOG_FACTORIES(synchronous_factory)
+PREFORKD_SPDLOG_FACTORIES(async_factory)
+#undef PREFORKD_SPDLOG_FACTORIES
+
+}  // namespace spdlog

@@ -1,5 +1,6 @@
 // The log file and USR1: a reopen that fails keeps the daemon and its children, forked
-// job workers follow a reopen, and an exec'd child never holds the log file open.
+// job workers follow a reopen, and an exec'd child never holds the log file open. And a
+// library pool's own spdlog loggers.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -79,4 +80,23 @@ TEST(Log, AnExecdChildDoesNotInheritTheLogFile) {
   std::string listing = read_file(fds);
   EXPECT_NE(listing.find("fds.tmp"), std::string::npos) << listing;  // ls saw its own stdout
   EXPECT_EQ(listing.find("preforkd.log"), std::string::npos) << listing;
+}
+
+TEST(Log, ALibraryPoolLogsThroughSpdlogLoggersOfItsOwn) {
+  // spdlog and fmt are compiled into libpreforkd (not header-only in every file): a
+  // program that links it must still find every logger and sink of spdlog there, here
+  // ones preforkd does not use itself.
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  std::string own_log = dir.file("own.log");
+  write_file(config, "pools:\n  f:\n    function: log_with_own_spdlog_sinks\n    workers: 2\n"
+                     "    env: { OWN_LOG: \"" + own_log + "\" }\n");
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  // Each child logs before it reports ready.
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  std::string text = read_file(own_log);
+  for (pid_t pid : daemon.children())
+    for (const char* sink : {"a file sink", "a rotating file sink", "an async logger"})
+      EXPECT_NE(text.find("child " + std::to_string(pid) + " through " + sink), std::string::npos)
+          << sink << " of pid " << pid << ":\n" << text;
 }
