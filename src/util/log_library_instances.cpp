@@ -2,7 +2,8 @@
 //
 // Both are header-only by default: every translation unit that included spdlog.h
 // compiled their whole implementation again (src/util/pidfile.cpp took 17.6 s, 2.7 s
-// without; the build of the whole project and its tests took 9 minutes, most of it this).
+// without). With this file and the extern declaration in log.hpp, a clean build of the
+// project, its tests and benchmarks went from 9m10s to 6m11s on 2 cores.
 // CMakeLists.txt defines SPDLOG_COMPILED_LIB for everything that links preforkd, and not
 // FMT_HEADER_ONLY, so the headers only declare; this file defines, as the libraries' own
 // src/*.cc do. Debian ships those compiled only as shared libraries, which preforkd does
