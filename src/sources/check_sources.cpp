@@ -5,14 +5,24 @@
 
 namespace preforkd {
 
-std::vector<std::string> check_sources(const Config& config) {
+namespace {
+
+std::set<std::string> used_sources(const Config& config) {
   std::set<std::string> used;
   for (const auto& pool : config.pools)
-    if (pool.kind == PoolKind::jobs) used.insert(pool.jobs.source);
+    if (pool.kind == PoolKind::jobs && config.sources.count(pool.jobs.source))
+      used.insert(pool.jobs.source);
+  return used;
+}
+
+}  // namespace
+
+bool has_sources_to_check(const Config& config) { return !used_sources(config).empty(); }
+
+std::vector<std::string> check_sources(const Config& config) {
   std::vector<std::string> problems;
-  for (const auto& name : used) {
+  for (const auto& name : used_sources(config)) {
     auto it = config.sources.find(name);
-    if (it == config.sources.end()) continue;
     try {
       open_job_source(it->second);
     } catch (const std::exception& e) {

@@ -13,4 +13,7 @@ namespace preforkd {
 // One "source 'NAME': why" per source that cannot be opened.
 std::vector<std::string> check_sources(const Config& config);
 
+// Whether check_sources has anything to open: a jobs pool uses a source.
+bool has_sources_to_check(const Config& config);
+
 }  // namespace preforkd

@@ -73,22 +73,53 @@ void Supervisor::reload() {
     spdlog::warn("HUP ignored: already stopping");
     return;
   }
+  if (source_check_) {
+    reload_again_ = true;
+    spdlog::info("HUP: the last reload is still checking its sources (pid {}); reloading "
+                 "again once it has ended", source_check_->pid());
+    return;
+  }
   notifier_.reloading();
   spdlog::info("reload requested: reading {}", config_.path);
   Config next;
   try {
     next = load_config(config_.path);
-    if (auto problems = check_sources(next); !problems.empty()) throw ConfigError(problems);
   } catch (const ConfigError& e) {
-    spdlog::error("reload failed; still running generation {} with the previous config:",
-                  generation_);
-    for (const auto& problem : e.problems()) spdlog::error("  {}", problem);
-    notifier_.status("reload failed: " + e.problems().front());
-    // The reload is over; whether the running generation is ready is unchanged (a
-    // generation still coming up sends READY=1 once it is up, not before).
-    if (!awaiting_ready_) notifier_.ready();
-    return;
+    return reload_failed(e.problems());
   }
+  if (!has_sources_to_check(next)) return apply_reload(std::move(next));
+  try {
+    source_check_ =
+        std::make_unique<SourceCheck>(io_, std::move(next), [this] { on_sources_checked(); });
+  } catch (const std::exception& e) {
+    return reload_failed({e.what()});
+  }
+  spdlog::info("reload: checking the job sources (pid {})", source_check_->pid());
+}
+
+void Supervisor::on_sources_checked() {
+  if (!source_check_ || !source_check_->finished()) return;  // a stop abandoned it
+  std::unique_ptr<SourceCheck> check = std::move(source_check_);
+  if (auto problems = check->problems(); !problems.empty()) return reload_failed(problems);
+  apply_reload(std::move(check->config()));
+}
+
+void Supervisor::reload_failed(const std::vector<std::string>& problems) {
+  spdlog::error("reload failed; still running generation {} with the previous config:",
+                generation_);
+  for (const auto& problem : problems) spdlog::error("  {}", problem);
+  notifier_.status("reload failed: " + problems.front());
+  // The reload is over; whether the running generation is ready is unchanged (a
+  // generation still coming up sends READY=1 once it is up, not before).
+  if (!awaiting_ready_) notifier_.ready();
+  reload_again_if_asked();
+}
+
+void Supervisor::reload_again_if_asked() {
+  if (std::exchange(reload_again_, false)) reload();
+}
+
+void Supervisor::apply_reload(Config next) {
   if (next.log.file != config_.log.file || next.log.format != config_.log.format ||
       next.log.level != config_.log.level) {
     try {
@@ -119,6 +150,7 @@ void Supervisor::reload() {
                generation_, config_.pools.size(), retiring);
   reconcile_all();
   update_readiness();
+  reload_again_if_asked();
 }
 
 void Supervisor::begin_stop(bool fast, int received) {
@@ -128,6 +160,11 @@ void Supervisor::begin_stop(bool fast, int received) {
   spdlog::info("{} received: {} stop of {} child(ren)", signal_name(received),
                fast ? "fast" : "graceful", children_.size());
   for (auto& [name, pool] : pools_) pool->spawn_timer.cancel();
+  if (source_check_) {
+    spdlog::info("reload abandoned: its source check (pid {}) is killed", source_check_->pid());
+    source_check_.reset();
+  }
+  reload_again_ = false;
   for (auto& [pid, child] : children_) {
     ask_to_stop(*child, received);
     if (fast) arm_kill_timer(child);

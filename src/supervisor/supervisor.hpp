@@ -14,6 +14,7 @@
 #include "supervisor/child.hpp"
 #include "supervisor/fork_server.hpp"
 #include "supervisor/respawn_policy.hpp"
+#include "supervisor/source_check.hpp"
 #include "supervisor/spawn.hpp"
 #include "supervisor/systemd_notifier.hpp"
 
@@ -72,6 +73,13 @@ class Supervisor {
 
   // actions
   void reload();
+  // The reload's sources have been checked (source_check_ finished).
+  void on_sources_checked();
+  // A new config that passed every check replaces the running generation.
+  void apply_reload(Config next);
+  void reload_failed(const std::vector<std::string>& problems);
+  // At the end of a reload: the one asked for while it checked its sources, if any.
+  void reload_again_if_asked();
   void begin_stop(bool fast, int received);
   void resize_all(int delta);
   void forward_signal(int received);
@@ -110,6 +118,10 @@ class Supervisor {
   std::map<std::string, std::unique_ptr<PoolRuntime>> pools_;
   std::map<pid_t, std::shared_ptr<Child>> children_;
   std::unique_ptr<ForkServer> fork_server_;
+  // A reload waiting for its sources to be checked, and whether another HUP came
+  // meanwhile (it reloads again once this one has ended: the file may have changed).
+  std::unique_ptr<SourceCheck> source_check_;
+  bool reload_again_ = false;
   bool awaiting_ready_ = true;
   Clock::time_point generation_started_ = Clock::now();
 };

@@ -325,6 +325,10 @@ void Supervisor::reap_children() {
   int wait_status = 0;
   for (pid_t pid; (pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0;) {
     auto it = children_.find(pid);
+    if (source_check_ && pid == source_check_->pid()) {
+      source_check_->reaped(wait_status);
+      continue;
+    }
     if (fork_server_ && pid == fork_server_->pid()) {
       spdlog::warn("fork server pid={} {}; the next spawn starts another", pid,
                    describe_exit(wait_status));

@@ -168,3 +168,64 @@ TEST(Redis, AnUnreachableServerIsRefusedAtStart) {
   EXPECT_NE(daemon.output().find("refusing to start: " + f.config + ":2:3: source 'r': redis 127.0.0.1:" + std::to_string(port) +
                                  "/0: cannot connect"), std::string::npos) << daemon.output();
 }
+
+namespace {
+
+std::string hung_redis_source(const SilentServer& hung, const std::string& timeout) {
+  return "sources:\n  r: { type: redis, url: \"redis://127.0.0.1:" + std::to_string(hung.port()) +
+         "/0\", timeout: " + timeout + " }\n";
+}
+
+}  // namespace
+
+// A reload checks the new file's sources before it replaces anything. Against a Redis
+// that accepts and never answers, that check waits for the source's timeout: it runs
+// in a process of its own, and the supervisor still respawns and stops meanwhile.
+TEST(Redis, AReloadWaitingForAHungServerLeavesTheSupervisorResponsive) {
+  SilentServer hung;
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  pid_t worker = daemon.children().front();
+
+  write_file(f.config, hung_redis_source(hung, "120s") + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(daemon.wait_output("reload: checking the job sources")) << daemon.output();
+  ::kill(worker, SIGKILL);
+  ASSERT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    return now.size() == 1 && now.front() != worker;
+  })) << "no respawn while the reload waited\n" << daemon.output();
+  // A second HUP is not lost: it reloads once the first has ended.
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(daemon.wait_output("reloading again once it has ended")) << daemon.output();
+
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(exit_code(daemon.wait_exit(10s)), 0) << daemon.output();
+  EXPECT_NE(daemon.output().find("reload abandoned: its source check"), std::string::npos) << daemon.output();
+  EXPECT_EQ(daemon.output().find("generation 2"), std::string::npos) << daemon.output();
+}
+
+TEST(Redis, AReloadWhoseSourceTimesOutKeepsTheOldPoolAndSaysWhere) {
+  SilentServer hung;
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  auto before = daemon.children();
+
+  write_file(f.config, hung_redis_source(hung, "500ms") + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(daemon.wait_output("  " + f.config + ":2:3: source 'r': redis 127.0.0.1:" +
+                                 std::to_string(hung.port()) +
+                                 "/0: SCRIPT: no answer within the source's timeout (500ms)"))
+      << daemon.output();
+  EXPECT_NE(daemon.output().find("reload failed; still running generation 1"), std::string::npos)
+      << daemon.output();
+  EXPECT_EQ(daemon.children(), before);
+  // The old pool still serves its source (preforkctl reads the file: put the old one back).
+  write_file(f.config, "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  std::string id = f.enqueue("q", "{}");
+  EXPECT_TRUE(f.wait_state(id, "done")) << daemon.output();
+}

@@ -3,6 +3,7 @@
 
 #include <sys/time.h>
 
+#include <cerrno>
 #include <charconv>
 #include <stdexcept>
 
@@ -46,7 +47,8 @@ RedisUrl parse_redis_url(const std::string& text) {
   return url;
 }
 
-Connection::Connection(const RedisUrl& url, std::chrono::milliseconds timeout) : url_(url) {
+Connection::Connection(const RedisUrl& url, std::chrono::milliseconds timeout)
+    : url_(url), timeout_(timeout) {
   context_ = redisConnectWithTimeout(url.host.c_str(), url.port, to_timeval(timeout));
   if (!context_) throw SourceError("redis " + url.display() + ": cannot allocate a connection");
   if (context_->err) {
@@ -69,6 +71,13 @@ void Connection::fail(const std::string& what) const {
   throw SourceError("redis " + url_.display() + ": " + what);
 }
 
+std::string Connection::io_error() const {
+  // hiredis 0.14 reports a read past SO_RCVTIMEO as an I/O error with errno EAGAIN.
+  if (context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return "no answer within the source's timeout (" + std::to_string(timeout_.count()) + "ms)";
+  return context_->errstr[0] ? context_->errstr : "connection lost";
+}
+
 Reply Connection::command(const std::vector<std::string>& argv, bool allow_error) {
   std::vector<const char*> args;
   std::vector<size_t> lengths;
@@ -78,7 +87,10 @@ Reply Connection::command(const std::vector<std::string>& argv, bool allow_error
   }
   Reply reply(static_cast<redisReply*>(
       redisCommandArgv(context_, static_cast<int>(args.size()), args.data(), lengths.data())));
-  if (!reply) fail(argv.front() + ": " + (context_->errstr[0] ? context_->errstr : "connection lost"));
+  if (!reply) {
+    std::string why = io_error();  // before anything else can change errno
+    fail(argv.front() + ": " + why);
+  }
   if (reply->type == REDIS_REPLY_ERROR && !allow_error)
     fail(argv.front() + ": " + std::string(reply->str, reply->len));
   return reply;
@@ -112,8 +124,10 @@ std::vector<Reply> Connection::pipeline(const std::vector<std::vector<std::strin
   std::vector<Reply> replies;
   for (const auto& argv : commands) {
     void* raw = nullptr;
-    if (redisGetReply(context_, &raw) != REDIS_OK || !raw)
-      fail(argv.front() + ": " + (context_->errstr[0] ? context_->errstr : "connection lost"));
+    if (redisGetReply(context_, &raw) != REDIS_OK || !raw) {
+      std::string why = io_error();
+      fail(argv.front() + ": " + why);
+    }
     Reply reply(static_cast<redisReply*>(raw));
     if (reply->type == REDIS_REPLY_ERROR) fail(argv.front() + ": " + std::string(reply->str, reply->len));
     replies.push_back(std::move(reply));
@@ -124,13 +138,13 @@ std::vector<Reply> Connection::pipeline(const std::vector<std::vector<std::strin
 Reply Connection::read_one() {
   void* raw = nullptr;
   if (redisGetReply(context_, &raw) != REDIS_OK || !raw)
-    fail(std::string("read: ") + (context_->errstr[0] ? context_->errstr : "connection lost"));
+    fail("read: " + io_error());
   return Reply(static_cast<redisReply*>(raw));
 }
 
 std::vector<Reply> Connection::read_available() {
   if (redisBufferRead(context_) != REDIS_OK)
-    fail(std::string("read: ") + (context_->errstr[0] ? context_->errstr : "connection lost"));
+    fail("read: " + io_error());
   std::vector<Reply> replies;
   for (;;) {
     void* raw = nullptr;

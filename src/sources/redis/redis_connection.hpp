@@ -54,7 +54,12 @@ class Connection {
   const RedisUrl& url() const { return url_; }
 
  private:
+  // Why the last call failed, as an operator should read it: a server that does not
+  // answer in time is named as such, not as hiredis's "Resource temporarily unavailable".
+  std::string io_error() const;
+
   RedisUrl url_;
+  std::chrono::milliseconds timeout_;
   redisContext* context_ = nullptr;
 };
 

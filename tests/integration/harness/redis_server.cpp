@@ -27,6 +27,23 @@ int free_tcp_port() {
   return ntohs(addr.sin_port);
 }
 
+SilentServer::SilentServer() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd_, 64) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd_ >= 0) ::close(fd_);
+    throw std::runtime_error("cannot listen on 127.0.0.1");
+  }
+  port_ = ntohs(addr.sin_port);
+}
+
+SilentServer::~SilentServer() { ::close(fd_); }
+
 RedisServer::RedisServer() : port_(free_tcp_port()) { start(); }
 
 RedisServer::~RedisServer() { stop(); }

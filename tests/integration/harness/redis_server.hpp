@@ -12,6 +12,21 @@ namespace harness {
 
 int free_tcp_port();
 
+// A TCP port on 127.0.0.1 whose connections the kernel completes (listen backlog) and
+// nobody ever reads or answers: a database that hangs. Closed with the object.
+class SilentServer {
+ public:
+  SilentServer();
+  ~SilentServer();
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 class RedisServer {
  public:
   RedisServer();

@@ -1,0 +1,118 @@
+// A reload's source check in a forked process (see source_check.hpp).
+#include "supervisor/source_check.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <stdexcept>
+
+#include "sources/check_sources.hpp"
+#include "supervisor/child.hpp"
+#include "util/log.hpp"
+#include "util/unique_fd.hpp"
+
+namespace preforkd {
+namespace {
+
+// The problems, each followed by a NUL (a message may hold a newline); then exit 0.
+[[noreturn]] void run_check(const Config& config, int report_fd) {
+  // Only the report goes back: nothing of the check is logged here, where the log file
+  // is closed (below), and where a second writer would interleave with the supervisor.
+  spdlog::set_level(spdlog::level::off);
+  std::string report;
+  try {
+    for (const auto& problem : check_sources(config)) report += problem + '\0';
+  } catch (const std::exception& e) {
+    report += std::string("the sources could not be checked: ") + e.what() + '\0';
+  }
+  for (size_t done = 0; done < report.size();) {
+    ssize_t n = ::write(report_fd, report.data() + done, report.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ::_exit(1);
+    done += static_cast<size_t>(n);
+  }
+  ::_exit(0);
+}
+
+}  // namespace
+
+SourceCheck::SourceCheck(boost::asio::io_context& io, Config config,
+                         std::function<void()> on_finished)
+    : io_(io), config_(std::move(config)), on_finished_(std::move(on_finished)), report_(io) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw std::runtime_error(syscall_error("pipe2", "source check", errno));
+  UniqueFd ours(fds[0]), theirs(fds[1]);
+  // As for the fork server: none of the supervisor's signal handlers may run in the
+  // check process, which keeps every signal blocked (KILL still ends it).
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::sigprocmask(SIG_BLOCK, &all, &previous);
+  pid_t supervisor = ::getpid();
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != supervisor) ::_exit(1);
+    // Nothing of the supervisor's stays open here but stdio: a retiring fork server or a
+    // spare waits for the EOF of sockets this process would otherwise hold.
+    int keep = theirs.get();
+    if (keep > 3) ::close_range(3, static_cast<unsigned>(keep) - 1, 0);
+    ::close_range(static_cast<unsigned>(keep) + 1, ~0U, 0);
+    run_check(config_, keep);
+  }
+  int fork_errno = errno;
+  ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+  if (pid_ < 0) throw std::runtime_error(syscall_error("fork", "source check", fork_errno));
+  ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
+  report_.assign(ours.release());
+  read_report();
+}
+
+SourceCheck::~SourceCheck() {
+  boost::system::error_code ignored;
+  report_.close(ignored);
+  if (wait_status_) return;
+  // Not reaped yet, so the pid is still this process's.
+  ::kill(pid_, SIGKILL);
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void SourceCheck::read_report() {
+  report_.async_read_some(boost::asio::buffer(chunk_),
+                          [this](const boost::system::error_code& ec, size_t n) {
+                            if (ec == boost::asio::error::operation_aborted) return;  // destroyed
+                            report_text_.append(chunk_.data(), n);
+                            if (!ec) return read_report();
+                            report_complete_ = true;  // EOF: the process exited or died
+                            maybe_finished();
+                          });
+}
+
+void SourceCheck::reaped(int wait_status) {
+  wait_status_ = wait_status;
+  maybe_finished();
+}
+
+void SourceCheck::maybe_finished() {
+  // Posted, so that the supervisor may destroy this object from on_finished.
+  if (finished()) boost::asio::post(io_, on_finished_);
+}
+
+std::vector<std::string> SourceCheck::problems() const {
+  if (!wait_status_ || !WIFEXITED(*wait_status_) || WEXITSTATUS(*wait_status_) != 0)
+    return {fmt::format("the sources could not be checked: the check process (pid {}) {}", pid_,
+                        wait_status_ ? describe_exit(*wait_status_) : "did not finish")};
+  std::vector<std::string> problems;
+  for (size_t start = 0, end; (end = report_text_.find('\0', start)) != std::string::npos;
+       start = end + 1)
+    problems.push_back(report_text_.substr(start, end - start));
+  return problems;
+}
+
+}  // namespace preforkd
