@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <yaml-cpp/depthguard.h>
 
 #include "config/pool_config.hpp"
 #include "config/yaml_fields.hpp"
@@ -94,12 +95,22 @@ Config load_config(const std::string& path, bool check_registrations) {
     problems.plain(std::string("cannot read: ") + std::strerror(errno));
     throw ConfigError(problems.take());
   }
+  // A directory opens as a stream that reads nothing; say what it is.
+  if (struct stat st {}; ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    problems.plain("is a directory; give the config file (e.g. " + path + "/preforkd.yaml)");
+    throw ConfigError(problems.take());
+  }
   std::stringstream text;
   text << in.rdbuf();
 
   YAML::Node root;
   try {
     root = YAML::Load(text.str());
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this one is "bad file".
+    problems.at(e.mark, "YAML nested too deeply for the parser (hundreds of levels); "
+                        "flatten it");
+    throw ConfigError(problems.take());
   } catch (const YAML::ParserException& e) {
     problems.at(e.mark, "YAML syntax error: " + e.msg);
     throw ConfigError(problems.take());
@@ -113,7 +124,7 @@ Config load_config(const std::string& path, bool check_registrations) {
                 "the file must be a mapping with at least 'pools:' (see conf/preforkd.yaml)");
     throw ConfigError(problems.take());
   }
-  config_detail::scan_document(root, problems);
+  if (!config_detail::scan_document(root, problems)) throw ConfigError(problems.take());
   config_detail::reject_unknown_keys(root, top_keys, "", problems);
   if (auto n = root["log"]) read_log(config, n, problems);
   if (auto n = root["pidfile"]) {

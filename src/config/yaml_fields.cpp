@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 
@@ -52,26 +53,57 @@ void Problems::at(const YAML::Node& node, const std::string& message) {
   at(node.Mark(), message);
 }
 
-void scan_document(const YAML::Node& root, Problems& problems) {
-  if (root.IsSequence()) {
-    for (const auto& item : root) scan_document(item, problems);
-    return;
+namespace {
+
+// A collection is known by where it starts: an alias is the anchored node itself, so
+// it has the anchor's position.
+struct Scan {
+  Problems& problems;
+  std::vector<int> open;  // the collections that contain the current one
+  std::set<int> done;     // scanned already: an alias of one is not walked again, so
+                          // nested aliases ("billion laughs") cost one walk, not 9^9
+};
+
+bool scan_node(const YAML::Node& node, Scan& scan) {
+  if (!node.IsSequence() && !node.IsMap()) return true;
+  int at = node.Mark().pos;
+  if (std::find(scan.open.begin(), scan.open.end(), at) != scan.open.end()) {
+    scan.problems.at(node.Mark(), "the node anchored here contains an alias of itself (a "
+                                  "cycle); write the values out instead");
+    return false;
   }
-  if (!root.IsMap()) return;
-  std::map<std::string, YAML::Mark> seen;
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    YAML::Node key = it->first, value = it->second;
-    if (key.IsScalar()) {
-      auto [first, inserted] = seen.emplace(key.Scalar(), key.Mark());
-      if (!inserted)
-        problems.at(key.Mark(), "duplicate key '" + key.Scalar() + "' (first at line " +
-                                    std::to_string(first->second.line + 1) + ", column " +
-                                    std::to_string(first->second.column + 1) +
-                                    "); keep one of them");
+  if (!scan.done.insert(at).second) return true;
+  scan.open.push_back(at);
+  bool acyclic = true;
+  if (node.IsSequence()) {
+    for (const auto& item : node)
+      if (!scan_node(item, scan)) acyclic = false;
+  } else {
+    std::map<std::string, YAML::Mark> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      YAML::Node key = it->first, value = it->second;
+      if (key.IsScalar()) {
+        auto [first, inserted] = seen.emplace(key.Scalar(), key.Mark());
+        if (!inserted)
+          scan.problems.at(key.Mark(), "duplicate key '" + key.Scalar() + "' (first at line " +
+                                           std::to_string(first->second.line + 1) +
+                                           ", column " +
+                                           std::to_string(first->second.column + 1) +
+                                           "); keep one of them");
+      }
+      if (value.IsNull()) scan.problems.note_empty_value(value, key.Mark());
+      if (!scan_node(value, scan)) acyclic = false;
     }
-    if (value.IsNull()) problems.note_empty_value(value, key.Mark());
-    scan_document(value, problems);
   }
+  scan.open.pop_back();
+  return acyclic;
+}
+
+}  // namespace
+
+bool scan_document(const YAML::Node& root, Problems& problems) {
+  Scan scan{problems, {}, {}};
+  return scan_node(root, scan);
 }
 
 std::vector<std::string> Problems::take() {

@@ -41,8 +41,10 @@ class Problems {
 
 // Walks the whole document once: reports a key given twice in one mapping (yaml-cpp
 // keeps both and a lookup sees only the first, so a typo'd copy would be silently
-// ignored) and notes where each empty value's key is.
-void scan_document(const YAML::Node& root, Problems& problems);
+// ignored) and notes where each empty value's key is. Returns false when an alias
+// refers back to a node that contains it (`a: &x [*x]`): the document is a cycle that
+// no reader may walk, and that is reported too.
+bool scan_document(const YAML::Node& root, Problems& problems);
 
 // A mapping's entries in file order, each with the key's own node (for its position).
 struct Entry {

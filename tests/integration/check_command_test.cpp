@@ -49,3 +49,63 @@ TEST(CheckCommand, UsageErrorsExitTwo) {
   EXPECT_EQ(run({preforkd_bin(), "--bogus"}).exit_code, 2);
   EXPECT_EQ(run({preforkd_bin(), "--version"}).exit_code, 0);
 }
+
+// An alias inside the node it names makes a cyclic document; walking it used to
+// overflow the stack (a segfault of --check, and of the supervisor on HUP).
+TEST(CheckCommand, AnAliasInsideItsOwnAnchorIsAnErrorWithItsPosition) {
+  TempDir dir;
+  std::string config = dir.file("cycle.yaml");
+  write_file(config, "pools:\n  a: { command: [/bin/true] }\nx: &loop\n  - 1\n  - *loop\ny: &m { k: *m }\n");
+  auto result = run({preforkd_bin(), "--check", "-c", config}, "", {}, 20s);
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  const std::string cycle = ": the node anchored here contains an alias of itself (a cycle); "
+                            "write the values out instead";
+  EXPECT_NE(result.err.find(config + ":3:4" + cycle), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(config + ":6:4" + cycle), std::string::npos) << result.err;
+
+  // On HUP: the reload fails with the same message and the pool keeps running.
+  write_file(config, "pools:\n  a: { command: [/bin/sleep, \"1000\"] }\n");
+  Daemon daemon(config);
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  write_file(config, "pools:\n  a: &a { command: [/bin/sleep, \"1000\"], x: [*a] }\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(daemon.wait_output(config + ":2:6" + cycle)) << daemon.output();
+  EXPECT_TRUE(daemon.running());
+  EXPECT_TRUE(daemon.wait_children(1));
+}
+
+// Aliases of aliases ("billion laughs": 9 levels of 9 aliases each stand for 9^9
+// nodes): each anchored node is walked once, so the file is checked at once instead
+// of keeping --check, or the supervisor on HUP, busy for hours.
+TEST(CheckCommand, NestedAliasesAreWalkedOnce) {
+  TempDir dir;
+  std::string config = dir.file("laughs.yaml");
+  std::string text = "pools:\n  a: { command: [/bin/true] }\nl0: &l0 [a, a, a, a, a, a, a, a, a]\n";
+  for (int level = 1; level <= 9; ++level) {
+    std::string previous = "*l" + std::to_string(level - 1);
+    text += "l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 9; ++i) text += (i ? ", " : "") + previous;
+    text += "]\n";
+  }
+  write_file(config, text);
+  auto result = run({preforkd_bin(), "--check", "-c", config}, "", {}, 20s);
+  EXPECT_EQ(result.exit_code, 1) << "killed after 20 s: " << (result.exit_code == -1);
+  EXPECT_NE(result.err.find(config + ":12:1: unknown key 'l9' in the top level"), std::string::npos)
+      << result.err;
+}
+
+TEST(CheckCommand, ADirectoryOrAFileNestedTooDeeplyIsNamedAsSuch) {
+  TempDir dir;
+  auto as_dir = run({preforkd_bin(), "--check", "-c", dir.path()});
+  EXPECT_EQ(as_dir.exit_code, 1);
+  EXPECT_NE(as_dir.err.find(dir.path() + ": is a directory; give the config file (e.g. " +
+                            dir.path() + "/preforkd.yaml)"),
+            std::string::npos) << as_dir.err;
+
+  std::string config = dir.file("deep.yaml");
+  write_file(config, "x: " + std::string(600, '[') + std::string(600, ']') + "\npools: {}\n");
+  auto deep = run({preforkd_bin(), "--check", "-c", config});
+  EXPECT_EQ(deep.exit_code, 1);
+  EXPECT_NE(deep.err.find(config + ":1:1204: YAML nested too deeply for the parser"), std::string::npos)
+      << deep.err;
+}
