@@ -31,11 +31,15 @@ std::string absolute_directory_of(const std::string& path) {
 }
 
 // A file preforkd will create (pidfile, log): its directory must exist.
-void check_parent_exists(const std::string& file, const YAML::Node& node,
-                         const std::string& path, Problems& problems) {
+// A file preforkd writes (pidfile, log): its directory must exist, and the name must not
+// be a directory itself.
+void check_writable_file_path(const std::string& file, const YAML::Node& node,
+                              const std::string& path, Problems& problems) {
   std::string dir = std::filesystem::path(file).parent_path().string();
   struct stat st {};
-  if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
+  if (::stat(file.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    problems.at(node, path + ": '" + file + "' is a directory; name a file in it");
+  else if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
     problems.at(node, path + ": directory '" + dir + "' does not exist (create it first)");
 }
 
@@ -69,7 +73,7 @@ void read_log(Config& config, const YAML::Node& node, Problems& problems) {
   if (auto n = node["file"]) {
     if (auto file = config_detail::read_string(n, "log.file", problems)) {
       config.log.file = config_detail::absolute_from(config.base_dir, *file);
-      check_parent_exists(config.log.file, n, "log.file", problems);
+      check_writable_file_path(config.log.file, n, "log.file", problems);
     }
   }
 }
@@ -105,7 +109,13 @@ Config load_config(const std::string& path, bool check_registrations) {
 
   YAML::Node root;
   try {
-    root = YAML::Load(text.str());
+    std::vector<YAML::Node> documents = YAML::LoadAll(text.str());
+    if (!documents.empty()) root = documents.front();
+    // yaml-cpp's Load would drop every document after the first without a word.
+    for (size_t i = 1; i < documents.size(); ++i)
+      if (!documents[i].IsNull())
+        problems.at(documents[i].Mark(), "a second YAML document (after '---') is not read: "
+                                         "preforkd takes one document per file; merge them");
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own message for this one is "bad file".
     problems.at(e.mark, "YAML nested too deeply for the parser (hundreds of levels); "
@@ -130,7 +140,7 @@ Config load_config(const std::string& path, bool check_registrations) {
   if (auto n = root["pidfile"]) {
     if (auto pidfile = config_detail::read_string(n, "pidfile", problems)) {
       config.pidfile = config_detail::absolute_from(config.base_dir, *pidfile);
-      check_parent_exists(config.pidfile, n, "pidfile", problems);
+      check_writable_file_path(config.pidfile, n, "pidfile", problems);
     }
   }
   config.node = host_name();

@@ -109,3 +109,17 @@ TEST(CheckCommand, ADirectoryOrAFileNestedTooDeeplyIsNamedAsSuch) {
   EXPECT_NE(deep.err.find(config + ":1:1204: YAML nested too deeply for the parser"), std::string::npos)
       << deep.err;
 }
+
+// Both used to pass --check: yaml-cpp dropped the second document without a word, and
+// the pidfile failed only at start ("rename(/): Device or resource busy").
+TEST(CheckCommand, ASecondDocumentAndAPidfileThatIsADirectoryAreErrors) {
+  TempDir dir;
+  std::string config = dir.file("two.yaml");
+  write_file(config, "pidfile: " + dir.path() + "\npools:\n  a: { command: [/bin/true] }\n---\npools: {}\n");
+  auto result = run({preforkd_bin(), "--check", "-c", config});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find(config + ":1:10: pidfile: '" + dir.path() + "' is a directory; name a file in it"),
+            std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(config + ":5:1: a second YAML document (after '---') is not read"),
+            std::string::npos) << result.err;
+}
