@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "supervisor/fork_server_protocol.hpp"
+#include "supervisor/helper_process.hpp"
 #include "util/log.hpp"
 
 #ifndef P_PIDFD
@@ -52,27 +53,17 @@ ForkServer::ForkServer(std::vector<SpawnPlan*> plans, std::span<const int> signa
     throw std::runtime_error(syscall_error("socketpair", "fork server", errno));
   UniqueFd ours(sockets[0]);
   UniqueFd theirs(sockets[1]);
-  // As in spawn_child: no signal reaches the supervisor's handlers in the server. The
-  // server keeps them all blocked; its children reset them before they unblock.
-  sigset_t all, previous;
-  sigfillset(&all);
-  ::sigprocmask(SIG_BLOCK, &all, &previous);
+  // The server keeps every signal blocked; its children reset them before they unblock.
   pid_t supervisor = ::getpid();
-  pid_ = ::fork();
+  pid_ = fork_helper_process("fork server");
   if (pid_ == 0) {
-    // Its own name in ps, top and pstree, first thing; each child takes the
-    // supervisor's back.
+    // Its own name in ps, top and pstree; each child takes the supervisor's back.
     ::prctl(PR_GET_NAME, child_name_);
     ::prctl(PR_SET_NAME, process_name);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != supervisor) ::_exit(1);
     ::close(ours.release());
     for (int fd : close_in_server) ::close(fd);
     serve(theirs.release(), supervisor);
   }
-  int fork_errno = errno;
-  ::sigprocmask(SIG_SETMASK, &previous, nullptr);
-  if (pid_ < 0) throw std::runtime_error(syscall_error("fork", "fork server", fork_errno));
   // A pidfd: the server can be killed and reaped by this handle even if waitpid(-1)
   // already reaped it and its pid went to someone else.
   pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 
 #include "sources/check_sources.hpp"
 #include "supervisor/child.hpp"
+#include "supervisor/helper_process.hpp"
 #include "util/log.hpp"
 #include "util/unique_fd.hpp"
 
@@ -48,16 +48,8 @@ SourceCheck::SourceCheck(boost::asio::io_context& io, Config config,
   if (::pipe2(fds, O_CLOEXEC) != 0)
     throw std::runtime_error(syscall_error("pipe2", "source check", errno));
   UniqueFd ours(fds[0]), theirs(fds[1]);
-  // As for the fork server: none of the supervisor's signal handlers may run in the
-  // check process, which keeps every signal blocked (KILL still ends it).
-  sigset_t all, previous;
-  sigfillset(&all);
-  ::sigprocmask(SIG_BLOCK, &all, &previous);
-  pid_t supervisor = ::getpid();
-  pid_ = ::fork();
+  pid_ = fork_helper_process("source check");
   if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != supervisor) ::_exit(1);
     // Nothing of the supervisor's stays open here but stdio: a retiring fork server or a
     // spare waits for the EOF of sockets this process would otherwise hold.
     int keep = theirs.get();
@@ -65,9 +57,6 @@ SourceCheck::SourceCheck(boost::asio::io_context& io, Config config,
     ::close_range(static_cast<unsigned>(keep) + 1, ~0U, 0);
     run_check(config_, keep);
   }
-  int fork_errno = errno;
-  ::sigprocmask(SIG_SETMASK, &previous, nullptr);
-  if (pid_ < 0) throw std::runtime_error(syscall_error("fork", "source check", fork_errno));
   ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
   report_.assign(ours.release());
   read_report();

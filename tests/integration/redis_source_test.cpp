@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <memory>
+
 #include "harness/jobs_harness.hpp"
 #include "harness/redis_server.hpp"
 
@@ -171,10 +173,25 @@ TEST(Redis, AnUnreachableServerIsRefusedAtStart) {
 
 namespace {
 
-std::string hung_redis_source(const SilentServer& hung, const std::string& timeout) {
-  return "sources:\n  r: { type: redis, url: \"redis://127.0.0.1:" + std::to_string(hung.port()) +
-         "/0\", timeout: " + timeout + " }\n";
-}
+// A jobs pool on the default source, running; the test then HUPs it into a file whose
+// source is a Redis that accepts connections and never answers.
+struct HungRedisReload {
+  SilentServer hung;
+  JobsFixture f;
+  std::string pools = "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1);
+  std::unique_ptr<Daemon> daemon;
+
+  HungRedisReload() {
+    write_file(f.config, pools);
+    daemon = std::make_unique<Daemon>(f.config, f.env);
+  }
+  void reload_with_hung_source(const std::string& timeout) {
+    write_file(f.config, "sources:\n  r: { type: redis, url: \"redis://127.0.0.1:" +
+                             std::to_string(hung.port()) + "/0\", timeout: " + timeout + " }\n" +
+                             pools);
+    daemon->signal(SIGHUP);
+  }
+};
 
 }  // namespace
 
@@ -182,15 +199,12 @@ std::string hung_redis_source(const SilentServer& hung, const std::string& timeo
 // that accepts and never answers, that check waits for the source's timeout: it runs
 // in a process of its own, and the supervisor still respawns and stops meanwhile.
 TEST(Redis, AReloadWaitingForAHungServerLeavesTheSupervisorResponsive) {
-  SilentServer hung;
-  JobsFixture f;
-  write_file(f.config, "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
-  Daemon daemon(f.config, f.env);
+  HungRedisReload t;
+  Daemon& daemon = *t.daemon;
   ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
   pid_t worker = daemon.children().front();
 
-  write_file(f.config, hung_redis_source(hung, "120s") + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
-  daemon.signal(SIGHUP);
+  t.reload_with_hung_source("120s");
   ASSERT_TRUE(daemon.wait_output("reload: checking the job sources")) << daemon.output();
   ::kill(worker, SIGKILL);
   ASSERT_TRUE(wait_until([&] {
@@ -208,24 +222,21 @@ TEST(Redis, AReloadWaitingForAHungServerLeavesTheSupervisorResponsive) {
 }
 
 TEST(Redis, AReloadWhoseSourceTimesOutKeepsTheOldPoolAndSaysWhere) {
-  SilentServer hung;
-  JobsFixture f;
-  write_file(f.config, "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
-  Daemon daemon(f.config, f.env);
+  HungRedisReload t;
+  Daemon& daemon = *t.daemon;
   ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
   auto before = daemon.children();
 
-  write_file(f.config, hung_redis_source(hung, "500ms") + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
-  daemon.signal(SIGHUP);
-  ASSERT_TRUE(daemon.wait_output("  " + f.config + ":2:3: source 'r': redis 127.0.0.1:" +
-                                 std::to_string(hung.port()) +
+  t.reload_with_hung_source("500ms");
+  ASSERT_TRUE(daemon.wait_output("  " + t.f.config + ":2:3: source 'r': redis 127.0.0.1:" +
+                                 std::to_string(t.hung.port()) +
                                  "/0: SCRIPT: no answer within the source's timeout (500ms)"))
       << daemon.output();
   EXPECT_NE(daemon.output().find("reload failed; still running generation 1"), std::string::npos)
       << daemon.output();
   EXPECT_EQ(daemon.children(), before);
   // The old pool still serves its source (preforkctl reads the file: put the old one back).
-  write_file(f.config, "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
-  std::string id = f.enqueue("q", "{}");
-  EXPECT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  write_file(t.f.config, t.pools);
+  std::string id = t.f.enqueue("q", "{}");
+  EXPECT_TRUE(t.f.wait_state(id, "done")) << daemon.output();
 }
