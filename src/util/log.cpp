@@ -102,7 +102,10 @@ void reopen_log_file() {
 }
 
 std::string syscall_error(const char* call, const std::string& argument, int err) {
-  return fmt::format("{}({}): {}", call, argument, std::strerror(err));
+  // A limit the operator can raise: say which and where.
+  const char* hint =
+      err == EMFILE ? " (the open-file limit: raise ulimit -n, or LimitNOFILE= under systemd)" : "";
+  return fmt::format("{}({}): {}{}", call, argument, std::strerror(err), hint);
 }
 
 }  // namespace preforkd

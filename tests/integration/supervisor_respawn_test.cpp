@@ -212,3 +212,20 @@ TEST(Respawn, TheExitLineCountsEveryRequestTheChildReportedBeforeItDied) {
   EXPECT_GE(seen, 400);
   EXPECT_EQ(wrong, 0) << "of " << seen << " exit lines, the first: " << first_wrong;
 }
+
+// Out of file descriptors (each function child's status socket is one): the spawns that
+// fail say which limit to raise, are retried with backoff, and the rest keep running.
+TEST(Respawn, RunningOutOfFileDescriptorsNamesTheLimitToRaise) {
+  Fixture f;
+  write_file(f.config, "pools:\n  f:\n    function: ready_and_idle\n    workers: 40\n"
+                       "    err_respawn_interval: 100ms\n");
+  Process daemon({"/bin/sh", "-c", "ulimit -n 32 && exec " + test_inprocess_bin() + " -c " + f.config},
+                 f.dir.file("daemon.log"));
+  ASSERT_TRUE(daemon.wait_output("Too many open files (the open-file limit: raise ulimit -n, or "
+                                 "LimitNOFILE= under systemd); next try in"))
+      << daemon.output();
+  EXPECT_TRUE(daemon.running());
+  EXPECT_GE(daemon.count_output("spawned pool=f"), 10u) << daemon.output();
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+}
