@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
-#include <set>
+#include <map>
 #include <stdexcept>
 #include <tuple>
 
@@ -55,25 +55,30 @@ void Problems::at(const YAML::Node& node, const std::string& message) {
 
 namespace {
 
-// A collection is known by where it starts: an alias is the anchored node itself, so
-// it has the anchor's position.
+// Collections are told apart by identity (Node::is: an alias is the anchored node
+// itself), found through where they start; two collections may start at one place (a
+// mapping and the anchored collection that is its first key).
 struct Scan {
   Problems& problems;
-  std::vector<int> open;  // the collections that contain the current one
-  std::set<int> done;     // scanned already: an alias of one is not walked again, so
-                          // nested aliases ("billion laughs") cost one walk, not 9^9
+  std::vector<YAML::Node> open;           // the collections that contain the current one
+  std::multimap<int, YAML::Node> done;    // scanned already: an alias of one is not walked
+                                          // again, so nested aliases ("billion laughs")
+                                          // cost one walk, not 9^9
 };
 
 bool scan_node(const YAML::Node& node, Scan& scan) {
   if (!node.IsSequence() && !node.IsMap()) return true;
-  int at = node.Mark().pos;
-  if (std::find(scan.open.begin(), scan.open.end(), at) != scan.open.end()) {
+  auto same = [&](const YAML::Node& other) { return other.is(node); };
+  if (std::any_of(scan.open.begin(), scan.open.end(), same)) {
     scan.problems.at(node.Mark(), "the node anchored here contains an alias of itself (a "
                                   "cycle); write the values out instead");
     return false;
   }
-  if (!scan.done.insert(at).second) return true;
-  scan.open.push_back(at);
+  int at = node.Mark().pos;
+  auto [from, to] = scan.done.equal_range(at);
+  if (std::any_of(from, to, [&](const auto& entry) { return same(entry.second); })) return true;
+  scan.done.emplace(at, node);
+  scan.open.push_back(node);
   bool acyclic = true;
   if (node.IsSequence()) {
     for (const auto& item : node)

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <stdexcept>
@@ -19,8 +20,21 @@
 namespace preforkd {
 namespace {
 
+// Every descriptor but stdio and `keep`.
+void close_all_but(int keep) {
+  if (keep > 3 && ::close_range(3, static_cast<unsigned>(keep) - 1, 0) != 0) {
+    for (int fd = 3; fd < keep; ++fd) ::close(fd);  // a kernel before 5.9: no close_range
+  }
+  if (::close_range(static_cast<unsigned>(keep) + 1, ~0U, 0) != 0) {
+    long limit = std::min(::sysconf(_SC_OPEN_MAX), 65536L);
+    for (int fd = keep + 1; fd < limit; ++fd) ::close(fd);
+  }
+}
+
 // The problems, each followed by a NUL (a message may hold a newline); then exit 0.
-[[noreturn]] void run_check(const Config& config, int report_fd) {
+// noexcept: an exception must never unwind into the supervisor's code in this copy of
+// it (the process dies with SIGABRT instead, which the supervisor reports).
+[[noreturn]] void run_check(const Config& config, int report_fd) noexcept {
   // Only the report goes back: nothing of the check is logged here, where the log file
   // is closed (below), and where a second writer would interleave with the supervisor.
   spdlog::set_level(spdlog::level::off);
@@ -52,13 +66,19 @@ SourceCheck::SourceCheck(boost::asio::io_context& io, Config config,
   if (pid_ == 0) {
     // Nothing of the supervisor's stays open here but stdio: a retiring fork server or a
     // spare waits for the EOF of sockets this process would otherwise hold.
-    int keep = theirs.get();
-    if (keep > 3) ::close_range(3, static_cast<unsigned>(keep) - 1, 0);
-    ::close_range(static_cast<unsigned>(keep) + 1, ~0U, 0);
-    run_check(config_, keep);
+    close_all_but(theirs.get());
+    run_check(config_, theirs.get());
   }
-  ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
-  report_.assign(ours.release());
+  try {
+    ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
+    report_.assign(ours.get());
+    report_fd_ = ours.release();
+  } catch (...) {
+    ::kill(pid_, SIGKILL);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    throw;
+  }
   read_report();
 }
 
@@ -73,9 +93,12 @@ SourceCheck::~SourceCheck() {
 }
 
 void SourceCheck::read_report() {
+  // A read that completed before this object was destroyed still runs its handler,
+  // with its real result: the token tells it that `this` is gone.
   report_.async_read_some(boost::asio::buffer(chunk_),
-                          [this](const boost::system::error_code& ec, size_t n) {
-                            if (ec == boost::asio::error::operation_aborted) return;  // destroyed
+                          [this, alive = std::weak_ptr<char>(alive_)](
+                              const boost::system::error_code& ec, size_t n) {
+                            if (alive.expired()) return;
                             report_text_.append(chunk_.data(), n);
                             if (!ec) return read_report();
                             report_complete_ = true;  // EOF: the process exited or died

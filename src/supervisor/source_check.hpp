@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,8 @@ class SourceCheck {
   SourceCheck& operator=(const SourceCheck&) = delete;
 
   pid_t pid() const { return pid_; }
+  // The supervisor's end of the report pipe: not for children forked meanwhile.
+  int report_fd() const { return report_fd_; }
   // The supervisor's waitpid(-1) reaped the check process.
   void reaped(int wait_status);
   bool finished() const { return report_complete_ && wait_status_.has_value(); }
@@ -47,10 +50,13 @@ class SourceCheck {
   std::function<void()> on_finished_;
   pid_t pid_ = -1;
   boost::asio::posix::stream_descriptor report_;
+  int report_fd_ = -1;
   std::array<char, 4096> chunk_{};
   std::string report_text_;
   bool report_complete_ = false;
   std::optional<int> wait_status_;
+  // Expires with this object; the pending read's handler holds a weak reference.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 
 }  // namespace preforkd

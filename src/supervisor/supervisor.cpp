@@ -108,10 +108,12 @@ void Supervisor::reload_failed(const std::vector<std::string>& problems) {
   spdlog::error("reload failed; still running generation {} with the previous config:",
                 generation_);
   for (const auto& problem : problems) spdlog::error("  {}", problem);
-  notifier_.status("reload failed: " + problems.front());
-  // The reload is over; whether the running generation is ready is unchanged (a
-  // generation still coming up sends READY=1 once it is up, not before).
+  // The reload is over. A generation that was up says so again; one that came up while
+  // the sources were checked says so now (update_readiness held it back); one still
+  // coming up sends READY=1 once it is up, not before.
   if (!awaiting_ready_) notifier_.ready();
+  else update_readiness();
+  notifier_.status("reload failed: " + problems.front());
   reload_again_if_asked();
 }
 
@@ -222,7 +224,9 @@ std::string Supervisor::status_line() const {
 
 void Supervisor::update_readiness() {
   notifier_.status(status_line());
-  if (!awaiting_ready_ || phase_ != Phase::running) return;
+  // While a reload checks its sources it has not ended: READY=1 now would tell systemd
+  // (systemctl reload) that the new file is in effect.
+  if (!awaiting_ready_ || phase_ != Phase::running || source_check_) return;
   std::map<std::string, int> up;
   for (const auto& [pid, child] : children_) {
     if (!child->stopping && child->generation == generation_ &&

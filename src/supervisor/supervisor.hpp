@@ -96,8 +96,9 @@ class Supervisor {
   SpawnedChildren fork_children(SpawnPlan& plan, const std::vector<int>& cpus);
   // A fork server that knows `plan`: the current one, or a new one for every pool's plan.
   ForkServer& fork_server_for(const SpawnPlan& plan);
-  // Every child's status socket: what a new fork server or forked child must not keep.
-  std::vector<int> status_sockets() const;
+  // What a new fork server or forked child must not keep (neither ever execs, so
+  // close-on-exec does not help): every child's status socket, a source check's pipe.
+  std::vector<int> supervisor_only_fds() const;
   // cpu_affinity: the CPU for each of the pool's next `count` children, or -1 (not
   // pinned).
   std::vector<int> pick_cpus(const PoolRuntime& pool, int count) const;

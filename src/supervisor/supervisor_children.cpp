@@ -128,7 +128,7 @@ ForkServer& Supervisor::fork_server_for(const SpawnPlan& plan) {
       // That pool's own spawn reports it.
     }
   }
-  fork_server_ = std::make_unique<ForkServer>(std::move(plans), reset_in_child, status_sockets());
+  fork_server_ = std::make_unique<ForkServer>(std::move(plans), reset_in_child, supervisor_only_fds());
   spdlog::debug("fork server pid={} serves generation {}", fork_server_->pid(), generation_);
   return *fork_server_;
 }
@@ -152,7 +152,7 @@ SpawnedChildren Supervisor::fork_children(SpawnPlan& plan, const std::vector<int
   // descriptors (an exec'd child loses them at exec: close-on-exec), its siblings' too.
   std::vector<int> close_in_child;
   if (plan.function) {
-    close_in_child = status_sockets();
+    close_in_child = supervisor_only_fds();
     if (fork_server_) fork_server_->append_fds(close_in_child);
     for (const SpawnedChild& sibling : forked.children) close_in_child.push_back(sibling.status.get());
   }
@@ -169,9 +169,10 @@ SpawnedChildren Supervisor::fork_children(SpawnPlan& plan, const std::vector<int
   return forked;
 }
 
-std::vector<int> Supervisor::status_sockets() const {
+std::vector<int> Supervisor::supervisor_only_fds() const {
   std::vector<int> fds;
   for (const auto& [pid, child] : children_) fds.push_back(child->status.native_handle());
+  if (source_check_) fds.push_back(source_check_->report_fd());
   return fds;
 }
 

@@ -120,42 +120,50 @@ std::string background_job(const std::string& pid_file, const std::string& more 
   return R"({"background_ms": 60000, "background_pid_file": ")" + pid_file + "\"" + more + "}";
 }
 
-pid_t pid_in(const std::string& path) {
-  std::string text = read_file(path);
-  return text.empty() ? 0 : std::stoi(text);
-}
+// The pid the handler wrote for its background child; KILLs that child when the test
+// ends, whatever happened, so that no 60 s sleeper outlives it.
+struct BackgroundChild {
+  std::string pid_file;
+  pid_t pid() const {
+    std::string text = read_file(pid_file);
+    return text.empty() ? 0 : std::stoi(text);
+  }
+  ~BackgroundChild() {
+    if (pid_t p = pid(); p > 0) ::kill(p, SIGKILL);
+  }
+};
 
 }  // namespace
 
 // The job is over when the handler exits: a process it left in the background, still
-// holding its stdout and stderr, neither holds the job up nor is killed.
+// holding its stdout and stderr, neither holds the job up nor is killed (not at the
+// job's end, nor when the worker runs the next job).
 TEST(ExecHandler, ABackgroundChildOfTheHandlerDoesNotHoldUpItsJobAndIsLeftAlone) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"mail"}, 1));
   Daemon daemon(f.config, f.env);
-  std::string pid_file = f.dir.file("background.pid");
-  std::string id = f.enqueue("mail", background_job(pid_file));
+  BackgroundChild background{f.dir.file("background.pid")};
+  std::string id = f.enqueue("mail", background_job(background.pid_file));
   ASSERT_TRUE(f.wait_state(id, "done", 15s)) << daemon.output();
-  pid_t background = pid_in(pid_file);
-  ASSERT_GT(background, 0);
-  EXPECT_TRUE(pid_alive(background));
-  ::kill(background, SIGKILL);
+  ASSERT_GT(background.pid(), 0);
+  std::string next = f.enqueue("mail", "{}");
+  ASSERT_TRUE(f.wait_state(next, "done", 15s)) << daemon.output();
+  EXPECT_TRUE(pid_alive(background.pid()));
 }
 
 // A timeout stops the handler's whole process group, its background children too.
 TEST(ExecHandler, ATimeoutStopsWhatTheHandlerStartedInTheBackgroundToo) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"mail"}, 1,
-                                              "    timeout: 500ms\n    timeout_grace: 200ms\n"
+                                              "    timeout: 2s\n    timeout_grace: 200ms\n"
                                               "    retry: { max_attempts: 1 }\n"));
   Daemon daemon(f.config, f.env);
-  std::string pid_file = f.dir.file("background.pid");
-  std::string id = f.enqueue("mail", background_job(pid_file, R"(, "sleep_ms": 20000)"));
+  BackgroundChild background{f.dir.file("background.pid")};
+  std::string id = f.enqueue("mail", background_job(background.pid_file, R"(, "sleep_ms": 20000)"));
   ASSERT_TRUE(f.wait_state(id, "dead", 15s)) << daemon.output();
-  pid_t background = pid_in(pid_file);
-  ASSERT_GT(background, 0);
-  EXPECT_TRUE(wait_until([&] { return !pid_alive(background); })) << "pid " << background;
-  if (pid_alive(background)) ::kill(background, SIGKILL);
+  pid_t pid = background.pid();
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(wait_until([&] { return !pid_alive(pid); })) << "pid " << pid;
 }
 
 TEST(PersistentHandler, RetryFalseMakesTheJobDeadAtOnce) {

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <memory>
+#include <set>
 
 #include "harness/jobs_harness.hpp"
 #include "harness/redis_server.hpp"
@@ -176,12 +178,8 @@ namespace {
 // A jobs pool on the default source, running; the test then HUPs it into a file whose
 // source is a Redis that accepts connections and never answers.
 struct HungRedisReload {
-  SilentServer hung;
-  JobsFixture f;
-  std::string pools = "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1);
-  std::unique_ptr<Daemon> daemon;
-
-  HungRedisReload() {
+  explicit HungRedisReload(const std::string& pool_extra = "")
+      : pools("pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1, pool_extra)) {
     write_file(f.config, pools);
     daemon = std::make_unique<Daemon>(f.config, f.env);
   }
@@ -191,34 +189,71 @@ struct HungRedisReload {
                              pools);
     daemon->signal(SIGHUP);
   }
+  // The check process's pid, from the log line that announces it.
+  pid_t checker() const {
+    std::string announced = "reload: checking the job sources (pid ";
+    if (!daemon->wait_output(announced)) return 0;
+    std::string log = daemon->output();
+    return std::stoi(log.substr(log.rfind(announced) + announced.size()));
+  }
+  // Where the log says `needle` first; npos if nowhere.
+  size_t logged_at(const std::string& needle) const { return daemon->output().find(needle); }
+
+  SilentServer hung;
+  JobsFixture f;
+  std::string pools;
+  std::unique_ptr<Daemon> daemon;
 };
+
+// The pipes a process holds beyond stdin, stdout and stderr, as /proc names them.
+std::set<std::string> pipes_of(pid_t pid) {
+  std::set<std::string> pipes;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    if (std::stoi(fd.path().filename().string()) <= 2) continue;
+    std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (target.rfind("pipe:", 0) == 0) pipes.insert(target);
+  }
+  return pipes;
+}
 
 }  // namespace
 
 // A reload checks the new file's sources before it replaces anything. Against a Redis
 // that accepts and never answers, that check waits for the source's timeout: it runs
-// in a process of its own, and the supervisor still respawns and stops meanwhile.
+// in a process of its own, and the supervisor respawns meanwhile (it used to wait for
+// the timeout first). A HUP during the check is not lost: it reloads again after.
 TEST(Redis, AReloadWaitingForAHungServerLeavesTheSupervisorResponsive) {
   HungRedisReload t;
   Daemon& daemon = *t.daemon;
   ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
   pid_t worker = daemon.children().front();
 
-  t.reload_with_hung_source("120s");
-  ASSERT_TRUE(daemon.wait_output("reload: checking the job sources")) << daemon.output();
+  t.reload_with_hung_source("3s");
+  ASSERT_GT(t.checker(), 0) << daemon.output();
   ::kill(worker, SIGKILL);
   ASSERT_TRUE(wait_until([&] {
     auto now = daemon.children();
     return now.size() == 1 && now.front() != worker;
-  })) << "no respawn while the reload waited\n" << daemon.output();
-  // A second HUP is not lost: it reloads once the first has ended.
+  })) << daemon.output();
+  pid_t replacement = daemon.children().front();
   daemon.signal(SIGHUP);
   ASSERT_TRUE(daemon.wait_output("reloading again once it has ended")) << daemon.output();
 
+  // The check ends with the source's timeout; the second HUP's reload follows.
+  ASSERT_TRUE(daemon.wait_output("reload requested", 15s, 2)) << daemon.output();
+  size_t failed = t.logged_at("reload failed");
+  ASSERT_NE(failed, std::string::npos) << daemon.output();
+  EXPECT_LT(t.logged_at("spawned pool=w pid=" + std::to_string(replacement)), failed)
+      << "the respawn waited for the check\n" << daemon.output();
+  EXPECT_GT(daemon.output().rfind("reload requested"), failed) << daemon.output();
+
+  // A stop abandons the second check at once.
+  ASSERT_TRUE(daemon.wait_output("reload: checking the job sources", 15s, 2)) << daemon.output();
   daemon.signal(SIGTERM);
   EXPECT_EQ(exit_code(daemon.wait_exit(10s)), 0) << daemon.output();
-  EXPECT_NE(daemon.output().find("reload abandoned: its source check"), std::string::npos) << daemon.output();
-  EXPECT_EQ(daemon.output().find("generation 2"), std::string::npos) << daemon.output();
+  EXPECT_NE(t.logged_at("reload abandoned: its source check"), std::string::npos) << daemon.output();
+  EXPECT_EQ(t.logged_at("generation 2"), std::string::npos) << daemon.output();
 }
 
 TEST(Redis, AReloadWhoseSourceTimesOutKeepsTheOldPoolAndSaysWhere) {
@@ -232,11 +267,37 @@ TEST(Redis, AReloadWhoseSourceTimesOutKeepsTheOldPoolAndSaysWhere) {
                                  std::to_string(t.hung.port()) +
                                  "/0: SCRIPT: no answer within the source's timeout (500ms)"))
       << daemon.output();
-  EXPECT_NE(daemon.output().find("reload failed; still running generation 1"), std::string::npos)
+  EXPECT_NE(t.logged_at("reload failed; still running generation 1"), std::string::npos)
       << daemon.output();
   EXPECT_EQ(daemon.children(), before);
   // The old pool still serves its source (preforkctl reads the file: put the old one back).
   write_file(t.f.config, t.pools);
   std::string id = t.f.enqueue("q", "{}");
   EXPECT_TRUE(t.f.wait_state(id, "done")) << daemon.output();
+}
+
+// A child forked by the supervisor itself while a check runs must not hold the check's
+// report pipe (a forked child never execs, so close-on-exec does not close it).
+TEST(Redis, AChildForkedDuringASourceCheckDoesNotKeepItsPipe) {
+  HungRedisReload t("    fork_server: false\n");
+  Daemon& daemon = *t.daemon;
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  pid_t worker = daemon.children().front();
+
+  t.reload_with_hung_source("120s");
+  pid_t checker = t.checker();
+  ASSERT_GT(checker, 0) << daemon.output();
+  // Once it has closed what it inherited, the check process holds only its report pipe.
+  std::set<std::string> report_pipe;
+  ASSERT_TRUE(wait_until([&] { return (report_pipe = pipes_of(checker)).size() == 1; }))
+      << report_pipe.size();
+  ::kill(worker, SIGKILL);
+  ASSERT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    return now.size() == 1 && now.front() != worker;
+  })) << daemon.output();
+  auto inherited = pipes_of(daemon.children().front());
+  EXPECT_EQ(inherited.count(*report_pipe.begin()), 0u);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(exit_code(daemon.wait_exit(10s)), 0) << daemon.output();
 }

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include "harness/harness.hpp"
+#include "harness/redis_server.hpp"
 
 using namespace harness;
 
@@ -96,6 +97,35 @@ TEST(SystemdNotify, AFailedReloadDoesNotSayReadyForAGenerationNotYetUp) {
   ASSERT_TRUE(daemon.wait_output("reload failed")) << daemon.output();
   daemon.signal(SIGTERM);
   // One sender, one datagram socket: anything sent before STOPPING=1 is here by then.
+  ASSERT_TRUE(notify.wait_for("STOPPING=1"));
+  for (const auto& message : notify.history()) EXPECT_EQ(message.find("READY=1"), std::string::npos) << message;
+}
+
+// A reload still checking its sources has not ended: a generation that comes up
+// meanwhile does not say READY=1, or `systemctl reload` would return before the new
+// file has even been checked.
+TEST(SystemdNotify, NoReadyWhileAReloadIsCheckingItsSources) {
+  TempDir dir;
+  SilentServer hung;
+  NotifySocket notify(dir.file("notify"));
+  std::string config = dir.file("preforkd.yaml");
+  std::string ready_file = dir.file("ready");
+  // Generation 1 comes up when the test creates ready_file.
+  std::string pool = "  a: { function: ready_when_file_exists, workers: 1, env: { READY_FILE: \"" +
+                     ready_file + "\" } }\n";
+  write_file(config, "pools:\n" + pool);
+  Daemon daemon(config, {"NOTIFY_SOCKET=" + notify.path()}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+
+  write_file(config, "sources:\n  r: { type: redis, url: \"redis://127.0.0.1:" +
+                         std::to_string(hung.port()) + "/0\", timeout: 120s }\npools:\n" + pool +
+                         "  w: { handler: { exec: [/bin/true] }, queues: [q], workers: 1 }\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1"));
+  ASSERT_TRUE(daemon.wait_output("reload: checking the job sources")) << daemon.output();
+  write_file(ready_file, "");
+  ASSERT_TRUE(notify.wait_for("STATUS=generation 1: a 1/1 up")) << ::testing::PrintToString(notify.history());
+  daemon.signal(SIGTERM);
   ASSERT_TRUE(notify.wait_for("STOPPING=1"));
   for (const auto& message : notify.history()) EXPECT_EQ(message.find("READY=1"), std::string::npos) << message;
 }

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 
 namespace preforkd::redis {
@@ -72,8 +73,9 @@ void Connection::fail(const std::string& what) const {
 }
 
 std::string Connection::io_error() const {
-  // hiredis 0.14 reports a read past SO_RCVTIMEO as an I/O error with errno EAGAIN.
-  if (context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+  // hiredis 0.14 reports a read past SO_RCVTIMEO as an I/O error with strerror(EAGAIN)
+  // (errno itself may be stale: a context already in error fails without a system call).
+  if (context_->err == REDIS_ERR_IO && std::strcmp(context_->errstr, std::strerror(EAGAIN)) == 0)
     return "no answer within the source's timeout (" + std::to_string(timeout_.count()) + "ms)";
   return context_->errstr[0] ? context_->errstr : "connection lost";
 }
@@ -87,10 +89,7 @@ Reply Connection::command(const std::vector<std::string>& argv, bool allow_error
   }
   Reply reply(static_cast<redisReply*>(
       redisCommandArgv(context_, static_cast<int>(args.size()), args.data(), lengths.data())));
-  if (!reply) {
-    std::string why = io_error();  // before anything else can change errno
-    fail(argv.front() + ": " + why);
-  }
+  if (!reply) fail(argv.front() + ": " + io_error());
   if (reply->type == REDIS_REPLY_ERROR && !allow_error)
     fail(argv.front() + ": " + std::string(reply->str, reply->len));
   return reply;
@@ -124,10 +123,7 @@ std::vector<Reply> Connection::pipeline(const std::vector<std::vector<std::strin
   std::vector<Reply> replies;
   for (const auto& argv : commands) {
     void* raw = nullptr;
-    if (redisGetReply(context_, &raw) != REDIS_OK || !raw) {
-      std::string why = io_error();
-      fail(argv.front() + ": " + why);
-    }
+    if (redisGetReply(context_, &raw) != REDIS_OK || !raw) fail(argv.front() + ": " + io_error());
     Reply reply(static_cast<redisReply*>(raw));
     if (reply->type == REDIS_REPLY_ERROR) fail(argv.front() + ": " + std::string(reply->str, reply->len));
     replies.push_back(std::move(reply));
