@@ -98,6 +98,9 @@ struct JobSourceType {
   // Opens a connection. `worker_id` names the leaseholder ("node:pid").
   std::function<std::unique_ptr<JobSource>(const SourceConfig&, const std::string& worker_id)>
       open;
+  // The local files that hold the jobs (absolute paths), if any: the config loader
+  // refuses a pidfile or log file that would overwrite one. May be left empty.
+  std::function<std::vector<std::string>(const SourceConfig&)> files;
 };
 
 void register_job_source_type(const std::string& type, JobSourceType definition);

@@ -13,6 +13,7 @@
 
 #include "config/pool_config.hpp"
 #include "config/yaml_fields.hpp"
+#include "preforkd/job_source.hpp"
 
 namespace preforkd {
 namespace {
@@ -27,7 +28,10 @@ std::string absolute_directory_of(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path absolute = fs::absolute(fs::path(path), ec);
-  return absolute.parent_path().lexically_normal().string();
+  std::string dir = absolute.parent_path().lexically_normal().string();
+  // "./preforkd.yaml" normalises to "/srv/app/": no slash doubled when a name is added.
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
 }
 
 // A file preforkd will create (pidfile, log): its directory must exist.
@@ -41,6 +45,35 @@ void check_writable_file_path(const std::string& file, const YAML::Node& node,
     problems.at(node, path + ": '" + file + "' is a directory; name a file in it");
   else if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
     problems.at(node, path + ": directory '" + dir + "' does not exist (create it first)");
+}
+
+std::string same_file_key(const std::string& path) {
+  std::error_code ec;
+  auto canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
+  return ec ? path : canonical.string();
+}
+
+// preforkd writes its pidfile and log: never over the config or a source's job files.
+void check_written_files_spare_the_rest(const Config& config, const YAML::Node& root,
+                                        Problems& problems) {
+  std::vector<std::pair<std::string, std::string>> kept = {
+      {same_file_key(config.path), "the config file itself"}};
+  for (const auto& [name, source] : config.sources)
+    if (const JobSourceType* type = find_job_source_type(source.type); type && type->files)
+      for (const auto& file : type->files(source))
+        kept.emplace_back(same_file_key(file), "a file of source '" + name + "' (" + file + ")");
+  auto check = [&](const std::string& file, const YAML::Node& node, const std::string& key) {
+    if (file.empty()) return;
+    for (const auto& [path, what] : kept)
+      if (same_file_key(file) == path)
+        problems.at(node, key + ": '" + file + "' is " + what +
+                              "; writing there would destroy it: choose another path");
+  };
+  check(config.pidfile, root["pidfile"], "pidfile");
+  if (root["log"].IsMap()) check(config.log.file, root["log"]["file"], "log.file");
+  if (!config.pidfile.empty() && same_file_key(config.pidfile) == same_file_key(config.log.file))
+    problems.at(root["pidfile"], "pidfile: '" + config.pidfile + "' is log.file too; choose "
+                                 "another path");
 }
 
 std::string host_name() {
@@ -160,6 +193,7 @@ Config load_config(const std::string& path, bool check_registrations) {
     problems.at(root.Mark(), "no 'pools:' section: add at least one pool (see conf/preforkd.yaml)");
   }
 
+  check_written_files_spare_the_rest(config, root, problems);
   if (!problems.empty()) throw ConfigError(problems.take());
   return config;
 }

@@ -139,3 +139,28 @@ TEST(CheckCommand, AnAnchoredFirstKeyIsNoCycleAndAnAliasedMappingIsStillChecked)
   EXPECT_NE(result.err.find(config + ":4:13: duplicate key 'x' (first at line 4, column 7)"),
             std::string::npos) << result.err;
 }
+
+// A pidfile (or log file) on the job database replaced it with a pid at start and
+// deleted it at exit: every queued job was lost. On the config file, the same.
+TEST(CheckCommand, APidfileOrLogFileOnTheJobDatabaseOrTheConfigIsRefused) {
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  std::string jobs_pool = "pools:\n  w: { handler: { exec: [/bin/true] }, queues: [q] }\n";
+  write_file(config, "pidfile: var/jobs.db\nlog: { file: preforkd.yaml }\n" + jobs_pool);
+  auto result = run({preforkd_bin(), "--check", "-c", config});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find(config + ":1:10: pidfile: '" + dir.file("var/jobs.db") +
+                            "' is a file of source 'default' (" + dir.file("var/jobs.db") +
+                            "); writing there would destroy it: choose another path"),
+            std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(config + ":2:14: log.file: '" + config + "' is the config file itself"),
+            std::string::npos) << result.err;
+
+  // Refused at start too, before anything is written: the file is left as it was.
+  std::string text = "pidfile: preforkd.yaml\n" + jobs_pool;
+  write_file(config, text);
+  auto start = run({preforkd_bin(), "-c", config});
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_NE(start.err.find("pidfile: '" + config + "' is the config file itself"), std::string::npos) << start.err;
+  EXPECT_EQ(read_file(config), text);
+}

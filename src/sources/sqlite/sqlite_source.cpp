@@ -60,12 +60,13 @@ class SqliteSource final : public JobSource {
   std::vector<JobInfo> list(const JobFilter& filter) override;
   void retry_now(const std::string& id) override;
 
- private:
   static std::string database_path(const SourceConfig& config) {
     auto it = config.settings.find("path");
     std::string path = it == config.settings.end() ? default_path : it->second;
     return path.front() == '/' ? path : config.base_dir + "/" + path;
   }
+
+ private:
   static int prefetch_setting(const SourceConfig& config) {
     auto it = config.settings.find("prefetch");
     return it == config.settings.end() ? 1 : std::stoi(it->second);
@@ -452,6 +453,10 @@ JobSourceType sqlite_source_type() {
   };
   type.open = [](const SourceConfig& config, const std::string& worker_id) {
     return std::unique_ptr<JobSource>(new SqliteSource(config, worker_id));
+  };
+  type.files = [](const SourceConfig& config) {
+    std::string db = SqliteSource::database_path(config);
+    return std::vector<std::string>{db, db + "-wal", db + "-shm", db + "-journal"};
   };
   return type;
 }
