@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctl/ctl_commands.hpp"
+#include "util/json_text.hpp"
 
 namespace preforkd::ctl {
 namespace {
@@ -19,15 +20,18 @@ int parse_int(const std::string& option, const std::string& text, int min) {
   return value;
 }
 
-// JSON in, compact JSON out: one line, so it travels safely in line protocols.
+// Valid JSON in, the same text out on one line, so it travels safely in line protocols:
+// a raw line break in JSON is always whitespace (strings cannot hold one). Not parsed
+// and written out again, which would turn 18446744073709551616 into 1.8446744073709552e+19.
 std::string normalised_payload(const std::string& text, const std::string& where) {
-  try {
-    return nlohmann::json::parse(text).dump();
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    throw std::invalid_argument(where + " is not valid JSON: " + what.substr(what.find(':') + 2) +
-                                "; nothing was enqueued");
-  }
+  std::string why;
+  if (parse_outside_json(text, &why).is_discarded())
+    throw std::invalid_argument(where + " is not valid JSON: " + why + "; nothing was enqueued");
+  std::string line = text;
+  for (char& c : line)
+    if (c == '\n' || c == '\r') c = ' ';
+  auto first = line.find_first_not_of(" \t");
+  return line.substr(first, line.find_last_not_of(" \t") - first + 1);
 }
 
 NewJob job_template(const Args& args) {

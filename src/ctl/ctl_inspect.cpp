@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctl/ctl_commands.hpp"
+#include "util/json_text.hpp"
 
 namespace preforkd::ctl {
 namespace {
@@ -13,7 +14,7 @@ nlohmann::json to_json(const JobInfo& info) {
   auto time = [](const std::optional<SystemTime>& t) -> nlohmann::json {
     return t ? nlohmann::json(format_time(*t)) : nlohmann::json(nullptr);
   };
-  nlohmann::json payload = nlohmann::json::parse(info.payload, nullptr, false);
+  nlohmann::json payload = parse_outside_json(info.payload);
   return {{"id", info.id},
           {"queue", info.queue},
           {"state", job_state_name(info.state)},

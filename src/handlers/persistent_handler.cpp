@@ -3,13 +3,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/json_text.hpp"
 #include "util/log.hpp"
 
 namespace preforkd {
 
 std::string persistent_request(const Job& job) {
   nlohmann::json request = {{"id", job.id}, {"queue", job.queue}, {"attempt", job.attempt}};
-  auto payload = nlohmann::json::parse(job.payload, nullptr, false);
+  auto payload = parse_outside_json(job.payload);
   request["payload"] = payload.is_discarded() ? nlohmann::json(job.payload) : std::move(payload);
   return request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -17,9 +18,10 @@ std::string persistent_request(const Job& job) {
 std::optional<HandlerOutcome> parse_persistent_answer(const std::string& line,
                                                       const std::string& job_id,
                                                       std::string* problem) {
-  auto answer = nlohmann::json::parse(line, nullptr, false);
+  std::string why;
+  auto answer = parse_outside_json(line, &why);
   if (answer.is_discarded() || !answer.is_object()) {
-    *problem = "not a JSON object";
+    *problem = answer.is_discarded() ? "not JSON: " + why : "not a JSON object";
     return std::nullopt;
   }
   auto id = answer.find("id");

@@ -96,6 +96,12 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
       {{"enqueue", "bad queue!", "--payload", "{}"}, "", "queue name 'bad queue!' is not valid"},
       {{"enqueue", "q1", "--payload", "-"}, "[1, 2", "the payload on stdin is not valid JSON"},
       {{"enqueue", "q1", "--batch"}, "{}\n{\"ok\": 1}\nnope\n", "stdin line 3 is not valid JSON"},
+      // Both used to crash preforkctl: an uncaught exception (exit 134), a stack
+      // overflow writing the value out again (exit 139).
+      {{"enqueue", "q1", "--payload", "1e999"}, "",
+       "--payload is not valid JSON: number overflow parsing '1e999'"},
+      {{"enqueue", "q1", "--payload", "-"}, std::string(100000, '[') + std::string(100000, ']'),
+       "the payload on stdin is not valid JSON: nested deeper than 512 levels"},
       {{"enqueue", "q1", "--delay", "soon"}, "", "--delay: 'soon' is not a duration"},
       {{"enqueue", "q1", "--priority", "high"}, "", "--priority must be an integer"},
       {{"enqueue", "q1", "--max-attempts", "0"}, "", "--max-attempts must be an integer >= 1"},
@@ -114,6 +120,17 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
   auto stats = f.ctl({"stats", "--json"});
   EXPECT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_EQ(nlohmann::json::parse(stats.out), nlohmann::json::object());
+}
+
+// The payload is stored as it was given, on one line: not parsed and written out again,
+// which turned integers beyond 64 bits into doubles.
+TEST(Queue, APayloadIsStoredAsGivenBigIntegersIncluded) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  auto id = f.enqueue("q1", "{\"n\": 18446744073709551616,\n \"m\": 123456789012345678901234567890}");
+  auto shown = f.ctl({"job", id});
+  EXPECT_NE(shown.out.find("payload      {\"n\": 18446744073709551616,  \"m\": 123456789012345678901234567890}"),
+            std::string::npos) << shown.out;
 }
 
 TEST(Queue, RetryRefusesAJobThatIsNotDead) {

@@ -46,9 +46,24 @@ TEST(PersistentProtocol, AnswersAreParsed) {
 TEST(PersistentProtocol, StrayOrMismatchedLinesAreNotAnswers) {
   std::string problem;
   EXPECT_FALSE(preforkd::parse_persistent_answer("hello", "7", &problem));
+  EXPECT_EQ(problem.rfind("not JSON: syntax error", 0), 0u) << problem;
+  EXPECT_FALSE(preforkd::parse_persistent_answer("[1]", "7", &problem));
   EXPECT_EQ(problem, "not a JSON object");
   EXPECT_FALSE(preforkd::parse_persistent_answer(R"({"id":"8","status":"ok"})", "7", &problem));
   EXPECT_NE(problem.find("answer for id '8'"), std::string::npos);
   EXPECT_FALSE(preforkd::parse_persistent_answer(R"({"id":"7","status":"maybe"})", "7", &problem));
   EXPECT_FALSE(preforkd::parse_persistent_answer(R"({"id":"7"})", "7", &problem));
+}
+
+// A handler's answer nested 300,000 levels deep crashed its worker (SIGSEGV writing it
+// out again): it is refused before it is parsed, as any line that is not an answer.
+TEST(PersistentProtocol, AnAnswerNestedTooDeeplyIsNotAnAnswer) {
+  std::string problem;
+  std::string deep = R"({"id":"7","status":"error","error":)" + std::string(300000, '[') +
+                     std::string(300000, ']') + "}";
+  EXPECT_FALSE(preforkd::parse_persistent_answer(deep, "7", &problem));
+  EXPECT_EQ(problem, "not JSON: nested deeper than 512 levels");
+  std::string fine = R"({"id":"7","status":"error","error":)" + std::string(100, '[') +
+                     std::string(100, ']') + "}";
+  EXPECT_TRUE(preforkd::parse_persistent_answer(fine, "7", &problem)) << problem;
 }

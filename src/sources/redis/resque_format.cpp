@@ -4,10 +4,12 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "util/json_text.hpp"
+
 namespace preforkd::redis {
 
 std::string resque_body(const std::string& payload) {
-  auto parsed = nlohmann::json::parse(payload, nullptr, false);
+  auto parsed = parse_outside_json(payload);
   if (parsed.is_object() && parsed.contains("class") && parsed["class"].is_string()) return payload;
   return nlohmann::json{{"class", "Preforkd::Job"}, {"args", nlohmann::json::array({parsed})}}.dump();
 }
@@ -38,7 +40,7 @@ std::string handler_payload(std::string_view stored) {
   std::string body = without_id(stored);
   // A payload preforkctl wrapped for Resque's sake goes to the handler as it was given.
   if (body.find(wrapper_class) == std::string::npos) return body;
-  auto job = nlohmann::json::parse(body, nullptr, false);
+  auto job = parse_outside_json(body);
   if (job.is_object() && job.value("class", "") == "Preforkd::Job" && job.contains("args") &&
       job["args"].is_array() && job["args"].size() == 1 && job.size() == 2)
     return job["args"][0].dump();
@@ -53,7 +55,7 @@ std::string resque_failure(std::string_view stored, const std::string& queue,
   ::gmtime_r(&seconds, &tm);
   char when[40];
   std::strftime(when, sizeof when, "%Y/%m/%d %H:%M:%S UTC", &tm);
-  auto payload = nlohmann::json::parse(without_id(stored), nullptr, false);
+  auto payload = parse_outside_json(without_id(stored));
   nlohmann::json failure = {
       {"failed_at", when},
       {"payload", payload.is_discarded() ? nlohmann::json(std::string(stored)) : payload},

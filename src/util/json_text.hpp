@@ -1,0 +1,20 @@
+// JSON text from outside preforkd (a payload, a handler's answer, a Resque client's job),
+// parsed safely. nlohmann's parser is iterative, but dump() recurses once per level: a
+// value nested a few hundred thousand levels deep overflowed the stack wherever it was
+// written out again (a worker's SIGSEGV, preforkctl's). Such text is refused unparsed.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace preforkd {
+
+constexpr size_t max_json_depth = 512;
+
+// The value, or a discarded one (is_discarded()) when `text` is not JSON (including a
+// number too large for a double) or nests deeper than max_json_depth; `why`, if given,
+// then says which, without nlohmann's "[json.exception...]" prefix.
+nlohmann::json parse_outside_json(std::string_view text, std::string* why = nullptr);
+
+}  // namespace preforkd
