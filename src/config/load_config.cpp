@@ -132,10 +132,18 @@ Config load_config(const std::string& path, bool check_registrations) {
     problems.plain(std::string("cannot read: ") + std::strerror(errno));
     throw ConfigError(problems.take());
   }
-  // A directory opens as a stream that reads nothing; say what it is.
-  if (struct stat st {}; ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    problems.plain("is a directory; give the config file (e.g. " + path + "/preforkd.yaml)");
-    throw ConfigError(problems.take());
+  // A directory opens as a stream that reads nothing; a device (/dev/zero) or a huge
+  // file would be read into memory without end, by the supervisor on HUP too.
+  constexpr off_t max_config_bytes = 16 << 20;
+  if (struct stat st {}; ::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode))
+      problems.plain("is a directory; give the config file (e.g. " + path + "/preforkd.yaml)");
+    else if (!S_ISREG(st.st_mode))
+      problems.plain("is not a regular file (a device, a pipe or a socket); give the config file");
+    else if (st.st_size > max_config_bytes)
+      problems.plain("is " + std::to_string(st.st_size >> 20) +
+                     " MiB, more than a config file can be (16 MiB); is it the right file?");
+    if (!problems.empty()) throw ConfigError(problems.take());
   }
   std::stringstream text;
   text << in.rdbuf();

@@ -118,7 +118,7 @@ namespace {
 // action: it handles QUIT, TERM and INT, ignores what is ignored by default, and KILL and
 // STOP are explicit.
 bool jobs_worker_survives(int signo) {
-  for (int ok : {SIGQUIT, SIGTERM, SIGINT, SIGWINCH, SIGCHLD, SIGURG, SIGCONT, SIGKILL, SIGSTOP})
+  for (int ok : {SIGQUIT, SIGTERM, SIGINT, SIGWINCH, SIGCHLD, SIGURG, SIGCONT, SIGKILL})
     if (signo == ok) return true;
   return false;
 }
@@ -141,6 +141,14 @@ void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& p
     int forwarded = signal_from_name(*value);
     if (forwarded == 0) {
       problems.at(entry.value, path + "." + entry.key + ": unknown signal '" + *value + "'");
+      continue;
+    }
+    if (forwarded == SIGSTOP || forwarded == SIGTSTP || forwarded == SIGTTIN ||
+        forwarded == SIGTTOU) {
+      problems.at(entry.value, path + "." + entry.key + ": " + signal_name(forwarded) +
+                                   " would freeze the children instead of telling them "
+                                   "anything (a stop would then wait for them until KILL); "
+                                   "map it to a signal they handle, or remove it");
       continue;
     }
     if (pool.kind == PoolKind::jobs && !jobs_worker_survives(forwarded)) {
@@ -209,7 +217,18 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
     if (auto v = read_count(n, path + ".workers", problems)) pool.workers = *v;
   }
   if (auto n = node["env"]) {
-    if (auto v = read_string_map(n, path + ".env", problems)) pool.env = std::move(*v);
+    if (auto v = read_string_map(n, path + ".env", problems)) {
+      // A name with '=' or NUL, or none, makes an entry the child cannot read back.
+      for (const auto& entry : entries(n)) {
+        if (!entry.key.empty() && entry.key.find_first_of(std::string_view("=\0", 2)) == std::string::npos)
+          continue;
+        std::string shown;
+        for (char c : entry.key) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+        problems.at(entry.key_node, path + ".env: '" + shown +
+                                        "' is not a variable name (empty, or with '=' or a NUL)");
+      }
+      pool.env = std::move(*v);
+    }
   }
   if (auto n = node["working_directory"]) {
     if (auto v = read_string(n, path + ".working_directory", problems)) {

@@ -164,3 +164,32 @@ TEST(CheckCommand, APidfileOrLogFileOnTheJobDatabaseOrTheConfigIsRefused) {
   EXPECT_NE(start.err.find("pidfile: '" + config + "' is the config file itself"), std::string::npos) << start.err;
   EXPECT_EQ(read_file(config), text);
 }
+
+// Each passed --check before: env names a child cannot read back, a stop forwarded as a
+// signal that freezes the children (a graceful stop then hung forever), and files that
+// were read into memory without end.
+TEST(CheckCommand, BadEnvNamesFreezingSignalsAndEndlessFilesAreErrors) {
+  TempDir dir;
+  std::string config = dir.file("odd.yaml");
+  write_file(config, std::string("pools:\n  c:\n    command: [/bin/true]\n"
+                                 "    env: {\"X=Y\": \"1\", \"\": bare, \"Y\\0Z\": nul, OK: fine}\n"
+                                 "    signals: {QUIT: STOP, TERM: TSTP}\n"));
+  auto result = run({preforkd_bin(), "--check", "-c", config});
+  EXPECT_EQ(result.exit_code, 1);
+  for (const std::string expected : {":4:11: pools.c.env: 'X=Y' is not a variable name",
+                                     ":4:23: pools.c.env: '' is not a variable name",
+                                     ":4:33: pools.c.env: 'Y\\0Z' is not a variable name",
+                                     ":5:21: pools.c.signals.QUIT: STOP would freeze the children",
+                                     ":5:33: pools.c.signals.TERM: TSTP would freeze the children"})
+    EXPECT_NE(result.err.find(config + expected), std::string::npos) << expected << "\n" << result.err;
+
+  auto device = run({preforkd_bin(), "--check", "-c", "/dev/zero"}, "", {}, 20s);
+  EXPECT_EQ(device.exit_code, 1);
+  EXPECT_NE(device.err.find("/dev/zero: is not a regular file"), std::string::npos) << device.err;
+  std::string big = dir.file("big.yaml");
+  write_file(big, std::string(17 << 20, '#'));
+  auto huge = run({preforkd_bin(), "--check", "-c", big}, "", {}, 20s);
+  EXPECT_EQ(huge.exit_code, 1);
+  EXPECT_NE(huge.err.find(big + ": is 17 MiB, more than a config file can be (16 MiB)"), std::string::npos)
+      << huge.err;
+}
