@@ -38,6 +38,10 @@ int Supervisor::run() {
 void Supervisor::build_pools() {
   pools_.clear();
   for (const auto& pool : config_.pools) {
+    if (pool.err_respawn_interval.count() == 0)
+      spdlog::warn("pool={}: err_respawn_interval 0s turns the respawn backoff off: a child "
+                   "that fails at once is replaced as fast as preforkd can fork",
+                   pool.name);
     auto shared = std::make_shared<const PoolConfig>(pool);
     pools_.emplace(pool.name, std::make_unique<PoolRuntime>(io_, shared));
   }

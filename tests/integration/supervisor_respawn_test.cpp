@@ -4,7 +4,6 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -212,6 +211,9 @@ TEST(Respawn, TheExitLineCountsEveryRequestTheChildReportedBeforeItDied) {
   }
   EXPECT_GE(seen, 400);
   EXPECT_EQ(wrong, 0) << "of " << seen << " exit lines, the first: " << first_wrong;
+  // 0s was asked for; the operator is told what it means.
+  EXPECT_NE(log.find("pool=churn: err_respawn_interval 0s turns the respawn backoff off"),
+            std::string::npos);
 }
 
 // Out of file descriptors (each function child's status socket is one): the spawns that
@@ -220,16 +222,15 @@ TEST(Respawn, RunningOutOfFileDescriptorsNamesTheLimitToRaise) {
   Fixture f;
   write_file(f.config, "pools:\n  f:\n    function: ready_and_idle\n    workers: 40\n"
                        "    err_respawn_interval: 100ms\n");
-  // In the sanitizer build: UBSan's vptr check probes memory through a pipe of its own
-  // (IsAccessibleMemoryRange), which it cannot make in a process out of descriptors,
-  // and then reports a valid object as having an invalid vptr. That check only is
-  // suppressed, for this process only.
-  std::string suppressions = f.dir.file("ubsan.supp");
-  write_file(suppressions, "vptr_check:*\n");
-  const char* ubsan = std::getenv("UBSAN_OPTIONS");
-  std::string ubsan_options = std::string(ubsan ? ubsan : "") + ":suppressions=" + suppressions;
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check probes memory through a pipe of its own (IsAccessibleMemoryRange);
+  // in a process out of descriptors it cannot make one and reports a valid object as
+  // having an invalid vptr, before its suppressions are even consulted. The release
+  // build runs this test.
+  GTEST_SKIP() << "the sanitizers need descriptors of their own";
+#endif
   Process daemon({"/bin/sh", "-c", "ulimit -n 32 && exec " + test_inprocess_bin() + " -c " + f.config},
-                 f.dir.file("daemon.log"), {"UBSAN_OPTIONS=" + ubsan_options});
+                 f.dir.file("daemon.log"));
   ASSERT_TRUE(daemon.wait_output("Too many open files (the open-file limit: raise ulimit -n, or "
                                  "LimitNOFILE= under systemd); next try in"))
       << daemon.output();
