@@ -198,7 +198,7 @@ void Supervisor::forward_signal(int received) {
     auto pool = pools_.find(child->pool);
     if (pool == pools_.end()) continue;
     if (int signo = pool->second->config->forwarded_signal(received); signo > 0)
-      ::kill(child->pid, signo);
+      signal_child(*child, signo);
   }
 }
 

@@ -104,6 +104,8 @@ class Supervisor {
   std::vector<int> pick_cpus(const PoolRuntime& pool, int count) const;
   void arm_spawn_timer(PoolRuntime& pool);
   void ask_to_stop(Child& child, int received);
+  // Sends `signo` to the child: to its whole process group when it runs a command.
+  void signal_child(const Child& child, int signo);
   void arm_kill_timer(const std::shared_ptr<Child>& child);
   void build_pools();
   void maybe_finish();

@@ -396,9 +396,18 @@ void Supervisor::ask_to_stop(Child& child, int received) {
                                    : PoolConfig{}.forwarded_signal(received);
   if (signo <= 0) signo = received == SIGHUP ? SIGQUIT : received;
   child.stopping = true;
+  signal_child(child, signo);
+  spdlog::debug("sent {} to pool={} pid={}", signal_name(signo), child.pool, child.pid);
+}
+
+void Supervisor::signal_child(const Child& child, int signo) {
+  // A command pool's child is often a shell wrapper (`sh -c 'worker; cleanup'`): its
+  // whole process group gets the signal, as a terminal's Ctrl-C reaches a whole job, or
+  // the wrapper dies and leaves the worker running without a supervisor. ESRCH: the
+  // child has not made its group yet (just forked).
+  if (child.execs && ::kill(-child.pid, signo) == 0) return;
   if (::kill(child.pid, signo) != 0)
     spdlog::warn("{}", syscall_error("kill", std::to_string(child.pid), errno));
-  spdlog::debug("sent {} to pool={} pid={}", signal_name(signo), child.pool, child.pid);
 }
 
 void Supervisor::arm_kill_timer(const std::shared_ptr<Child>& child) {

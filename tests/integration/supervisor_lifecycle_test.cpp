@@ -328,3 +328,28 @@ TEST(Lifecycle, LibpqAndLibsystemdAreNotLoadedUntilUsed) {
       EXPECT_EQ(maps.find(library), std::string::npos) << "pid " << pid << " maps " << library;
   }
 }
+
+// A command pool's child is often a shell wrapper. Signalling the shell alone killed it
+// and left the worker it had started running forever under init, one more per reload.
+// The child's whole process group gets the signal.
+TEST(Lifecycle, AShellWrappedWorkerGetsTheStopSignalsToo) {
+  Fixture f;
+  write_file(f.config, "pools:\n  a:\n    command: [/bin/sh, -c, \"" + test_child_bin() +
+                           " idle; echo the wrapper outlived its worker\"]\n");
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 1; })) << daemon.output();
+  pid_t first = read_events(f.events).front().pid;
+
+  daemon.signal(SIGHUP);  // QUIT to the old generation
+  ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 2; })) << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return !pid_alive(first); })) << "the old worker was left running";
+  pid_t second = read_events(f.events).back().pid;
+
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return !pid_alive(second); })) << "the worker outlived preforkd";
+  std::vector<std::string> stops;
+  for (const auto& e : read_events(f.events))
+    if (e.kind == "stop") stops.push_back(e.arg1);
+  EXPECT_EQ(stops, (std::vector<std::string>{"QUIT", "TERM"}));
+}
