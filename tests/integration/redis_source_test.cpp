@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <sstream>
 
 #include "harness/jobs_harness.hpp"
 #include "harness/redis_server.hpp"
@@ -147,6 +148,29 @@ TEST(Redis, ARedisRestartDuringADrainLosesNoJob) {
   EXPECT_TRUE(daemon.wait_output("reachable again")) << daemon.output();
   // One line per outage per worker, not one per retry.
   EXPECT_LE(daemon.count_output("reconnecting with backoff"), 4u) << daemon.output();
+}
+
+// A job JSON carrying a preforkd id that has no record here: resque-web's "retry" of an
+// old failure (its record expired after keep_done), or a job from another namespace. It
+// used to run and then stay "running" in its worker's processing list for ever (acks
+// look the job up by its record), and run again at every recovery. It is a new job now.
+TEST(Redis, AJobWithAnIdThatHasNoRecordRunsAsANewJob) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  redis.cli({"SADD", "resque:queues", "q"});
+  redis.cli({"RPUSH", "resque:queue:q", R"({"class":"X","args":[2],"preforkd":{"id":"77"}})"});
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1 && f.runs()[0].ended; })) << daemon.output();
+  std::string id = f.runs()[0].id;
+  EXPECT_NE(id, "77");
+  EXPECT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return redis.cli({"GET", "resque:stat:processed"}) == "1\n"; }));
+  // Nothing left in any worker's processing list.
+  std::string lists = redis.cli({"KEYS", "resque:preforkd:processing:*"});
+  std::istringstream names(lists);
+  for (std::string name; std::getline(names, name);)
+    if (!name.empty()) EXPECT_EQ(redis.cli({"LLEN", name}), "0\n") << name;
 }
 
 TEST(Redis, BadSettingsAreConfigErrorsWithPositions) {

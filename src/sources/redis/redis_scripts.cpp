@@ -4,11 +4,19 @@
 namespace preforkd::redis {
 
 // Shared helper, prepended to the scripts that need it: the job's id, adding one
-// (and its hash) to a job a plain Resque client enqueued.
+// (and its hash) to a job a plain Resque client enqueued. An id with no record here
+// (it expired after keep_done and resque-web's "retry" pushed the failure back, or it
+// came from another namespace) is dropped and the job gets a new one: acks and finishes
+// look the job up by its record, and one without stayed "running" for ever.
 #define PREFORKD_LUA_WITH_ID                                                          \
   "local function with_id(p, q, raw, now)\n"                                          \
   "  local id = string.match(raw, '\"preforkd\":{\"id\":\"(%d+)\"}}%s*$')\n"          \
-  "  if id then return id, raw end\n"                                                 \
+  "  if id and redis.call('HEXISTS', p .. 'job:' .. id, 'payload') == 1 then\n"      \
+  "    return id, raw\n"                                                              \
+  "  end\n"                                                                           \
+  "  if id then\n"                                                                    \
+  "    raw = (string.gsub(raw, ',?%s*\"preforkd\":{\"id\":\"%d+\"}}%s*$', '}'))\n"    \
+  "  end\n"                                                                           \
   "  id = tostring(redis.call('INCR', p .. 'next_id'))\n"                             \
   "  local body = string.match(raw, '^(.-)%s*$')\n"                                   \
   "  if string.match(body, '^%s*{%s*}$') then\n"                                      \
