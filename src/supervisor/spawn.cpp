@@ -81,17 +81,20 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
   }
 }
 
-// In the child: report why it cannot run, then leave without running any of the
-// supervisor's atexit handlers or destructors. No allocation: an exec'd child shares
-// the supervisor's memory until execve (CLONE_VM).
-[[noreturn]] void child_fail(int status_fd, int err) {
-  char line[16] = "E ";
+// In the child: report why it cannot run ("E ERRNO STEP", the step as in
+// describe_start_failure), then leave without running any of the supervisor's atexit
+// handlers or destructors. No allocation: an exec'd child shares the supervisor's memory
+// until execve (CLONE_VM).
+[[noreturn]] void child_fail(int status_fd, char step, int err) {
+  char line[20] = "E ";
   char digits[12];
   int n = 0;
   for (unsigned value = static_cast<unsigned>(err); n == 0 || value > 0; value /= 10)
     digits[n++] = static_cast<char>('0' + value % 10);
   int at = 2;
   while (n > 0) line[at++] = digits[--n];
+  line[at++] = ' ';
+  line[at++] = step;
   line[at++] = '\n';
   [[maybe_unused]] ssize_t sent = ::send(status_fd, line, static_cast<size_t>(at), MSG_NOSIGNAL);
   ::_exit(127);
@@ -119,11 +122,11 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
   }
 
   if (!plan.working_directory.empty() && ::chdir(plan.working_directory.c_str()) != 0)
-    child_fail(status_fd, errno);
+    child_fail(status_fd, 'c', errno);
   if (plan.switch_user) {
     if (::setgroups(plan.groups.size(), plan.groups.data()) != 0 ||
         ::setgid(plan.gid) != 0 || ::setuid(plan.uid) != 0)
-      child_fail(status_fd, errno);
+      child_fail(status_fd, 'u', errno);
     // The kernel clears the parent-death signal when the credentials change: set again.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != supervisor) ::_exit(1);
@@ -153,7 +156,7 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
   }
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::execve(argv[0], argv, envp);
-  child_fail(status_fd, errno);
+  child_fail(status_fd, 'x', errno);
 }
 
 }  // namespace

@@ -21,6 +21,21 @@ namespace {
 constexpr int reset_in_child[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM, SIGTTIN, SIGTTOU,
                                   SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGPIPE};
 
+// What a child that could not start was doing (child_fail's step), with the path or user.
+std::string describe_start_failure(const PoolConfig* pool, char step, int err) {
+  std::string why = std::strerror(err);
+  if (!pool) return why;
+  switch (step) {
+    case 'c': return "chdir(" + pool->working_directory + "): " + why;
+    case 'u':
+      return "switching to user " + pool->user + (pool->group.empty() ? "" : " group " + pool->group) +
+             ": " + why;
+    case 'x':
+      return pool->command.empty() ? why : "execve(" + pool->command.front() + "): " + why;
+    default: return why;
+  }
+}
+
 }  // namespace
 
 void Supervisor::reconcile_all() {
@@ -286,8 +301,11 @@ void Supervisor::on_status(Child& child, const StatusReport& report) {
     case StatusReport::Kind::exec_failed: {
       int err = std::atoi(report.detail.c_str());
       child.exec_errno = err;
+      char step = report.detail.empty() ? '?' : report.detail.back();
+      auto pool = pools_.find(child.pool);
+      const PoolConfig* config = pool == pools_.end() ? nullptr : pool->second->config.get();
       spdlog::error("pool={} pid={} could not start: {}", child.pool, child.pid,
-                    std::strerror(err));
+                    describe_start_failure(config, step, err));
       break;
     }
   }

@@ -239,3 +239,21 @@ TEST(Respawn, RunningOutOfFileDescriptorsNamesTheLimitToRaise) {
   daemon.signal(SIGTERM);
   EXPECT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
 }
+
+// A program deleted (or made unexecutable) after start: the respawned child cannot
+// exec it, and the log says which file and why.
+TEST(Respawn, AChildThatCannotExecSaysWhichProgramAndWhy) {
+  Fixture f;
+  std::string program = f.dir.file("worker.sh");
+  write_file(program, "#!/bin/sh\nexec " + test_child_bin() + " idle\n");
+  std::filesystem::permissions(program, std::filesystem::perms::owner_all);
+  write_file(f.config, "pools:\n  a:\n    command: [" + program + "]\n"
+                       "    err_respawn_interval: 100ms\n");
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 1; })) << daemon.output();
+  std::filesystem::remove(program);
+  ::kill(read_events(f.events).front().pid, SIGKILL);
+  EXPECT_TRUE(daemon.wait_output("could not start: execve(" + program + "): No such file or directory"))
+      << daemon.output();
+  EXPECT_TRUE(daemon.running());
+}
