@@ -43,7 +43,7 @@ void read_handler(PoolConfig& pool, const YAML::Node& node, const std::string& p
 
 void read_queues(PoolConfig& pool, const YAML::Node& node, const std::string& path,
                  Problems& problems) {
-  auto queues = read_string_list(node, path, problems);
+  auto queues = read_string_list(node, path, problems, "[mail, default]");
   if (!queues) return;
   if (queues->empty()) problems.at(node, path + " must name at least one queue");
   for (size_t i = 0; i < queues->size(); ++i) {

@@ -209,10 +209,12 @@ std::optional<Duration> read_duration(const YAML::Node& node, const std::string&
 
 std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node,
                                                          const std::string& path,
-                                                         Problems& problems) {
+                                                         Problems& problems,
+                                                         const char* example) {
   if (!node.IsSequence()) {
-    problems.at(node, path + " must be a list of strings such as [perl, worker.pl], got " +
-                          type_name(node));
+    problems.at(node, path + " must be a list of strings such as " + example + ", got " +
+                          type_name(node) +
+                          (node.IsScalar() ? " (write [" + node.Scalar() + "] for one)" : ""));
     return std::nullopt;
   }
   std::vector<std::string> items;

@@ -69,7 +69,8 @@ std::optional<Duration> read_duration(const YAML::Node& node, const std::string&
                                       Problems& problems);
 std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node,
                                                          const std::string& path,
-                                                         Problems& problems);
+                                                         Problems& problems,
+                                                         const char* example = "[perl, worker.pl]");
 std::optional<std::map<std::string, std::string>> read_string_map(const YAML::Node& node,
                                                                   const std::string& path,
                                                                   Problems& problems);

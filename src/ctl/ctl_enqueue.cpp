@@ -16,7 +16,9 @@ int parse_int(const std::string& option, const std::string& text, int min) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min)
     throw std::invalid_argument(option + " must be an integer" +
-                                (min > INT32_MIN ? " >= " + std::to_string(min) : "") + " (got '" + text + "')");
+                                (min > INT32_MIN ? " >= " + std::to_string(min) : "") +
+                                (ec == std::errc::result_out_of_range ? " up to 2147483647" : "") +
+                                " (got '" + text + "')");
   return value;
 }
 

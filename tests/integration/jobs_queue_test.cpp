@@ -104,6 +104,8 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
        "the payload on stdin is not valid JSON: nested deeper than 512 levels"},
       {{"enqueue", "q1", "--delay", "soon"}, "", "--delay: 'soon' is not a duration"},
       {{"enqueue", "q1", "--priority", "high"}, "", "--priority must be an integer"},
+      {{"enqueue", "q1", "--priority", "2147483648"}, "",
+       "--priority must be an integer up to 2147483647 (got '2147483648')"},
       {{"enqueue", "q1", "--max-attempts", "0"}, "", "--max-attempts must be an integer >= 1"},
       {{"job", "123456"}, "", "no job with id 123456"},
       {{"job", "abc"}, "", "no job with id 'abc'"},

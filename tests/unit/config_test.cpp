@@ -131,8 +131,15 @@ TEST_F(ConfigFile, WrongTypesAreRejected) {
   auto problems = problems_of("pools:\n  a:\n    command: /bin/true\n    env: [A]\n");
   ASSERT_EQ(problems.size(), 2u);
   EXPECT_EQ(problems[0], at(3, 14, "pools.a.command must be a list of strings such as "
-                                   "[perl, worker.pl], got a scalar"));
+                                   "[perl, worker.pl], got a scalar (write [/bin/true] for one)"));
   EXPECT_EQ(problems[1], at(4, 10, "pools.a.env must be a mapping (key: value), got a list"));
+}
+
+TEST_F(ConfigFile, AQueueListWrittenAsOneNameSaysHowToWriteIt) {
+  auto problems = problems_of("pools:\n  w:\n    handler: { exec: [/bin/true] }\n    queues: mail\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(4, 13, "pools.w.queues must be a list of strings such as "
+                                   "[mail, default], got a scalar (write [mail] for one)"));
 }
 
 TEST_F(ConfigFile, MissingCommandIsReported) {
