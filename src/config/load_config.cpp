@@ -147,6 +147,18 @@ Config load_config(const std::string& path, bool check_registrations) {
   }
   std::stringstream text;
   text << in.rdbuf();
+  // YAML is text; a NUL cut names and values short without a word (`command: [/bin/t\0rue]`,
+  // a NUL in an env value), or gave yaml-cpp's "unknown escape character".
+  if (std::string content = text.str(); content.find('\0') != std::string::npos) {
+    YAML::Mark at;
+    at.pos = static_cast<int>(content.find('\0'));
+    for (int i = 0; i < at.pos; ++i) {
+      if (content[static_cast<size_t>(i)] == '\n') ++at.line, at.column = 0;
+      else ++at.column;
+    }
+    problems.at(at, "a NUL byte: a config file is text (is this a binary file?)");
+    throw ConfigError(problems.take());
+  }
 
   YAML::Node root;
   try {

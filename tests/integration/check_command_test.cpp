@@ -193,3 +193,16 @@ TEST(CheckCommand, BadEnvNamesFreezingSignalsAndEndlessFilesAreErrors) {
   EXPECT_NE(huge.err.find(big + ": is 17 MiB, more than a config file can be (16 MiB)"), std::string::npos)
       << huge.err;
 }
+
+// A raw NUL byte cut a value short without a word (here the program's name; in an env
+// value, the variable) or gave yaml-cpp's "unknown escape character".
+TEST(CheckCommand, ARawNulByteIsAnErrorWithItsPosition) {
+  TempDir dir;
+  std::string config = dir.file("nul.yaml");
+  const char text[] = "pools:\n  a:\n    command: [/bin/t\0rue]\n";
+  write_file(config, std::string(text, sizeof text - 1));
+  auto result = run({preforkd_bin(), "--check", "-c", config});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find(config + ":3:21: a NUL byte: a config file is text"), std::string::npos)
+      << result.err;
+}
