@@ -62,18 +62,18 @@ void check_written_files_spare_the_rest(const Config& config, const YAML::Node& 
     if (const JobSourceType* type = find_job_source_type(source.type); type && type->files)
       for (const auto& file : type->files(source))
         kept.emplace_back(same_file_key(file), "a file of source '" + name + "' (" + file + ")");
+  // Each path is resolved once (weakly_canonical: one system call per component).
   auto check = [&](const std::string& file, const YAML::Node& node, const std::string& key) {
     if (file.empty()) return;
+    std::string resolved = same_file_key(file);
     for (const auto& [path, what] : kept)
-      if (same_file_key(file) == path)
+      if (resolved == path)
         problems.at(node, key + ": '" + file + "' is " + what +
                               "; writing there would destroy it: choose another path");
   };
-  check(config.pidfile, root["pidfile"], "pidfile");
   if (root["log"].IsMap()) check(config.log.file, root["log"]["file"], "log.file");
-  if (!config.pidfile.empty() && same_file_key(config.pidfile) == same_file_key(config.log.file))
-    problems.at(root["pidfile"], "pidfile: '" + config.pidfile + "' is log.file too; choose "
-                                 "another path");
+  if (!config.log.file.empty()) kept.emplace_back(same_file_key(config.log.file), "log.file too");
+  check(config.pidfile, root["pidfile"], "pidfile");
 }
 
 std::string host_name() {
@@ -149,9 +149,10 @@ Config load_config(const std::string& path, bool check_registrations) {
   text << in.rdbuf();
   // YAML is text; a NUL cut names and values short without a word (`command: [/bin/t\0rue]`,
   // a NUL in an env value), or gave yaml-cpp's "unknown escape character".
-  if (std::string content = text.str(); content.find('\0') != std::string::npos) {
+  const std::string content = text.str();
+  if (size_t nul = content.find('\0'); nul != std::string::npos) {
     YAML::Mark at;
-    at.pos = static_cast<int>(content.find('\0'));
+    at.pos = static_cast<int>(nul);
     for (int i = 0; i < at.pos; ++i) {
       if (content[static_cast<size_t>(i)] == '\n') ++at.line, at.column = 0;
       else ++at.column;
@@ -162,7 +163,7 @@ Config load_config(const std::string& path, bool check_registrations) {
 
   YAML::Node root;
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text.str());
+    std::vector<YAML::Node> documents = YAML::LoadAll(content);
     if (!documents.empty()) root = documents.front();
     // yaml-cpp's Load would drop every document after the first without a word.
     for (size_t i = 1; i < documents.size(); ++i)

@@ -5,6 +5,16 @@
 
 using namespace harness;
 
+namespace {
+
+// Writes `text` to `config` and runs `preforkd --check` on it.
+RunResult check_file(const std::string& config, const std::string& text) {
+  write_file(config, text);
+  return run({preforkd_bin(), "--check", "-c", config}, "", {}, 20s);
+}
+
+}  // namespace
+
 TEST(CheckCommand, ValidFileExitsZero) {
   auto result = run({preforkd_bin(), "-c", std::string(PREFORKD_SOURCE_DIR) + "/conf/preforkd.yaml", "--check"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
@@ -55,8 +65,7 @@ TEST(CheckCommand, UsageErrorsExitTwo) {
 TEST(CheckCommand, AnAliasInsideItsOwnAnchorIsAnErrorWithItsPosition) {
   TempDir dir;
   std::string config = dir.file("cycle.yaml");
-  write_file(config, "pools:\n  a: { command: [/bin/true] }\nx: &loop\n  - 1\n  - *loop\ny: &m { k: *m }\n");
-  auto result = run({preforkd_bin(), "--check", "-c", config}, "", {}, 20s);
+  auto result = check_file(config, "pools:\n  a: { command: [/bin/true] }\nx: &loop\n  - 1\n  - *loop\ny: &m { k: *m }\n");
   EXPECT_EQ(result.exit_code, 1) << result.err;
   const std::string cycle = ": the node anchored here contains an alias of itself (a cycle); "
                             "write the values out instead";
@@ -87,8 +96,7 @@ TEST(CheckCommand, NestedAliasesAreWalkedOnce) {
     for (int i = 0; i < 9; ++i) text += (i ? ", " : "") + previous;
     text += "]\n";
   }
-  write_file(config, text);
-  auto result = run({preforkd_bin(), "--check", "-c", config}, "", {}, 20s);
+  auto result = check_file(config, text);
   EXPECT_EQ(result.exit_code, 1) << "killed after 20 s: " << (result.exit_code == -1);
   EXPECT_NE(result.err.find(config + ":12:1: unknown key 'l9' in the top level"), std::string::npos)
       << result.err;
@@ -103,8 +111,7 @@ TEST(CheckCommand, ADirectoryOrAFileNestedTooDeeplyIsNamedAsSuch) {
             std::string::npos) << as_dir.err;
 
   std::string config = dir.file("deep.yaml");
-  write_file(config, "x: " + std::string(600, '[') + std::string(600, ']') + "\npools: {}\n");
-  auto deep = run({preforkd_bin(), "--check", "-c", config});
+  auto deep = check_file(config, "x: " + std::string(600, '[') + std::string(600, ']') + "\npools: {}\n");
   EXPECT_EQ(deep.exit_code, 1);
   // Where yaml-cpp gives up depends on its depth limit: only the line is certain.
   EXPECT_NE(deep.err.find(config + ":1:"), std::string::npos) << deep.err;
@@ -117,8 +124,7 @@ TEST(CheckCommand, ADirectoryOrAFileNestedTooDeeplyIsNamedAsSuch) {
 TEST(CheckCommand, ASecondDocumentAndAPidfileThatIsADirectoryAreErrors) {
   TempDir dir;
   std::string config = dir.file("two.yaml");
-  write_file(config, "pidfile: " + dir.path() + "\npools:\n  a: { command: [/bin/true] }\n---\npools: {}\n");
-  auto result = run({preforkd_bin(), "--check", "-c", config});
+  auto result = check_file(config, "pidfile: " + dir.path() + "\npools:\n  a: { command: [/bin/true] }\n---\npools: {}\n");
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find(config + ":1:10: pidfile: '" + dir.path() + "' is a directory; name a file in it"),
             std::string::npos) << result.err;
@@ -131,9 +137,8 @@ TEST(CheckCommand, ASecondDocumentAndAPidfileThatIsADirectoryAreErrors) {
 TEST(CheckCommand, AnAnchoredFirstKeyIsNoCycleAndAnAliasedMappingIsStillChecked) {
   TempDir dir;
   std::string config = dir.file("keys.yaml");
-  write_file(config, "x:\n  &k [a]: *k\nm:\n  &d {x: 1, x: 2}: v\nother: *d\n"
+  auto result = check_file(config, "x:\n  &k [a]: *k\nm:\n  &d {x: 1, x: 2}: v\nother: *d\n"
                      "pools:\n  a: { command: [/bin/true] }\n");
-  auto result = run({preforkd_bin(), "--check", "-c", config});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(result.err.find("cycle"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find(config + ":4:13: duplicate key 'x' (first at line 4, column 7)"),
@@ -146,8 +151,7 @@ TEST(CheckCommand, APidfileOrLogFileOnTheJobDatabaseOrTheConfigIsRefused) {
   TempDir dir;
   std::string config = dir.file("preforkd.yaml");
   std::string jobs_pool = "pools:\n  w: { handler: { exec: [/bin/true] }, queues: [q] }\n";
-  write_file(config, "pidfile: var/jobs.db\nlog: { file: preforkd.yaml }\n" + jobs_pool);
-  auto result = run({preforkd_bin(), "--check", "-c", config});
+  auto result = check_file(config, "pidfile: var/jobs.db\nlog: { file: preforkd.yaml }\n" + jobs_pool);
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find(config + ":1:10: pidfile: '" + dir.file("var/jobs.db") +
                             "' is a file of source 'default' (" + dir.file("var/jobs.db") +
@@ -155,6 +159,10 @@ TEST(CheckCommand, APidfileOrLogFileOnTheJobDatabaseOrTheConfigIsRefused) {
             std::string::npos) << result.err;
   EXPECT_NE(result.err.find(config + ":2:14: log.file: '" + config + "' is the config file itself"),
             std::string::npos) << result.err;
+
+  auto same = check_file(config, "pidfile: x.log\nlog: { file: x.log }\n" + jobs_pool);
+  EXPECT_NE(same.err.find(config + ":1:10: pidfile: '" + dir.file("x.log") + "' is log.file too"),
+            std::string::npos) << same.err;
 
   // Refused at start too, before anything is written: the file is left as it was.
   std::string text = "pidfile: preforkd.yaml\n" + jobs_pool;
@@ -171,10 +179,9 @@ TEST(CheckCommand, APidfileOrLogFileOnTheJobDatabaseOrTheConfigIsRefused) {
 TEST(CheckCommand, BadEnvNamesFreezingSignalsAndEndlessFilesAreErrors) {
   TempDir dir;
   std::string config = dir.file("odd.yaml");
-  write_file(config, std::string("pools:\n  c:\n    command: [/bin/true]\n"
+  auto result = check_file(config, std::string("pools:\n  c:\n    command: [/bin/true]\n"
                                  "    env: {\"X=Y\": \"1\", \"\": bare, \"Y\\0Z\": nul, OK: fine}\n"
                                  "    signals: {QUIT: STOP, TERM: TSTP}\n"));
-  auto result = run({preforkd_bin(), "--check", "-c", config});
   EXPECT_EQ(result.exit_code, 1);
   for (const std::string expected : {":4:11: pools.c.env: 'X=Y' is not a variable name",
                                      ":4:23: pools.c.env: '' is not a variable name",
@@ -200,8 +207,7 @@ TEST(CheckCommand, ARawNulByteIsAnErrorWithItsPosition) {
   TempDir dir;
   std::string config = dir.file("nul.yaml");
   const char text[] = "pools:\n  a:\n    command: [/bin/t\0rue]\n";
-  write_file(config, std::string(text, sizeof text - 1));
-  auto result = run({preforkd_bin(), "--check", "-c", config});
+  auto result = check_file(config, std::string(text, sizeof text - 1));
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find(config + ":3:21: a NUL byte: a config file is text"), std::string::npos)
       << result.err;

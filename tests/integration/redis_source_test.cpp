@@ -20,6 +20,12 @@ std::string redis_source(const RedisServer& redis, const std::string& settings =
   return "sources:\n  shared: { type: redis, url: \"" + redis.url() + "\"" + settings + " }\n";
 }
 
+// What Resque.enqueue writes: the queue's name in the set, the job JSON on its list.
+void push_as_resque_does(const RedisServer& redis, const std::string& queue, const std::string& job) {
+  redis.cli({"SADD", "resque:queues", queue});
+  redis.cli({"RPUSH", "resque:queue:" + queue, job});
+}
+
 const std::string fast_retry = "    retry: { max_attempts: 2, backoff: fixed, base: 50ms }\n";
 
 }  // namespace
@@ -30,8 +36,7 @@ TEST(Redis, AJobEnqueuedTheWayAResqueClientDoesRunsWithItsClassAndArgs) {
   write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", persistent_handler(), {"echo"}, 1));
   Daemon daemon(f.config, f.env);
   // Exactly what Resque.enqueue(Echo, 1, "two") writes.
-  redis.cli({"SADD", "resque:queues", "echo"});
-  redis.cli({"RPUSH", "resque:queue:echo", R"({"class":"Echo","args":[1,"two"]})"});
+  push_as_resque_does(redis, "echo", R"({"class":"Echo","args":[1,"two"]})");
   ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1 && f.runs()[0].ended; })) << daemon.output();
   std::string log = read_file(f.job_log);
   EXPECT_NE(log.find(R"({"args":[1,"two"],"class":"Echo"})"), std::string::npos) << log;
@@ -159,8 +164,7 @@ TEST(Redis, AJobWithAnIdThatHasNoRecordRunsAsANewJob) {
   JobsFixture f;
   write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
   Daemon daemon(f.config, f.env);
-  redis.cli({"SADD", "resque:queues", "q"});
-  redis.cli({"RPUSH", "resque:queue:q", R"({"class":"X","args":[2],"preforkd":{"id":"77"}})"});
+  push_as_resque_does(redis, "q", R"({"class":"X","args":[2],"preforkd":{"id":"77"}})");
   ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1 && f.runs()[0].ended; })) << daemon.output();
   std::string id = f.runs()[0].id;
   EXPECT_NE(id, "77");
@@ -169,8 +173,11 @@ TEST(Redis, AJobWithAnIdThatHasNoRecordRunsAsANewJob) {
   // Nothing left in any worker's processing list.
   std::string lists = redis.cli({"KEYS", "resque:preforkd:processing:*"});
   std::istringstream names(lists);
-  for (std::string name; std::getline(names, name);)
-    if (!name.empty()) EXPECT_EQ(redis.cli({"LLEN", name}), "0\n") << name;
+  for (std::string name; std::getline(names, name);) {
+    if (!name.empty()) {
+      EXPECT_EQ(redis.cli({"LLEN", name}), "0\n") << name;
+    }
+  }
 }
 
 TEST(Redis, BadSettingsAreConfigErrorsWithPositions) {
