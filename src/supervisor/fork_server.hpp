@@ -107,8 +107,8 @@ class ForkServer {
   [[noreturn]] void serve(int requests, pid_t supervisor);
   pid_t clone_child();  // 0 in the child, which keeps none of the server's descriptors
   // What a spare does: waits for its Go (or EOF) on its status socket.
-  [[noreturn]] void wait_as_spare(SpawnPlan& plan, int status_fd);
-  [[noreturn]] void run_as_child(SpawnPlan& plan, int cpu, int status_fd);
+  [[noreturn]] void wait_as_spare(const SpawnPlan& plan, int status_fd);
+  [[noreturn]] void run_as_child(const SpawnPlan& plan, int cpu, int status_fd);
 
   // The plans in the server's copy of memory: the supervisor's may be gone by now.
   std::vector<SpawnPlan*> plans_;

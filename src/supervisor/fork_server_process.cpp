@@ -13,6 +13,7 @@
 
 #include "supervisor/fork_server.hpp"
 #include "supervisor/fork_server_protocol.hpp"
+#include "worker/child_context.hpp"
 
 namespace preforkd {
 namespace {
@@ -117,10 +118,15 @@ pid_t ForkServer::clone_child() {
   return pid;
 }
 
-void ForkServer::wait_as_spare(SpawnPlan& plan, int status_fd) {
+void ForkServer::wait_as_spare(const SpawnPlan& plan, int status_fd) {
+  // All that depends neither on the moment nor on the CPU is done before the wait, off
+  // the path of the respawn that will use this spare. Its own process group comes first
+  // (a signal to preforkd's group, Ctrl-Z in a terminal, must not stay pending in what
+  // becomes a child), then its name: a process named as a spare is out of that group.
+  prepare_child(supervisor_, signals_to_reset_, {});
   ::prctl(PR_SET_NAME, spare_name);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != supervisor_) ::_exit(0);
+  enter_function_environment(plan);
+  ForkedChildContext context(plan.pool, plan.generation, UniqueFd(status_fd));
   protocol::Go go{};
   size_t got = 0;
   while (got < sizeof go) {
@@ -130,13 +136,15 @@ void ForkServer::wait_as_spare(SpawnPlan& plan, int status_fd) {
     if (n <= 0) ::_exit(0);
     got += static_cast<size_t>(n);
   }
-  run_as_child(plan, go.cpu, status_fd);
+  ::prctl(PR_SET_NAME, child_name_);
+  place_child(plan, go.cpu, supervisor_, status_fd);
+  run_function(plan, context);
 }
 
-void ForkServer::run_as_child(SpawnPlan& plan, int cpu, int status_fd) {
-  plan.cpu = cpu;
+void ForkServer::run_as_child(const SpawnPlan& plan, int cpu, int status_fd) {
   ::prctl(PR_SET_NAME, child_name_);
-  become_child(plan, supervisor_, status_fd, signals_to_reset_, {});
+  prepare_child(supervisor_, signals_to_reset_, {});
+  start_child(plan, cpu, supervisor_, status_fd);
 }
 
 }  // namespace preforkd

@@ -100,27 +100,16 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
   ::_exit(127);
 }
 
-[[noreturn]] void run_child(const SpawnPlan& plan, pid_t supervisor, int status_fd,
-                            std::span<const int> signals_to_reset,
-                            std::span<const int> close_in_child,
-                            char* const* argv, char* const* envp) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  // The supervisor may have died before prctl took effect.
-  if (::getppid() != supervisor) ::_exit(1);
-  // Own process group: signals from the terminal reach only the supervisor, which
-  // decides what each child gets; and a KILL after graceful_timeout can take the
-  // child's own children with it.
-  ::setpgid(0, 0);
-  for (int signo : signals_to_reset) ::signal(signo, SIG_DFL);
-  for (int fd : close_in_child) ::close(fd);
-  if (plan.cpu >= 0) {
+}  // namespace
+
+void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd) {
+  if (cpu >= 0) {
     cpu_set_t one;
     CPU_ZERO(&one);
-    CPU_SET(plan.cpu, &one);
+    CPU_SET(cpu, &one);
     // Best effort: a CPU taken away since the config was read must not stop the child.
     ::sched_setaffinity(0, sizeof one, &one);
   }
-
   if (!plan.working_directory.empty() && ::chdir(plan.working_directory.c_str()) != 0)
     child_fail(status_fd, 'c', errno);
   if (plan.switch_user) {
@@ -131,35 +120,71 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != supervisor) ::_exit(1);
   }
+}
 
+void enter_function_environment(const SpawnPlan& plan) {
+  environ = const_cast<char**>(plan.env_pointers.data());
+}
+
+[[noreturn]] void run_function(const SpawnPlan& plan, ForkedChildContext& context) {
   sigset_t none;
   sigemptyset(&none);
-  if (plan.function) {
-    environ = const_cast<char**>(envp);
-    ForkedChildContext context(plan.pool, plan.generation, UniqueFd(status_fd));
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int rc = 0;
-    try {
-      rc = plan.function(context);
-    } catch (const std::exception& e) {
-      spdlog::error("pool={} pid={} worker function threw: {}", plan.pool, ::getpid(), e.what());
-      rc = 70;  // EX_SOFTWARE
-    }
-    // A clean end is announced, so that the replacement need not wait for the kernel
-    // to tear this process down and for SIGCHLD; any other ends at the real exit, where
-    // err_respawn_interval applies.
-    if (rc == 0) context.done();
-    // No log flush: configure_logging flushes every line as it is written. A flush
-    // here cost each child a copy of the logger registry's pages (its mutex and
-    // shared_ptr count live in memory shared with the supervisor until written).
-    ::_exit(rc & 0xff);
-  }
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execve(argv[0], argv, envp);
+  int rc = 0;
+  try {
+    rc = plan.function(context);
+  } catch (const std::exception& e) {
+    spdlog::error("pool={} pid={} worker function threw: {}", plan.pool, ::getpid(), e.what());
+    rc = 70;  // EX_SOFTWARE
+  }
+  // A clean end is announced, so that the replacement need not wait for the kernel to
+  // tear this process down and for SIGCHLD; any other ends at the real exit, where
+  // err_respawn_interval applies.
+  if (rc == 0) context.done();
+  // No log flush: configure_logging flushes every line as it is written. A flush here
+  // cost each child a copy of the logger registry's pages (its mutex and shared_ptr
+  // count live in memory shared with the supervisor until written).
+  ::_exit(rc & 0xff);
+}
+
+[[noreturn]] void start_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd) {
+  place_child(plan, cpu, supervisor, status_fd);
+  if (plan.function) {
+    enter_function_environment(plan);
+    ForkedChildContext context(plan.pool, plan.generation, UniqueFd(status_fd));
+    run_function(plan, context);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  char* const* argv = plan.argv_pointers.data();
+  ::execve(argv[0], argv, plan.env_pointers.data());
   child_fail(status_fd, 'x', errno);
 }
 
+namespace {
+
+[[noreturn]] void run_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd,
+                            std::span<const int> signals_to_reset,
+                            std::span<const int> close_in_child) {
+  prepare_child(supervisor, signals_to_reset, close_in_child);
+  start_child(plan, cpu, supervisor, status_fd);
+}
+
 }  // namespace
+
+void prepare_child(pid_t supervisor, std::span<const int> signals_to_reset,
+                   std::span<const int> close_in_child) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // The supervisor may have died before prctl took effect.
+  if (::getppid() != supervisor) ::_exit(1);
+  // Own process group: signals from the terminal reach only the supervisor, which
+  // decides what each child gets; and a KILL after graceful_timeout can take the
+  // child's own children with it.
+  ::setpgid(0, 0);
+  for (int signo : signals_to_reset) ::signal(signo, SIG_DFL);
+  for (int fd : close_in_child) ::close(fd);
+}
 
 std::string resolve_working_directory(const PoolConfig& pool) {
   if (pool.working_directory.empty()) return {};
@@ -216,29 +241,25 @@ struct ExecChild {
   int status_fd;
   int supervisor_end;
   std::span<const int> signals_to_reset;
-  char* const* argv;
-  char* const* envp;
+  int cpu;
 };
 
 int exec_child_main(void* arg) {
   auto* child = static_cast<ExecChild*>(arg);
   ::close(child->supervisor_end);  // the child's copy of the fd table
-  run_child(*child->plan, child->supervisor, child->status_fd, child->signals_to_reset, {},
-            child->argv, child->envp);
+  run_child(*child->plan, child->cpu, child->supervisor, child->status_fd,
+            child->signals_to_reset, {});
 }
 
 }  // namespace
 
-SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_reset,
+SpawnedChild spawn_child(const SpawnPlan& plan, int cpu, std::span<const int> signals_to_reset,
                          std::span<const int> close_in_child) {
   int sockets[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
     throw std::runtime_error(syscall_error("socketpair", plan.pool, errno));
   UniqueFd parent_end(sockets[0]);
   UniqueFd child_end(sockets[1]);
-
-  char* const* argv = plan.argv_pointers.data();
-  char* const* envp = plan.env_pointers.data();
 
   // Signals stay blocked across fork so none is delivered to the supervisor's asio
   // handler inside the child before the child resets its dispositions.
@@ -258,8 +279,7 @@ SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_
     // pages are neither copied nor write-protected for a child that execs at once; the
     // supervisor waits (microseconds) until the child has exec'd or failed.
     std::vector<char> stack(64 * 1024);
-    ExecChild child{&plan, supervisor, child_end.get(), parent_end.get(), signals_to_reset,
-                    argv, envp};
+    ExecChild child{&plan, supervisor, child_end.get(), parent_end.get(), signals_to_reset, cpu};
     pid = ::clone(exec_child_main, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD,
                   &child);
   } else {
@@ -268,19 +288,12 @@ SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_
   if (pid == 0) {
     parent_end.release();  // closed below via close_in_child semantics: not ours
     ::close(sockets[0]);
-    run_child(plan, supervisor, child_end.release(), signals_to_reset, close_in_child, argv,
-              envp);
+    run_child(plan, cpu, supervisor, child_end.release(), signals_to_reset, close_in_child);
   }
   int fork_errno = errno;
   ::sigprocmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) throw std::runtime_error(syscall_error("fork", plan.pool, fork_errno));
-  return SpawnedChild{pid, std::move(parent_end), plan.cpu};
-}
-
-void become_child(const SpawnPlan& plan, pid_t supervisor, int status_fd,
-                  std::span<const int> signals_to_reset, std::span<const int> close_in_child) {
-  run_child(plan, supervisor, status_fd, signals_to_reset, close_in_child,
-            plan.argv_pointers.data(), plan.env_pointers.data());
+  return SpawnedChild{pid, std::move(parent_end), cpu};
 }
 
 }  // namespace preforkd

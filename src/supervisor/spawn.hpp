@@ -17,6 +17,8 @@
 
 namespace preforkd {
 
+class ForkedChildContext;
+
 struct SpawnPlan {
   SpawnPlan() = default;
   // Move-only: argv_pointers/env_pointers point into argv/env_block, which a move of
@@ -41,7 +43,6 @@ struct SpawnPlan {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
-  int cpu = -1;  // >= 0: pinned to this CPU (cpu_affinity)
   // execve's argv and envp, built once per plan rather than at every spawn.
   std::vector<char*> argv_pointers;
   std::vector<char*> env_pointers;
@@ -75,18 +76,29 @@ struct SpawnedChildren {
   std::string error;
 };
 
-// Forks. `signals_to_reset` are the signals the supervisor handles (they go back to
-// SIG_DFL in the child); `close_in_child` are supervisor fds a forked function child
-// must not keep (other children's status sockets). Throws std::runtime_error when
-// fork or socketpair fails.
-SpawnedChild spawn_child(const SpawnPlan& plan, std::span<const int> signals_to_reset,
+// Forks a child pinned to `cpu` (-1: not pinned). `signals_to_reset` are the signals
+// the supervisor handles (they go back to SIG_DFL in the child); `close_in_child` are
+// supervisor fds a forked function child must not keep (other children's status
+// sockets). Throws std::runtime_error when fork or socketpair fails.
+SpawnedChild spawn_child(const SpawnPlan& plan, int cpu, std::span<const int> signals_to_reset,
                          std::span<const int> close_in_child);
 
-// What a new child does right after it was forked, by spawn_child or by a fork server:
-// the reset (PDEATHSIG, process group, signals, cwd, user), then the function or exec.
-// `supervisor` is the pid the child's parent must be.
-[[noreturn]] void become_child(const SpawnPlan& plan, pid_t supervisor, int status_fd,
-                               std::span<const int> signals_to_reset,
-                               std::span<const int> close_in_child);
+// What a new child does right after it was forked, by spawn_child or by a fork server,
+// in two steps, so that a fork server's spare can take the first before it is needed.
+// prepare_child: PDEATHSIG (it exits at once if `supervisor` is no longer its parent),
+// its own process group, `signals_to_reset` back to SIG_DFL, `close_in_child` closed.
+void prepare_child(pid_t supervisor, std::span<const int> signals_to_reset,
+                   std::span<const int> close_in_child);
+// start_child: place_child, then the function or the exec. It is the sum of the steps
+// below, which a spare takes apart: it enters the function's environment and makes its
+// ChildContext before it waits, and is placed and runs the function once it is needed.
+[[noreturn]] void start_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd);
+// Pinned to `cpu` (-1: not pinned), then the working directory and the user; on failure
+// the reason goes to `status_fd` and the process exits.
+void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd);
+// A function child's environment (environ) is the plan's.
+void enter_function_environment(const SpawnPlan& plan);
+// Unblocks signals, runs the plan's function and exits with what it returned.
+[[noreturn]] void run_function(const SpawnPlan& plan, ForkedChildContext& context);
 
 }  // namespace preforkd

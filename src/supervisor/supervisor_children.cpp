@@ -172,9 +172,8 @@ SpawnedChildren Supervisor::fork_children(SpawnPlan& plan, const std::vector<int
     for (const SpawnedChild& sibling : forked.children) close_in_child.push_back(sibling.status.get());
   }
   for (size_t i = forked.children.size(); i < cpus.size(); ++i) {
-    plan.cpu = cpus[i];
     try {
-      forked.children.push_back(spawn_child(plan, reset_in_child, close_in_child));
+      forked.children.push_back(spawn_child(plan, cpus[i], reset_in_child, close_in_child));
     } catch (const std::exception& e) {
       forked.error = e.what();
       break;

@@ -329,3 +329,33 @@ TEST(ForkServer, KillingTheSupervisorTakesTheSpareWithIt) {
   p.daemon.wait_exit();
   EXPECT_TRUE(wait_until([&] { return gone(p.spare); })) << "the spare outlived the supervisor";
 }
+
+TEST(ForkServer, ASignalToPreforkdsProcessGroupDoesNotWaitInASpareForItsChild) {
+  // Ctrl-Z in a terminal sends TSTP to preforkd's process group. A spare in that group,
+  // its signals blocked while it waits, kept the signal pending, and the child it became
+  // stopped as soon as it unblocked them, before running its function.
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  std::string pid_log = dir.file("pids");
+  write_file(config, "pools:\n  f:\n    function: note_pid_and_idle\n    workers: 1\n"
+                     "    env: { PID_LOG: \"" + pid_log + "\" }\n");
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready") && daemon.wait_children(1)) << daemon.output();
+  pid_t child = daemon.children().at(0);
+  pid_t spare = the_spare(daemon);
+  ASSERT_NE(spare, 0) << daemon.output();
+
+  // What the terminal does, to preforkd's group but not to this test, which shares it.
+  pid_t group = ::getpgid(daemon.pid());
+  std::vector<pid_t> in_group{daemon.pid()};
+  for (pid_t pid : children_of(daemon.pid()))
+    if (::getpgid(pid) == group) in_group.push_back(pid);
+  for (pid_t pid : in_group) ::kill(pid, SIGTSTP);
+  ASSERT_TRUE(wait_until([&] { return process_state(daemon.pid()) == 'T'; })) << daemon.output();
+  daemon.signal(SIGCONT);
+
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(wait_until([&] { return read_file(pid_log).find(std::to_string(spare) + "\n") != std::string::npos; }))
+      << "the spare, made a child, did not run its function (state "
+      << process_state(spare) << "):\n" << daemon.output();
+}

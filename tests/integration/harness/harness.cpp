@@ -203,28 +203,29 @@ std::pair<unsigned long long, pid_t> birth(pid_t pid) {
 }
 }  // namespace
 
-// A pool's child leads its own process group (preforkd's first step in every new child);
-// the fork server and its spares stay in preforkd's. The name alone is not enough: the
-// server names itself just after its fork, and each child it clones takes preforkd's name
-// back just after the clone.
+// A pool's child leads its own process group, and so does a spare; the fork server
+// stays in preforkd's. Names tell them apart: the server names itself just after its
+// fork, and each process it clones has the server's name until it renames itself (a
+// spare's name, or preforkd's for a child).
 bool leads_own_group(pid_t pid) { return ::getpgid(pid) == pid; }
 
 std::vector<pid_t> Daemon::children() const {
   std::vector<pid_t> pids;
-  for (pid_t pid : children_of(pid()))
-    if (leads_own_group(pid) && process_name(pid) != fork_server_name) pids.push_back(pid);
+  for (pid_t pid : children_of(pid())) {
+    std::string name = process_name(pid);
+    if (leads_own_group(pid) && name != fork_server_name && name != spare_name) pids.push_back(pid);
+  }
   return pids;
 }
 
-// A spare is cloned from the server and carries the server's name until its first step
-// renames it: of the processes with the server's name, the oldest is the server.
+// Of the processes with the server's name, the oldest is the server; the others are
+// spares not yet renamed.
 std::vector<pid_t> Daemon::server_and_spares(bool want_server) const {
   std::vector<pid_t> named_server, spares;
   for (pid_t pid : children_of(pid())) {
-    if (leads_own_group(pid)) continue;
     std::string name = process_name(pid);
-    if (name == fork_server_name) named_server.push_back(pid);
     if (name == spare_name) spares.push_back(pid);
+    if (name == fork_server_name) named_server.push_back(pid);
   }
   std::sort(named_server.begin(), named_server.end(),
             [](pid_t a, pid_t b) { return birth(a) < birth(b); });
@@ -256,11 +257,13 @@ std::vector<pid_t> children_of(pid_t parent) {
   return pids;
 }
 
-bool is_zombie(pid_t pid) {
+char process_state(pid_t pid) {
   std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+  return close != std::string::npos && close + 2 < stat.size() ? stat[close + 2] : '\0';
 }
+
+bool is_zombie(pid_t pid) { return process_state(pid) == 'Z'; }
 
 bool pid_alive(pid_t pid) {
   if (::kill(pid, 0) != 0 && errno != EPERM) return false;

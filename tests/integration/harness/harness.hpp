@@ -97,6 +97,8 @@ std::string test_inprocess_bin();
 std::vector<pid_t> children_of(pid_t parent);
 // The process name (comm) of a pid, "" when it is gone.
 std::string process_name(pid_t pid);
+// The state letter of /proc/PID/stat (R, S, T, Z, ...); '\0' when it is gone.
+char process_state(pid_t pid);
 bool is_zombie(pid_t pid);
 bool pid_alive(pid_t pid);  // exists and is not a zombie
 
