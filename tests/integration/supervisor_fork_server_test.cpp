@@ -28,9 +28,11 @@ struct FunctionPool {
   TempDir dir;
   std::string config = dir.file("preforkd.yaml");
 
-  explicit FunctionPool(const std::string& function, int workers = 2) {
+  // `env`: the pool's env mapping in flow style, "{ NAME: value }".
+  explicit FunctionPool(const std::string& function, int workers = 2, const std::string& env = "{}") {
     write_file(config, "pools:\n  f:\n    function: " + function + "\n    workers: " +
-                           std::to_string(workers) + "\n    graceful_timeout: 5s\n");
+                           std::to_string(workers) + "\n    graceful_timeout: 5s\n    env: " + env +
+                           "\n");
   }
 };
 
@@ -334,12 +336,10 @@ TEST(ForkServer, ASignalToPreforkdsProcessGroupDoesNotWaitInASpareForItsChild) {
   // Ctrl-Z in a terminal sends TSTP to preforkd's process group. A spare in that group,
   // its signals blocked while it waits, kept the signal pending, and the child it became
   // stopped as soon as it unblocked them, before running its function.
-  TempDir dir;
-  std::string config = dir.file("preforkd.yaml");
-  std::string pid_log = dir.file("pids");
-  write_file(config, "pools:\n  f:\n    function: note_pid_and_idle\n    workers: 1\n"
-                     "    env: { PID_LOG: \"" + pid_log + "\" }\n");
-  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  TempDir logs;
+  std::string pid_log = logs.file("pids");
+  FunctionPool pool("note_pid_and_idle", 1, "{ PID_LOG: \"" + pid_log + "\" }");
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
   ASSERT_TRUE(daemon.wait_output("generation 1 ready") && daemon.wait_children(1)) << daemon.output();
   pid_t child = daemon.children().at(0);
   pid_t spare = the_spare(daemon);
