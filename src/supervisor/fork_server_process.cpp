@@ -138,7 +138,7 @@ void ForkServer::wait_as_spare(const SpawnPlan& plan, int status_fd) {
   }
   ::prctl(PR_SET_NAME, child_name_);
   place_child(plan, go.cpu, supervisor_, status_fd);
-  run_function(plan, context);
+  run_function(plan, supervisor_, context);
 }
 
 void ForkServer::run_as_child(const SpawnPlan& plan, int cpu, int status_fd) {

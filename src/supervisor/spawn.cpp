@@ -100,6 +100,31 @@ void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
   ::_exit(127);
 }
 
+// Unblocks every signal, after dropping the pending ones preforkd did not send. A new
+// child is born with its signals blocked and in preforkd's process group until it
+// leaves it: a signal to that group (Ctrl-Z in a terminal, `kill -USR2 -PGID`), or one
+// sent to a spare while it waited, was meant for preforkd or for no one, not for the
+// child this process has become. What preforkd sent (a stop right after the spawn) is
+// kept, and delivered once unblocked.
+void unblock_signals(pid_t supervisor) {
+  sigset_t all;
+  sigfillset(&all);
+  timespec no_wait{0, 0};
+  int kept[64];
+  int kept_count = 0;
+  siginfo_t info;
+  for (int pending = 0; pending < 256; ++pending) {  // each standard signal once, some queued
+    int signo = ::sigtimedwait(&all, &info, &no_wait);
+    if (signo <= 0) break;  // EAGAIN: none left
+    bool from_preforkd = info.si_code == SI_USER && info.si_pid == supervisor;
+    if (from_preforkd && kept_count < 64) kept[kept_count++] = signo;
+  }
+  for (int i = 0; i < kept_count; ++i) ::kill(::getpid(), kept[i]);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 }  // namespace
 
 void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd) {
@@ -126,10 +151,8 @@ void enter_function_environment(const SpawnPlan& plan) {
   environ = const_cast<char**>(plan.env_pointers.data());
 }
 
-[[noreturn]] void run_function(const SpawnPlan& plan, ForkedChildContext& context) {
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+[[noreturn]] void run_function(const SpawnPlan& plan, pid_t supervisor, ForkedChildContext& context) {
+  unblock_signals(supervisor);
   int rc = 0;
   try {
     rc = plan.function(context);
@@ -152,11 +175,9 @@ void enter_function_environment(const SpawnPlan& plan) {
   if (plan.function) {
     enter_function_environment(plan);
     ForkedChildContext context(plan.pool, plan.generation, UniqueFd(status_fd));
-    run_function(plan, context);
+    run_function(plan, supervisor, context);
   }
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  unblock_signals(supervisor);
   char* const* argv = plan.argv_pointers.data();
   ::execve(argv[0], argv, plan.env_pointers.data());
   child_fail(status_fd, 'x', errno);

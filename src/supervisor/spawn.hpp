@@ -98,7 +98,9 @@ void prepare_child(pid_t supervisor, std::span<const int> signals_to_reset,
 void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd);
 // A function child's environment (environ) is the plan's.
 void enter_function_environment(const SpawnPlan& plan);
-// Unblocks signals, runs the plan's function and exits with what it returned.
-[[noreturn]] void run_function(const SpawnPlan& plan, ForkedChildContext& context);
+// Unblocks signals (dropping those pending that `supervisor` did not send: they were
+// meant for its process group or for a waiting spare), runs the plan's function and
+// exits with what it returned.
+[[noreturn]] void run_function(const SpawnPlan& plan, pid_t supervisor, ForkedChildContext& context);
 
 }  // namespace preforkd

@@ -359,3 +359,32 @@ TEST(ForkServer, ASignalToPreforkdsProcessGroupDoesNotWaitInASpareForItsChild) {
       << "the spare, made a child, did not run its function (state "
       << process_state(spare) << "):\n" << daemon.output();
 }
+
+TEST(ForkServer, ASignalSentToAWaitingSpareIsNotActedOnByTheChildItBecomes) {
+  // A spare waits with its signals blocked. A HUP sent to it by hand (or by
+  // `systemctl kill`, which signals every process of the unit) stayed pending, and
+  // killed the child the spare became as soon as it unblocked its signals: a failure
+  // and a respawn backoff, hours later. A TERM made it return at once.
+  TempDir logs;
+  std::string pid_log = logs.file("pids");
+  FunctionPool pool("note_pid_and_idle", 1, "{ PID_LOG: \"" + pid_log + "\" }");
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready") && daemon.wait_children(1)) << daemon.output();
+  pid_t child = daemon.children().at(0);
+  pid_t spare = the_spare(daemon);
+  ASSERT_NE(spare, 0) << daemon.output();
+  for (int signo : {SIGHUP, SIGTERM, SIGUSR1}) ::kill(spare, signo);
+  // Blocked, so pending: what the spare would act on once it is a child.
+  ASSERT_TRUE(wait_until([&] {
+    std::string status = read_file("/proc/" + std::to_string(spare) + "/status");
+    return status.find("ShdPnd:\t0000000000004201") != std::string::npos;
+  })) << read_file("/proc/" + std::to_string(spare) + "/status");
+
+  ::kill(child, SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return read_file(pid_log).find(std::to_string(spare) + "\n") != std::string::npos; }))
+      << daemon.output();
+  EXPECT_TRUE(pid_alive(spare)) << daemon.output();
+  EXPECT_EQ(daemon.children(), std::vector<pid_t>{spare}) << daemon.output();
+  EXPECT_EQ(daemon.count_output("exit status 0"), 0u) << daemon.output();
+  EXPECT_EQ(daemon.count_output("killed by signal"), 1u) << "only the child killed here:\n" << daemon.output();
+}
