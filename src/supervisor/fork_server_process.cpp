@@ -13,6 +13,7 @@
 
 #include "supervisor/fork_server.hpp"
 #include "supervisor/fork_server_protocol.hpp"
+#include "util/log.hpp"
 #include "worker/child_context.hpp"
 
 namespace preforkd {
@@ -74,6 +75,7 @@ void ForkServer::serve(int requests, pid_t supervisor) {
     ssize_t got = protocol::receive_requests(requests, requests_in, status_fds, fds);
     if (got == 0) ::_exit(0);  // the supervisor closed its end (or is gone)
     if (got < 0 && errno != EPROTO) ::_exit(0);  // the socket itself failed
+    follow_log_reopen();  // what it clones from now on has the log file of the last USR1
     // One reply per request, in order; a request without its descriptor is refused.
     for (ssize_t i = 0; i < got; ++i) {
       const protocol::Request& request = requests_in[i];

@@ -128,6 +128,10 @@ void unblock_signals(pid_t supervisor) {
 }  // namespace
 
 void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd) {
+  // A forked child may have been made before a USR1 (a spare, or by a fork server): it
+  // moves to the new log file while it is still root. Not an exec'd child: it never has
+  // the log file, and shares the supervisor's memory until it execs.
+  if (plan.function) follow_log_reopen();
   if (cpu >= 0) {
     cpu_set_t one;
     CPU_ZERO(&one);

@@ -101,6 +101,10 @@ void reopen_log_file() {
   spdlog::info("log file reopened: {}", current_config.file);
 }
 
+void follow_log_reopen() {
+  if (current_file_sink) current_file_sink->follow();
+}
+
 std::string syscall_error(const char* call, const std::string& argument, int err) {
   // A limit the operator can raise: say which and where.
   const char* hint =

@@ -25,6 +25,12 @@ void configure_logging(const LogConfig& config);
 // opened the error is logged and the old file stays in use: never throws.
 void reopen_log_file();
 
+// In a process forked before the last reopen_log_file (the fork server, a spare, a new
+// child), opens the log file afresh now rather than at its next line: called while it
+// is still root, before a child switches to its pool's `user:`, which may not be allowed
+// to open the file. Failures are silent: the process keeps the file it has.
+void follow_log_reopen();
+
 // The text of errno for a failed system call: "open(/x): No such file or directory".
 std::string syscall_error(const char* call, const std::string& argument, int err);
 

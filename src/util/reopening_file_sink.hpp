@@ -28,6 +28,9 @@ class ReopeningFileSink final : public spdlog::sinks::base_sink<spdlog::details:
   // Opens the path afresh and writes there from now on. When that fails it throws and
   // the sink keeps writing to the file it had.
   void reopen();
+  // reopen() if the shared counter moved since this copy last opened the file; a
+  // failure keeps the file it had, without a word.
+  void follow();
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override;
@@ -35,6 +38,7 @@ class ReopeningFileSink final : public spdlog::sinks::base_sink<spdlog::details:
 
  private:
   static UniqueFd open_file(const std::string& path);
+  void write_line(const spdlog::details::log_msg& msg);
 
   std::string path_;
   const std::atomic<uint64_t>& generation_;

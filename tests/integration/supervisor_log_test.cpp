@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -99,4 +100,49 @@ TEST(Log, ALibraryPoolLogsThroughSpdlogLoggersOfItsOwn) {
     for (const char* sink : {"a file sink", "a rotating file sink", "an async logger"})
       EXPECT_NE(text.find("child " + std::to_string(pid) + " through " + sink), std::string::npos)
           << sink << " of pid " << pid << ":\n" << text;
+}
+
+TEST(Log, AChildOfAnotherUserStartsInTheReopenedFileAndSaysWhenItCannotMoveThere) {
+  if (::geteuid() != 0) GTEST_SKIP() << "switching to user nobody needs root";
+  TempDir dir;     // the log's directory: nobody may not create a file there
+  TempDir shared;  // where the test asks a child to log, and the child (nobody) removes the request
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(shared.path().c_str(), 0777), 0);
+  std::string config = dir.file("preforkd.yaml");
+  std::string log = dir.file("preforkd.log");
+  std::string ask = shared.file("ask");
+  write_file(config, "log: { file: " + log + " }\npools:\n  f:\n    function: log_when_asked\n"
+                     "    workers: 1\n    user: nobody\n    env: { ASK_FILE: \"" + ask + "\" }\n");
+  Daemon daemon(config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(wait_until([&] { return file_has(log, "generation 1 ready"); })) << read_file(log);
+  ASSERT_TRUE(daemon.wait_children(1)) << read_file(log);
+  auto logs_in = [&](pid_t pid, int time, const std::string& file) {
+    write_file(ask, "");
+    return wait_until([&] {
+      return file_has(file, "child " + std::to_string(pid) + " asked to log, time " + std::to_string(time));
+    });
+  };
+  pid_t first = daemon.children().at(0);
+  ASSERT_TRUE(logs_in(first, 1, log)) << read_file(log);
+
+  ASSERT_EQ(std::rename(log.c_str(), (log + ".1").c_str()), 0);
+  daemon.signal(SIGUSR1);
+  ASSERT_TRUE(wait_until([&] { return file_has(log, "log file reopened"); })) << read_file(log + ".1");
+  // The running child, nobody, cannot open root's new file (0644): it says so once where
+  // its lines go on.
+  ASSERT_TRUE(logs_in(first, 2, log + ".1")) << "new file:\n" << read_file(log) << "old file:\n" << read_file(log + ".1");
+  EXPECT_TRUE(file_has(log + ".1", "pid " + std::to_string(first) + ": cannot open " + log)) << read_file(log + ".1");
+  EXPECT_TRUE(file_has(log + ".1", "goes on writing to the file it had")) << read_file(log + ".1");
+
+  // Its replacement comes from the fork server's spare, both forked before the USR1: it
+  // moves to the new file while it is still root, and its lines go there.
+  ::kill(first, SIGKILL);
+  pid_t second = 0;
+  ASSERT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    second = now.size() == 1 && now[0] != first ? now[0] : 0;
+    return second != 0;
+  })) << read_file(log);
+  EXPECT_TRUE(logs_in(second, 1, log)) << "new file:\n" << read_file(log) << "old file:\n" << read_file(log + ".1");
+  EXPECT_FALSE(file_has(log, "goes on writing")) << read_file(log);
 }
