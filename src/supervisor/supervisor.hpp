@@ -94,6 +94,9 @@ class Supervisor {
   // One child per entry of `cpus`: through the fork server (in batches) when the plan
   // runs a function, else (or when the server is gone) by the supervisor's own fork.
   SpawnedChildren fork_children(SpawnPlan& plan, const std::vector<int>& cpus);
+  // After a fork server died in the middle of a batch: KILLs every child of this
+  // process that is neither a known child, nor in `announced`, nor a helper.
+  void kill_unannounced_children(const SpawnedChildren& announced);
   // A fork server that knows `plan`: the current one, or a new one for every pool's plan.
   ForkServer& fork_server_for(const SpawnPlan& plan);
   // What a new fork server or forked child must not keep (neither ever execs, so

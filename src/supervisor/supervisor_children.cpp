@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "supervisor/spawn.hpp"
 #include "supervisor/supervisor.hpp"
+#include "util/child_processes.hpp"
 #include "util/log.hpp"
 
 namespace preforkd {
@@ -158,6 +160,7 @@ SpawnedChildren Supervisor::fork_children(SpawnPlan& plan, const std::vector<int
       spdlog::warn("fork server pid={} {}: forking children directly until the next one",
                    fork_server_ ? fork_server_->pid() : -1, e.what());
       fork_server_.reset();
+      kill_unannounced_children(forked);
       // After a failed fork the children are not the first of `cpus`, and the pool
       // retries later anyway.
       if (!forked.error.empty()) return forked;
@@ -333,6 +336,22 @@ void Supervisor::on_status_closed(const std::shared_ptr<Child>& child) {
     update_readiness();
   }
   child->status.close();
+}
+
+void Supervisor::kill_unannounced_children(const SpawnedChildren& announced) {
+  // A server that died between a clone and its reply leaves a child of a batch that no
+  // one announced: the supervisor's own child, running the pool's function, unknown to
+  // reloads, stops and counts. Just born, it has done nothing yet that a KILL loses.
+  std::set<pid_t> known;
+  for (const auto& [pid, child] : children_) known.insert(pid);
+  for (const SpawnedChild& child : announced.children) known.insert(child.pid);
+  if (source_check_) known.insert(source_check_->pid());
+  for (pid_t pid : live_children_of_self()) {
+    if (known.count(pid)) continue;
+    ::kill(pid, SIGKILL);
+    spdlog::warn("killed pid={}: forked by the fork server that died before it announced it",
+                 pid);
+  }
 }
 
 void Supervisor::reap_children() {

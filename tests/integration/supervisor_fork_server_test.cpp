@@ -388,3 +388,29 @@ TEST(ForkServer, ASignalSentToAWaitingSpareIsNotActedOnByTheChildItBecomes) {
   EXPECT_EQ(daemon.count_output("exit status 0"), 0u) << daemon.output();
   EXPECT_EQ(daemon.count_output("killed by signal"), 1u) << "only the child killed here:\n" << daemon.output();
 }
+
+TEST(ForkServer, AServerKilledInTheMiddleOfABatchLeavesNoChildUnknownToTheSupervisor) {
+  // A server killed between a clone and its reply left a child that no one announced:
+  // running the pool's function, never told to stop at a reload, never counted. Here
+  // every reload's new server is killed as soon as it appears, while it forks the
+  // generation's 40 children; afterwards the pool must settle at its 40 children.
+  FunctionPool pool("ready_and_idle", 40);
+  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready") && daemon.wait_children(40)) << daemon.output();
+  pid_t last_killed = 0;
+  for (int round = 0; round < 30; ++round) {
+    daemon.signal(SIGHUP);
+    pid_t server = 0;
+    wait_until([&] {
+      auto servers = daemon.fork_servers();
+      server = servers.size() == 1 && servers[0] != last_killed ? servers[0] : 0;
+      return server != 0;
+    }, 5s);
+    if (server != 0) ::kill(server, SIGKILL);
+    last_killed = server;
+  }
+  EXPECT_TRUE(wait_until([&] { return daemon.children().size() == 40; }))
+      << daemon.children().size() << " children:\n" << daemon.output();
+  daemon.signal(SIGQUIT);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+}

@@ -193,7 +193,9 @@ constexpr const char* spare_name = "preforkd-spare";
 // than its server.
 std::pair<unsigned long long, pid_t> birth(pid_t pid) {
   std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // past "pid (comm) "
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) return {0, pid};  // gone meanwhile
+  std::istringstream fields(stat.substr(close + 2));  // past "pid (comm) "
   std::string field;
   for (int i = 3; i < 22 && fields >> field; ++i) {
   }
