@@ -139,8 +139,6 @@ void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd
     // Best effort: a CPU taken away since the config was read must not stop the child.
     ::sched_setaffinity(0, sizeof one, &one);
   }
-  if (!plan.working_directory.empty() && ::chdir(plan.working_directory.c_str()) != 0)
-    child_fail(status_fd, 'c', errno);
   if (plan.switch_user) {
     if (::setgroups(plan.groups.size(), plan.groups.data()) != 0 ||
         ::setgid(plan.gid) != 0 || ::setuid(plan.uid) != 0)
@@ -149,6 +147,10 @@ void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != supervisor) ::_exit(1);
   }
+  // As the pool's user: a directory that user may not enter is an error now, not a
+  // child that fails at every relative path later.
+  if (!plan.working_directory.empty() && ::chdir(plan.working_directory.c_str()) != 0)
+    child_fail(status_fd, 'c', errno);
 }
 
 void enter_function_environment(const SpawnPlan& plan) {

@@ -93,8 +93,8 @@ void prepare_child(pid_t supervisor, std::span<const int> signals_to_reset,
 // below, which a spare takes apart: it enters the function's environment and makes its
 // ChildContext before it waits, and is placed and runs the function once it is needed.
 [[noreturn]] void start_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd);
-// Pinned to `cpu` (-1: not pinned), then the working directory and the user; on failure
-// the reason goes to `status_fd` and the process exits.
+// Pinned to `cpu` (-1: not pinned), then the user, then the working directory (entered as
+// that user); on failure the reason goes to `status_fd` and the process exits.
 void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd);
 // A function child's environment (environ) is the plan's.
 void enter_function_environment(const SpawnPlan& plan);

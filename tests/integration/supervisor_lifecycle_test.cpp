@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -242,6 +243,25 @@ TEST(Lifecycle, AChildRunAsAnotherUserDiesWithAKilledSupervisor) {
   bool gone = wait_until([&] { return !pid_alive(child); });
   if (!gone) ::kill(child, SIGKILL);  // leave nothing behind, even when failing
   EXPECT_TRUE(gone) << "child " << child << " outlived its supervisor";
+}
+
+TEST(Lifecycle, TheWorkingDirectoryIsEnteredAsThePoolsUser) {
+  // Entered as root, a directory the user cannot read let the child start in a place
+  // where every relative path failed later; `chdir(DIR): Permission denied` is the
+  // error at start instead, as systemd's WorkingDirectory= gives.
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  Fixture f;
+  write_nobody_pool(f);
+  std::string private_dir = f.dir.file("private");
+  ASSERT_EQ(::mkdir(private_dir.c_str(), 0700), 0);
+  write_file(f.config, "pools:\n" + pool("a", "idle", 1, "    user: nobody\n    group: nogroup\n"
+                                                        "    working_directory: " + private_dir + "\n"
+                                                        "    err_respawn_interval: 100ms\n"));
+  Daemon daemon(f.config, f.env);
+  EXPECT_TRUE(daemon.wait_output("could not start: chdir(" + private_dir + "): Permission denied"))
+      << daemon.output();
+  EXPECT_EQ(count_events(f.events, "start"), 0u) << daemon.output();
+  EXPECT_TRUE(daemon.running());
 }
 
 namespace {
