@@ -332,3 +332,62 @@ TEST(Redis, AChildForkedDuringASourceCheckDoesNotKeepItsPipe) {
   daemon.signal(SIGTERM);
   EXPECT_EQ(exit_code(daemon.wait_exit(10s)), 0) << daemon.output();
 }
+
+TEST(Redis, AJobThatEndsAfterAnOutageFreesItsUniqueKeyAndExpires) {
+  // The lease's heartbeat during the job meets the outage and the worker reconnects, so
+  // the result is written by a finish of its own on the new connection. That finish
+  // kept the unique key held for ever, and the record without its keep_done expiry:
+  // every later enqueue with that key said "already holds" and added nothing.
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis, ", lease: 3s") + "pools:\n" +
+                           jobs_pool("w", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("q", R"({"sleep_ms": 2500})", {"--unique", "k1"});
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+  redis.restart();
+  ASSERT_TRUE(f.wait_state(id, "done", 30s)) << daemon.output();
+  EXPECT_EQ(redis.cli({"EXISTS", "resque:preforkd:unique:k1"}), "0\n");
+  EXPECT_NE(redis.cli({"PTTL", "resque:preforkd:job:" + id}), "-1\n");
+  std::string again = f.enqueue("q", "{}", {"--unique", "k1"});
+  EXPECT_NE(again, id);
+  EXPECT_TRUE(f.wait_state(again, "done")) << daemon.output();
+}
+
+TEST(Redis, ACopyOfAJobThatRanGetsAnIdOfItsOwn) {
+  // A payload carrying the id of a job that is running or finished (a copy pushed by
+  // hand, or given to preforkctl enqueue) shared that job's record: it ran as its next
+  // attempt, its ack failed, and it stayed "running" in a processing list for ever.
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  std::string first = f.enqueue("q", R"({"class":"X","args":[1]})");
+  ASSERT_TRUE(f.wait_state(first, "done")) << daemon.output();
+  std::string copy = R"({"class":"X","args":["copy"],"preforkd":{"id":")" + first + R"("}})";
+  std::string by_ctl = f.enqueue("q", copy);
+  EXPECT_NE(by_ctl, first);
+  push_as_resque_does(redis, "q", copy);
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 3 && f.runs()[2].ended; })) << daemon.output();
+  std::set<std::string> ids;
+  for (const auto& run : f.runs()) ids.insert(run.id);
+  EXPECT_EQ(ids.size(), 3u) << "each run under an id of its own";
+  for (const auto& id : ids) EXPECT_TRUE(f.wait_state(id, "done")) << id << "\n" << daemon.output();
+  EXPECT_EQ(f.job(first)["attempts"], 1);
+}
+
+TEST(Redis, ALongRunOfSpacesInAPayloadCostsRedisNothingSpecial) {
+  // Lua's '^(.-)%s*$' took time in the square of a run's length (40,000 spaces: 11 s),
+  // with the whole Redis server blocked and every claim timing out meanwhile.
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  std::string spaces(40000, ' ');
+  push_as_resque_does(redis, "q", R"({"class":"X","args":["a)" + spaces + R"(b"]})" + spaces);
+  std::string by_ctl = f.enqueue("q", R"({"class":"X","args":["c)" + spaces + R"(d"]})");
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 2 && f.runs()[1].ended; })) << daemon.output();
+  EXPECT_TRUE(f.wait_state(by_ctl, "done")) << daemon.output();
+  EXPECT_EQ(daemon.count_output("no answer within"), 0u) << daemon.output();
+  EXPECT_EQ(daemon.count_output("reconnecting"), 0u) << daemon.output();
+}

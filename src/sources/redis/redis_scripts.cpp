@@ -4,21 +4,38 @@
 namespace preforkd::redis {
 
 // Shared helper, prepended to the scripts that need it: the job's id, adding one
-// (and its hash) to a job a plain Resque client enqueued. An id with no record here
-// (it expired after keep_done and resque-web's "retry" pushed the failure back, or it
-// came from another namespace) is dropped and the job gets a new one: acks and finishes
-// look the job up by its record, and one without stayed "running" for ever.
+// (and its hash) to a job a plain Resque client enqueued. An embedded id is kept only
+// when `reuse` is set (a claim) and its record waits for exactly this: state queued
+// (recovered, released, retried by preforkctl) or retry (due again). Otherwise the
+// member is dropped and the job gets a new id: a record that expired after keep_done
+// (resque-web's "retry" of an old failure), one of another namespace, or a copy of a
+// job that is running or finished, which would share the original's record and stay
+// "running" for ever. No pattern here backtracks over a run of spaces: a payload with
+// a long one (Lua's '^(.-)%s*$') kept the whole Redis server busy for seconds.
 #define PREFORKD_LUA_WITH_ID                                                          \
-  "local function with_id(p, q, raw, now)\n"                                          \
-  "  local id = string.match(raw, '\"preforkd\":{\"id\":\"(%d+)\"}}%s*$')\n"          \
-  "  if id and redis.call('HEXISTS', p .. 'job:' .. id, 'payload') == 1 then\n"      \
-  "    return id, raw\n"                                                              \
+  "local function trim_end(s)\n"                                                      \
+  "  local last = #s\n"                                                               \
+  "  while last > 0 do\n"                                                             \
+  "    local c = string.byte(s, last)\n"                                              \
+  "    if c ~= 32 and (c < 9 or c > 13) then break end\n"                            \
+  "    last = last - 1\n"                                                             \
+  "  end\n"                                                                           \
+  "  return string.sub(s, 1, last)\n"                                                 \
+  "end\n"                                                                             \
+  "local function with_id(p, q, raw, now, reuse)\n"                                   \
+  "  local body = trim_end(raw)\n"                                                    \
+  "  local at, _, id = string.find(body, '\"preforkd\":{\"id\":\"(%d+)\"}}$')\n"      \
+  "  if id and reuse then\n"                                                          \
+  "    local state = redis.call('HGET', p .. 'job:' .. id, 'state')\n"               \
+  "    if state == 'queued' or state == 'retry' then return id, raw end\n"           \
   "  end\n"                                                                           \
   "  if id then\n"                                                                    \
-  "    raw = (string.gsub(raw, ',?%s*\"preforkd\":{\"id\":\"%d+\"}}%s*$', '}'))\n"    \
+  "    local before = trim_end(string.sub(body, 1, at - 1))\n"                        \
+  "    if string.sub(before, -1) == ',' then before = string.sub(before, 1, -2) end\n" \
+  "    body = before .. '}'\n"                                                        \
   "  end\n"                                                                           \
   "  id = tostring(redis.call('INCR', p .. 'next_id'))\n"                             \
-  "  local body = string.match(raw, '^(.-)%s*$')\n"                                   \
+  "  raw = body\n"                                                                    \
   "  if string.match(body, '^%s*{%s*}$') then\n"                                      \
   "    raw = '{\"preforkd\":{\"id\":\"' .. id .. '\"}}'\n"                            \
   "  elseif string.sub(body, -1) == '}' and string.match(body, '^%s*{') then\n"       \
@@ -67,7 +84,7 @@ const char* const claim_script =
     "    local raw = redis.call('LPOP', ns .. ':queue:' .. q)\n"
     "    if not raw then break end\n"
     "    local id\n"
-    "    id, raw = with_id(p, q, raw, now)\n"
+    "    id, raw = with_id(p, q, raw, now, true)\n"
     "    local entry = id .. '\\n' .. raw\n"
     "    redis.call('RPUSH', processing, entry)\n"
     "    local job = p .. 'job:' .. id\n"
@@ -86,9 +103,16 @@ const char* const claim_script =
     "out[#out + 1] = nxt[2] or ''\n"
     "return out\n";
 
-// ARGV: ns holder now mode(done|retry|dead|release) id error run_at failure_json
+// ARGV: ns holder now mode(done|retry|dead|release) id error run_at failure_json keep_done
 // Returns 1, or 0 when the lease was lost (the job was recovered and runs elsewhere).
 const char* const finish_script =
+    // The job's unique key, when it still names this job, is free again.
+    "local function release_unique(p, job, id)\n"
+    "  local unique = redis.call('HGET', job, 'unique_key')\n"
+    "  if unique and unique ~= '' and redis.call('GET', p .. 'unique:' .. unique) == id then\n"
+    "    redis.call('DEL', p .. 'unique:' .. unique)\n"
+    "  end\n"
+    "end\n"
     "local ns, holder, now, mode, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
     "local p = ns .. ':preforkd:'\n"
     "local job = p .. 'job:' .. id\n"
@@ -107,12 +131,13 @@ const char* const finish_script =
     "  redis.call('HINCRBY', p .. 'dead', q, 1)\n"
     "  redis.call('HSET', job, 'state', 'dead', 'last_error', ARGV[6], 'finished_at', now,\n"
     "             'locked_by', '', 'failure', ARGV[8])\n"
-    "  local unique = redis.call('HGET', job, 'unique_key')\n"
-    "  if unique and unique ~= '' and redis.call('GET', p .. 'unique:' .. unique) == id then\n"
-    "    redis.call('DEL', p .. 'unique:' .. unique)\n"
-    "  end\n"
+    "  release_unique(p, job, id)\n"
     "elseif mode == 'done' then\n"
+    // As an ack with a claim does (claim_script): an outage during the job sends its
+    // result this way, and the unique key must not stay held for ever.
     "  redis.call('HSET', job, 'state', 'done', 'finished_at', now, 'locked_by', '', 'last_error', '')\n"
+    "  redis.call('PEXPIRE', job, ARGV[9])\n"
+    "  release_unique(p, job, id)\n"
     "  redis.call('INCR', ns .. ':stat:processed')\n"
     "  redis.call('HINCRBY', p .. 'done', q, 1)\n"
     "else\n"
@@ -137,7 +162,7 @@ const char* const enqueue_script =
     "  if existing then\n"
     "    out[#out + 1] = {existing, 1}\n"
     "  else\n"
-    "    local id, raw = with_id(p, q, body, now)\n"
+    "    local id, raw = with_id(p, q, body, now, false)\n"
     "    local job = p .. 'job:' .. id\n"
     "    redis.call('HSET', job, 'run_at', run_at, 'priority', priority, 'unique_key', unique,\n"
     "               'max_attempts', max_attempts)\n"

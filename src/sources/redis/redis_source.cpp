@@ -202,7 +202,7 @@ void RedisSource::finish(const Job& job, const char* mode, const std::string& er
   flush_acks();
   const std::string& holder = job.lease_holder.empty() ? worker_id_ : job.lease_holder;
   eval(finish_script, {settings_.ns, holder, std::to_string(now_ms()), mode, job.id, error,
-                       std::to_string(run_at), failure});
+                       std::to_string(run_at), failure, std::to_string(settings_.keep_done.count())});
 }
 
 void RedisSource::fail(const Job& job, std::string_view reason, RetryDecision retry) {
