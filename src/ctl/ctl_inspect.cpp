@@ -51,7 +51,12 @@ SystemTime parse_time(const std::string& text) {
     if (end && *end == ':') end = ::strptime(end, ":%S", &tm);
     if (end && *end == 'Z') ++end;
     if (!end || *end) throw std::invalid_argument("--at '" + text + "' is not a time: " + form);
+    std::tm given = tm;
     seconds = ::timegm(&tm);
+    // timegm carries a day past the month's end over (February 30th is March 2nd).
+    if (tm.tm_mday != given.tm_mday || tm.tm_mon != given.tm_mon || tm.tm_year != given.tm_year ||
+        tm.tm_hour != given.tm_hour || tm.tm_min != given.tm_min || tm.tm_sec != given.tm_sec)
+      throw std::invalid_argument("--at '" + text + "' is not a date that exists: " + form);
   }
   if (seconds > latest)
     throw std::invalid_argument("--at '" + text + "' is too far ahead: give a time before 2200");
@@ -106,11 +111,13 @@ int jobs_command(const Args& args, JobSource& source) {
       throw std::invalid_argument("--state '" + *state + "' is not one of queued, running, done, retry, dead");
   }
   if (auto limit = args.get("--limit")) {
-    try {
-      filter.limit = std::stoul(*limit);
-    } catch (const std::exception&) {
-      throw std::invalid_argument("--limit must be a positive number (got '" + *limit + "')");
-    }
+    // Digits only: stoul took "-3" as 2^64 - 3 (everything, or a database error).
+    unsigned long value = 0;
+    auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), value);
+    if (limit->empty() || ec != std::errc() || end != limit->data() + limit->size() || value == 0 ||
+        value > 1000000)
+      throw std::invalid_argument("--limit must be a number from 1 to 1000000 (got '" + *limit + "')");
+    filter.limit = value;
   }
   auto jobs = source.list(filter);
   if (args.has("--json")) {

@@ -10,9 +10,21 @@ namespace preforkd {
 
 std::string persistent_request(const Job& job) {
   nlohmann::json request = {{"id", job.id}, {"queue", job.queue}, {"attempt", job.attempt}};
-  auto payload = parse_outside_json(job.payload);
-  request["payload"] = payload.is_discarded() ? nlohmann::json(job.payload) : std::move(payload);
-  return request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (parse_outside_json(job.payload).is_discarded()) {
+    // Not JSON (a Resque client may push anything): it travels as a JSON string.
+    request["payload"] = job.payload;
+    return request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }
+  // Valid JSON goes as its own text, not parsed and written out again, which turned
+  // 18446744073709551616 into 1.8446744073709552e+19 and 1.10 into 1.1. A raw line
+  // break in valid JSON is whitespace (a string cannot hold one): a space keeps it on
+  // the one line of the protocol.
+  std::string line = request.dump();
+  line.pop_back();  // the closing brace: the payload goes last
+  line += ",\"payload\":";
+  for (char c : job.payload) line += (c == '\n' || c == '\r') ? ' ' : c;
+  line += "}\n";
+  return line;
 }
 
 std::optional<HandlerOutcome> parse_persistent_answer(const std::string& line,

@@ -28,6 +28,12 @@ size_t nesting_depth(std::string_view text, size_t limit) {
 }  // namespace
 
 nlohmann::json parse_outside_json(std::string_view text, std::string* why) {
+  // The parser stops at a NUL as at the end: '{"a":1}\0garbage' passed, and what
+  // followed the NUL travelled on to handlers.
+  if (auto nul = text.find('\0'); nul != std::string_view::npos) {
+    if (why) *why = "a NUL byte at offset " + std::to_string(nul);
+    return nlohmann::json::value_t::discarded;
+  }
   if (nesting_depth(text, max_json_depth) > max_json_depth) {
     if (why) *why = "nested deeper than " + std::to_string(max_json_depth) + " levels";
     return nlohmann::json::value_t::discarded;

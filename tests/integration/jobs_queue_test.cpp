@@ -113,6 +113,17 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
       {{"jobs", "--state", "sleeping"}, "", "--state 'sleeping' is not one of"},
       {{"enqueue", "q1", "--source", "nope"}, "", "no source named 'nope'"},
       {{"frobnicate"}, "", "unknown command 'frobnicate'"},
+      // Found by a probe: what followed a NUL reached exec handlers; February 30th
+      // became March 2nd; a negative limit listed everything.
+      {{"enqueue", "q1", "--payload", "-"}, std::string("{\"a\":\"x\"}\0garbage", 17),
+       "the payload on stdin is not valid JSON: a NUL byte at offset 9"},
+      {{"enqueue", "q1", "--batch"}, std::string("{}\n{\"a\":1}\0x\n", 13),
+       "stdin line 2 is not valid JSON: a NUL byte at offset 7"},
+      {{"enqueue", "q1", "--at", "2026-02-30T00:00:00Z"}, "",
+       "--at '2026-02-30T00:00:00Z' is not a date that exists"},
+      {{"enqueue", "q1", "--at", "2026-04-31T12:00:00Z"}, "", "is not a date that exists"},
+      {{"jobs", "--limit", "-3"}, "", "--limit must be a number from 1 to 1000000 (got '-3')"},
+      {{"jobs", "--limit", "0"}, "", "--limit must be a number from 1 to 1000000 (got '0')"},
   };
   for (const auto& c : cases) {
     auto result = f.ctl(c.args, c.input);

@@ -20,6 +20,23 @@ TEST(PersistentProtocol, RequestIsOneLineWithThePayloadEmbeddedAsJson) {
   EXPECT_EQ(request["payload"]["to"], "a@b");
 }
 
+TEST(PersistentProtocol, ThePayloadTravelsAsWrittenNumbersIncluded) {
+  // Parsed and written out again, 18446744073709551616 became 1.8446744073709552e+19,
+  // 1.10 became 1.1 and 1E2 100.0: what the database kept digit for digit, and exec
+  // handlers got unchanged, reached a persistent handler changed (found by a probe).
+  std::string payload = R"({"price": 1.10, "big": 18446744073709551616, "e": 1E2, "neg": -0})";
+  Job job{"5", "q", payload, 1, 0, 0, ""};
+  std::string line = preforkd::persistent_request(job);
+  EXPECT_NE(line.find("\"payload\":" + payload + "}\n"), std::string::npos) << line;
+  auto request = nlohmann::json::parse(line);
+  EXPECT_EQ(request["id"], "5");
+  EXPECT_TRUE(request["payload"]["price"].is_number()) << line;
+
+  Job bare{"6", "q", "123456789012345678901234567890", 1, 0, 0, ""};
+  EXPECT_EQ(preforkd::persistent_request(bare),
+            R"({"attempt":1,"id":"6","queue":"q","payload":123456789012345678901234567890})" "\n");
+}
+
 TEST(PersistentProtocol, APayloadThatIsNotJsonTravelsAsAString) {
   Job job{"1", "q", "plain text", 1, 0, 0, ""};
   EXPECT_EQ(nlohmann::json::parse(preforkd::persistent_request(job))["payload"], "plain text");
