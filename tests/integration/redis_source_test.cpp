@@ -391,3 +391,27 @@ TEST(Redis, ALongRunOfSpacesInAPayloadCostsRedisNothingSpecial) {
   EXPECT_EQ(daemon.count_output("no answer within"), 0u) << daemon.output();
   EXPECT_EQ(daemon.count_output("reconnecting"), 0u) << daemon.output();
 }
+
+TEST(Redis, ABatchGivenBackOnTermIsInItsQueueInTheOrderItWasTaken) {
+  // Each job went back to the head of the queue one by one: the batch came back
+  // reversed, breaking Resque's first-in, first-out order (found by a probe).
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis, ", prefetch: 4") + "pools:\n" +
+                           jobs_pool("w", exec_handler(), {"q"}, 1, "    timeout_grace: 500ms\n"));
+  std::vector<std::string> ids = f.enqueue_batch("q", std::vector<std::string>(5, R"({"sleep_ms": 30000})"));
+  {
+    Daemon daemon(f.config, f.env);
+    ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+    daemon.signal(SIGTERM);
+    EXPECT_EQ(exit_code(daemon.wait_exit(20s)), 0) << daemon.output();
+  }
+  std::istringstream queue(redis.cli({"LRANGE", "resque:queue:q", "0", "-1"}));
+  std::vector<std::string> order;
+  for (std::string line; std::getline(queue, line);) {
+    auto at = line.find(R"("preforkd":{"id":")");
+    if (at != std::string::npos) order.push_back(line.substr(at + 18, line.find('"', at + 18) - at - 18));
+  }
+  EXPECT_EQ(order, ids);
+  for (const auto& id : ids) EXPECT_EQ(f.job(id)["attempts"], 0) << id;
+}

@@ -60,7 +60,7 @@ RedisSource::~RedisSource() {
   // A stopping worker: acknowledge what it finished, give back what it prefetched.
   try {
     flush_acks();
-    for (const auto& job : prefetched_) release(job);
+    release_prefetched();
   } catch (const std::exception& e) {
     spdlog::warn("redis: could not hand back on close ({}); the jobs return when the lease expires",
                  e.what());
@@ -216,7 +216,21 @@ void RedisSource::fail(const Job& job, std::string_view reason, RetryDecision re
                         std::chrono::system_clock::now()));
 }
 
-void RedisSource::release(const Job& job) { finish(job, "release", "", 0); }
+void RedisSource::release(const Job& job) {
+  // A job given back (TERM) goes back in front of what was prefetched after it.
+  release_prefetched();
+  finish(job, "release", "", 0);
+}
+
+void RedisSource::release_prefetched() {
+  // Each goes back to the head of its queue: the last first, so that the queue is in the
+  // order the batch was taken (one by one from the front, the batch came back reversed).
+  while (!prefetched_.empty()) {
+    Job job = std::move(prefetched_.back());
+    prefetched_.pop_back();
+    finish(job, "release", "", 0);
+  }
+}
 
 void RedisSource::extend_lease(const Job& job) {
   const std::string& holder = job.lease_holder.empty() ? worker_id_ : job.lease_holder;

@@ -49,6 +49,7 @@ class RedisSource final : public JobSource {
   Reply eval(const char* script, std::vector<std::string> args, bool allow_error = false);
   bool claim(std::span<const std::string> queues, int max_jobs, int64_t* next_due);
   void flush_acks();
+  void release_prefetched();  // gives back every job prefetched and not started
   void maybe_recover();
   void subscribe(std::span<const std::string> queues);
   void finish(const Job& job, const char* mode, const std::string& error, int64_t run_at,
