@@ -115,7 +115,7 @@ void Db::fail(int rc, std::string_view what) const {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED: message += " (another process holds the database longer than busy_timeout)"; break;
-    case SQLITE_FULL: message += " (disk full: free space; no job was written)"; break;
+    case SQLITE_FULL: message += " (disk full: free space; this write was rolled back, nothing half-done)"; break;
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
     case SQLITE_PERM: message += " (check that the file and its directory are writable by this user)"; break;
