@@ -239,9 +239,15 @@ pid_t the_spare(const Daemon& daemon) {
   return spare;
 }
 
-// A function pool of one idle child, up, and the spare that follows it.
+// A function pool of one idle child, up, and the spare that follows it. The child
+// notes its pid in `pid_log` once it runs its function (note_pid_and_idle).
 struct PoolOfOne {
-  FunctionPool pool{"ready_and_idle", 1};
+  explicit PoolOfOne(const std::string& function = "ready_and_idle")
+      : pool(function, 1, "{ PID_LOG: \"" + pid_log + "\" }") {}
+
+  TempDir logs;
+  std::string pid_log = logs.file("pids");
+  FunctionPool pool;
   Daemon daemon{pool.config, {}, {}, test_inprocess_bin()};
   pid_t child = 0;
   pid_t spare = 0;
@@ -262,6 +268,12 @@ struct PoolOfOne {
       return next != 0;
     });
     return next;
+  }
+
+  // Kills the child; true once the spare, made a child in its place, ran its function.
+  bool spare_runs_after_the_child_is_killed() const {
+    ::kill(child, SIGKILL);
+    return wait_until([&] { return read_file(pid_log).find(std::to_string(spare) + "\n") != std::string::npos; });
   }
 
   // Kills the child; true once one other child has taken its place.
@@ -336,14 +348,9 @@ TEST(ForkServer, ASignalToPreforkdsProcessGroupDoesNotWaitInASpareForItsChild) {
   // Ctrl-Z in a terminal sends TSTP to preforkd's process group. A spare in that group,
   // its signals blocked while it waits, kept the signal pending, and the child it became
   // stopped as soon as it unblocked them, before running its function.
-  TempDir logs;
-  std::string pid_log = logs.file("pids");
-  FunctionPool pool("note_pid_and_idle", 1, "{ PID_LOG: \"" + pid_log + "\" }");
-  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
-  ASSERT_TRUE(daemon.wait_output("generation 1 ready") && daemon.wait_children(1)) << daemon.output();
-  pid_t child = daemon.children().at(0);
-  pid_t spare = the_spare(daemon);
-  ASSERT_NE(spare, 0) << daemon.output();
+  PoolOfOne p("note_pid_and_idle");
+  ASSERT_TRUE(p.up()) << p.daemon.output();
+  Daemon& daemon = p.daemon;
 
   // What the terminal does, to preforkd's group but not to this test, which shares it.
   pid_t group = ::getpgid(daemon.pid());
@@ -354,10 +361,9 @@ TEST(ForkServer, ASignalToPreforkdsProcessGroupDoesNotWaitInASpareForItsChild) {
   ASSERT_TRUE(wait_until([&] { return process_state(daemon.pid()) == 'T'; })) << daemon.output();
   daemon.signal(SIGCONT);
 
-  ::kill(child, SIGKILL);
-  EXPECT_TRUE(wait_until([&] { return read_file(pid_log).find(std::to_string(spare) + "\n") != std::string::npos; }))
+  EXPECT_TRUE(p.spare_runs_after_the_child_is_killed())
       << "the spare, made a child, did not run its function (state "
-      << process_state(spare) << "):\n" << daemon.output();
+      << process_state(p.spare) << "):\n" << daemon.output();
 }
 
 TEST(ForkServer, ASignalSentToAWaitingSpareIsNotActedOnByTheChildItBecomes) {
@@ -365,14 +371,10 @@ TEST(ForkServer, ASignalSentToAWaitingSpareIsNotActedOnByTheChildItBecomes) {
   // `systemctl kill`, which signals every process of the unit) stayed pending, and
   // killed the child the spare became as soon as it unblocked its signals: a failure
   // and a respawn backoff, hours later. A TERM made it return at once.
-  TempDir logs;
-  std::string pid_log = logs.file("pids");
-  FunctionPool pool("note_pid_and_idle", 1, "{ PID_LOG: \"" + pid_log + "\" }");
-  Daemon daemon(pool.config, {}, {}, test_inprocess_bin());
-  ASSERT_TRUE(daemon.wait_output("generation 1 ready") && daemon.wait_children(1)) << daemon.output();
-  pid_t child = daemon.children().at(0);
-  pid_t spare = the_spare(daemon);
-  ASSERT_NE(spare, 0) << daemon.output();
+  PoolOfOne p("note_pid_and_idle");
+  ASSERT_TRUE(p.up()) << p.daemon.output();
+  Daemon& daemon = p.daemon;
+  pid_t spare = p.spare;
   for (int signo : {SIGHUP, SIGTERM, SIGUSR1}) ::kill(spare, signo);
   // Blocked, so pending: what the spare would act on once it is a child.
   ASSERT_TRUE(wait_until([&] {
@@ -380,9 +382,7 @@ TEST(ForkServer, ASignalSentToAWaitingSpareIsNotActedOnByTheChildItBecomes) {
     return status.find("ShdPnd:\t0000000000004201") != std::string::npos;
   })) << read_file("/proc/" + std::to_string(spare) + "/status");
 
-  ::kill(child, SIGKILL);
-  ASSERT_TRUE(wait_until([&] { return read_file(pid_log).find(std::to_string(spare) + "\n") != std::string::npos; }))
-      << daemon.output();
+  ASSERT_TRUE(p.spare_runs_after_the_child_is_killed()) << daemon.output();
   EXPECT_TRUE(pid_alive(spare)) << daemon.output();
   EXPECT_EQ(daemon.children(), std::vector<pid_t>{spare}) << daemon.output();
   EXPECT_EQ(daemon.count_output("exit status 0"), 0u) << daemon.output();
