@@ -357,8 +357,10 @@ TEST(ForkServer, ASignalToPreforkdsProcessGroupDoesNotWaitInASpareForItsChild) {
   std::vector<pid_t> in_group{daemon.pid()};
   for (pid_t pid : children_of(daemon.pid()))
     if (::getpgid(pid) == group) in_group.push_back(pid);
+  // Queued (pending) when kill returns. Whether preforkd itself stops depends on its
+  // group: in an orphaned one (a CI run without a terminal) the kernel drops TSTP
+  // there; a child in a group of its own would still stop.
   for (pid_t pid : in_group) ::kill(pid, SIGTSTP);
-  ASSERT_TRUE(wait_until([&] { return process_state(daemon.pid()) == 'T'; })) << daemon.output();
   daemon.signal(SIGCONT);
 
   EXPECT_TRUE(p.spare_runs_after_the_child_is_killed())
