@@ -103,8 +103,14 @@ int job_command(const Args& args, JobSource& source) {
 }
 
 int jobs_command(const Args& args, JobSource& source) {
+  if (!args.positional.empty())
+    throw std::invalid_argument("jobs takes no argument (got '" + args.positional.front() +
+                                "'): filter with --queue, --state, --limit");
   JobFilter filter;
   filter.queue = args.get("--queue").value_or("");
+  if (!filter.queue.empty() && !is_valid_queue_name(filter.queue))
+    throw std::invalid_argument("--queue '" + filter.queue +
+                                "' is not a queue name: letters, digits, '_', '.', ':', '-' (1-200)");
   if (auto state = args.get("--state")) {
     filter.state = job_state_from_name(*state);
     if (!filter.state)
@@ -141,6 +147,8 @@ int retry_command(const Args& args, JobSource& source) {
 }
 
 int stats_command(const Args& args, JobSource& source) {
+  if (!args.positional.empty())
+    throw std::invalid_argument("stats takes no argument (got '" + args.positional.front() + "')");
   auto stats = source.stats();
   if (args.has("--json")) {
     nlohmann::json out = nlohmann::json::object();
