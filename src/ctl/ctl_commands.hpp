@@ -15,6 +15,10 @@ int retry_command(const Args& args, JobSource& source);
 int stats_command(const Args& args, JobSource& source);
 int migrate_command(const Args& args, JobSource& source);
 
+// Throws std::invalid_argument ("WHAT 'NAME' is not valid: ...") unless `name` is a
+// queue name.
+void require_queue_name(const std::string& name, const std::string& what);
+
 // "2026-11-25T10:00:00Z" (UTC; the Z and seconds optional) or a Unix time in seconds.
 SystemTime parse_time(const std::string& text);
 std::string format_time(SystemTime time);

@@ -42,9 +42,7 @@ NewJob job_template(const Args& args) {
                                 std::to_string(args.positional.size()) + ")");
   NewJob job;
   job.queue = args.positional.front();
-  if (!is_valid_queue_name(job.queue))
-    throw std::invalid_argument("queue name '" + job.queue +
-                                "' is not valid: use letters, digits, '_', '.', ':', '-' (1-200)");
+  require_queue_name(job.queue, "queue name");
   if (args.has("--delay") && args.has("--at"))
     throw std::invalid_argument("give either --delay or --at, not both");
   if (auto delay = args.get("--delay")) {
@@ -102,6 +100,12 @@ int enqueue_command(const Args& args, JobSource& source) {
   EnqueueResult result = source.enqueue(job);
   print_result(result, job);
   return 0;
+}
+
+void require_queue_name(const std::string& name, const std::string& what) {
+  if (!is_valid_queue_name(name))
+    throw std::invalid_argument(what + " '" + name +
+                                "' is not valid: use letters, digits, '_', '.', ':', '-' (1-200)");
 }
 
 }  // namespace preforkd::ctl

@@ -108,9 +108,7 @@ int jobs_command(const Args& args, JobSource& source) {
                                 "'): filter with --queue, --state, --limit");
   JobFilter filter;
   filter.queue = args.get("--queue").value_or("");
-  if (!filter.queue.empty() && !is_valid_queue_name(filter.queue))
-    throw std::invalid_argument("--queue '" + filter.queue +
-                                "' is not a queue name: letters, digits, '_', '.', ':', '-' (1-200)");
+  if (!filter.queue.empty()) require_queue_name(filter.queue, "--queue");
   if (auto state = args.get("--state")) {
     filter.state = job_state_from_name(*state);
     if (!filter.state)

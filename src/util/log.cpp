@@ -102,7 +102,7 @@ void reopen_log_file() {
 }
 
 void follow_log_reopen() {
-  if (current_file_sink) current_file_sink->follow();
+  if (current_file_sink) current_file_sink->follow();  // a failure: the file it has stays
 }
 
 std::string syscall_error(const char* call, const std::string& argument, int err) {

@@ -27,28 +27,25 @@ void ReopeningFileSink::reopen() {
   fd_ = open_file(path_);  // on failure fd_ is untouched
 }
 
-void ReopeningFileSink::follow() {
-  if (generation_.load(std::memory_order_relaxed) == seen_generation_) return;
+std::optional<std::string> ReopeningFileSink::follow() {
+  if (generation_.load(std::memory_order_relaxed) == seen_generation_) return std::nullopt;
   try {
     reopen();
-  } catch (const spdlog::spdlog_ex&) {
+  } catch (const spdlog::spdlog_ex& e) {
+    return e.what();
   }
+  return std::nullopt;
 }
 
 void ReopeningFileSink::sink_it_(const spdlog::details::log_msg& msg) {
-  if (generation_.load(std::memory_order_relaxed) != seen_generation_) {
-    try {
-      reopen();
-    } catch (const spdlog::spdlog_ex& e) {
-      // Keep the file this process has. The supervisor's own reopen may well have worked
-      // (a child running as another `user:` cannot open a file only root may write), so
-      // say it here, once, in the file that goes on getting this process's lines.
-      std::string why = fmt::format("pid {}: {}; this process goes on writing to the file "
-                                    "it had (a child started after the USR1 writes to the "
-                                    "new one)",
-                                    ::getpid(), e.what());
-      write_line(spdlog::details::log_msg(msg.logger_name, spdlog::level::warn, why));
-    }
+  if (auto error = follow()) {
+    // Keep the file this process has. The supervisor's own reopen may well have worked
+    // (a child running as another `user:` cannot open a file only root may write), so
+    // say it here, once, in the file that goes on getting this process's lines.
+    std::string why = fmt::format("pid {}: {}; this process goes on writing to the file it "
+                                  "had (a child started after the USR1 writes to the new one)",
+                                  ::getpid(), *error);
+    write_line(spdlog::details::log_msg(msg.logger_name, spdlog::level::warn, why));
   }
   write_line(msg);
 }

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "util/unique_fd.hpp"
@@ -28,9 +29,10 @@ class ReopeningFileSink final : public spdlog::sinks::base_sink<spdlog::details:
   // Opens the path afresh and writes there from now on. When that fails it throws and
   // the sink keeps writing to the file it had.
   void reopen();
-  // reopen() if the shared counter moved since this copy last opened the file; a
-  // failure keeps the file it had, without a word.
-  void follow();
+  // reopen() if the shared counter moved since this copy last opened the file. A
+  // failure keeps the file it had, and is returned (it is not retried until the next
+  // move of the counter).
+  std::optional<std::string> follow();
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override;

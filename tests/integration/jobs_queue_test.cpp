@@ -124,7 +124,7 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
       {{"enqueue", "q1", "--at", "2026-04-31T12:00:00Z"}, "", "is not a date that exists"},
       {{"jobs", "--limit", "-3"}, "", "--limit must be a number from 1 to 1000000 (got '-3')"},
       {{"jobs", "--limit", "0"}, "", "--limit must be a number from 1 to 1000000 (got '0')"},
-      {{"jobs", "--queue", "bad q"}, "", "--queue 'bad q' is not a queue name"},
+      {{"jobs", "--queue", "bad q"}, "", "--queue 'bad q' is not valid"},
       {{"jobs", "q1"}, "", "jobs takes no argument (got 'q1')"},
       {{"stats", "--json", "extra"}, "", "stats takes no argument (got 'extra')"},
   };

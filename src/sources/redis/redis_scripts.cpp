@@ -46,10 +46,20 @@ namespace preforkd::redis {
   "  return id, raw\n"                                                                \
   "end\n"
 
+// Shared helper: a job's unique key (`unique`, from its hash), when it still names this
+// job, is free again.
+#define PREFORKD_LUA_RELEASE_UNIQUE                                                   \
+  "local function release_unique(p, unique, id)\n"                                    \
+  "  if unique and unique ~= '' and redis.call('GET', p .. 'unique:' .. unique) == id then\n" \
+  "    redis.call('DEL', p .. 'unique:' .. unique)\n"                                 \
+  "  end\n"                                                                           \
+  "end\n"
+
 // ARGV: ns worker now lease keep_done max_jobs n_acks acked-id... queue...
 // Returns { {queue, entry, attempts, max_attempts, priority}..., next_due_ms or "" }.
 const char* const claim_script =
     PREFORKD_LUA_WITH_ID
+    PREFORKD_LUA_RELEASE_UNIQUE
     "local ns, worker, now, lease, keep_done = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]\n"
     "local max_jobs, n_acks = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
     "local p = ns .. ':preforkd:'\n"
@@ -61,9 +71,7 @@ const char* const claim_script =
     "  if fields[3] and redis.call('LREM', processing, 1, id .. '\\n' .. fields[3]) > 0 then\n"
     "    redis.call('HSET', job, 'state', 'done', 'finished_at', now, 'locked_by', '', 'last_error', '')\n"
     "    redis.call('PEXPIRE', job, keep_done)\n"
-    "    if fields[2] and fields[2] ~= '' and redis.call('GET', p .. 'unique:' .. fields[2]) == id then\n"
-    "      redis.call('DEL', p .. 'unique:' .. fields[2])\n"
-    "    end\n"
+    "    release_unique(p, fields[2], id)\n"
     "    redis.call('INCR', ns .. ':stat:processed')\n"
     "    redis.call('HINCRBY', p .. 'done', fields[1] or '?', 1)\n"
     "  end\n"
@@ -106,13 +114,7 @@ const char* const claim_script =
 // ARGV: ns holder now mode(done|retry|dead|release) id error run_at failure_json keep_done
 // Returns 1, or 0 when the lease was lost (the job was recovered and runs elsewhere).
 const char* const finish_script =
-    // The job's unique key, when it still names this job, is free again.
-    "local function release_unique(p, job, id)\n"
-    "  local unique = redis.call('HGET', job, 'unique_key')\n"
-    "  if unique and unique ~= '' and redis.call('GET', p .. 'unique:' .. unique) == id then\n"
-    "    redis.call('DEL', p .. 'unique:' .. unique)\n"
-    "  end\n"
-    "end\n"
+    PREFORKD_LUA_RELEASE_UNIQUE
     "local ns, holder, now, mode, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
     "local p = ns .. ':preforkd:'\n"
     "local job = p .. 'job:' .. id\n"
@@ -131,13 +133,13 @@ const char* const finish_script =
     "  redis.call('HINCRBY', p .. 'dead', q, 1)\n"
     "  redis.call('HSET', job, 'state', 'dead', 'last_error', ARGV[6], 'finished_at', now,\n"
     "             'locked_by', '', 'failure', ARGV[8])\n"
-    "  release_unique(p, job, id)\n"
+    "  release_unique(p, redis.call('HGET', job, 'unique_key'), id)\n"
     "elseif mode == 'done' then\n"
     // As an ack with a claim does (claim_script): an outage during the job sends its
     // result this way, and the unique key must not stay held for ever.
     "  redis.call('HSET', job, 'state', 'done', 'finished_at', now, 'locked_by', '', 'last_error', '')\n"
     "  redis.call('PEXPIRE', job, ARGV[9])\n"
-    "  release_unique(p, job, id)\n"
+    "  release_unique(p, redis.call('HGET', job, 'unique_key'), id)\n"
     "  redis.call('INCR', ns .. ':stat:processed')\n"
     "  redis.call('HINCRBY', p .. 'done', q, 1)\n"
     "else\n"
