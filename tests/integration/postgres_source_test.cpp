@@ -104,6 +104,19 @@ TEST(Postgres, JobsEndDoneRetriedOrDeadAndRetryRequeuesADeadJob) {
   EXPECT_EQ(nlohmann::json::parse(listed.out).size(), 2u) << listed.out;
 }
 
+// The test's library pool program is linked whole (preforkd_static_program) outside the
+// sanitizer build: libpq, opened at run time, must load and work in it too.
+TEST(Postgres, ALibraryPoolProgramRunsInProcessJobs) {
+  PgJobs t;
+  t.configure(jobs_pool("work", "in_process", {"inproc"}, 2, fast_retry));
+  Daemon daemon(t.f.config, t.f.env, {}, test_inprocess_bin());
+  std::string ok = t.f.enqueue("inproc", R"({"hello": "world"})");
+  std::string flaky = t.f.enqueue("inproc", R"({"fail_until_attempt": 2})");
+  for (const auto& id : {ok, flaky}) ASSERT_TRUE(t.f.wait_state(id, "done")) << daemon.output();
+  EXPECT_EQ(t.f.job(ok)["attempts"], 1);
+  EXPECT_EQ(t.f.job(flaky)["attempts"], 2);
+}
+
 TEST(Postgres, ADelayedJobDoesNotRunBeforeItsTime) {
   PgJobs t;
   t.configure(jobs_pool("work", exec_handler(), {"q1"}, 1));

@@ -1,11 +1,13 @@
 // The fork server that forks function and jobs pools' children: they stay the
 // supervisor's own children, glibc's view of them is right, and losing the server or
 // reloading loses no child.
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <sstream>
 
@@ -37,6 +39,21 @@ struct FunctionPool {
 };
 
 bool gone(pid_t pid) { return !pid_alive(pid); }
+
+// Whether the ELF program at `path` names a program interpreter (ld.so): false for a
+// program linked whole (-static-pie).
+bool has_interpreter(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  Elf64_Ehdr header{};
+  if (!in.read(reinterpret_cast<char*>(&header), sizeof header)) throw std::runtime_error("cannot read " + path);
+  for (int i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr segment{};
+    in.seekg(static_cast<std::streamoff>(header.e_phoff + i * sizeof segment));
+    if (!in.read(reinterpret_cast<char*>(&segment), sizeof segment)) throw std::runtime_error("short " + path);
+    if (segment.p_type == PT_INTERP) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -415,4 +432,16 @@ TEST(ForkServer, AServerKilledInTheMiddleOfABatchLeavesNoChildUnknownToTheSuperv
       << daemon.children().size() << " children:\n" << daemon.output();
   daemon.signal(SIGQUIT);
   EXPECT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+}
+
+// Every library pool test runs the fixture program; outside the sanitizer build (ASan
+// cannot link a static program) it is linked as README recommends for speed, with
+// preforkd_static_program, so those tests cover such a program. Guards that coverage.
+TEST(ForkServer, TheTestsLibraryPoolProgramIsLinkedWholeOutsideTheSanitizerBuild) {
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_TRUE(has_interpreter(test_inprocess_bin()));
+#else
+  EXPECT_FALSE(has_interpreter(test_inprocess_bin()));
+  EXPECT_TRUE(has_interpreter(preforkd_bin()));  // the preforkd binary stays dynamic
+#endif
 }

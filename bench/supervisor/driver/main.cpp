@@ -37,6 +37,8 @@ constexpr const char* usage_text =
     "  --workers N         children for the latency and reload runs (default 8)\n"
     "  --work-ms MS        length of each piece of work in the reload run (default 200)\n"
     "  --children KIND     in-process | exec | both (default both)\n"
+    "  --library-pool LINK static | dynamic: the in-process preforkd program, linked with\n"
+    "                      preforkd_static_program (default) or dynamically\n"
     "  --scenarios LIST    cold,churn,latency,reload,idle (default all)\n"
     "  --keep              keep the temporary directory (configs, supervisor logs)\n"
     "  --quick             --duration 2 --idle 2 --reps 1 --kills 20 --reloads 2\n";
@@ -69,6 +71,7 @@ struct Options {
   std::vector<Children> kinds = {Children::in_process, Children::exec};
   std::set<std::string> scenarios = {"cold", "churn", "latency", "reload", "idle"};
   bool keep_work_dir = false;
+  bool dynamic_library_pool = false;
 };
 
 bool parse(int argc, char** argv, Options& o) {
@@ -92,6 +95,10 @@ bool parse(int argc, char** argv, Options& o) {
       if (kind == "in-process") o.kinds = {Children::in_process};
       else if (kind == "exec") o.kinds = {Children::exec};
       else if (kind != "both") throw std::invalid_argument("--children: " + kind);
+    } else if (arg == "--library-pool") {
+      std::string link = value();
+      if (link == "dynamic") o.dynamic_library_pool = true;
+      else if (link != "static") throw std::invalid_argument("--library-pool: " + link);
     } else if (arg == "--scenarios") {
       std::stringstream in(value());
       o.scenarios.clear();
@@ -236,7 +243,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string work_dir = dir_template;
-  Paths paths{BENCH_LIBRARY_POOL, BENCH_PREFORKD, BENCH_CHILD, BENCH_BARE_FORK,
+  Paths paths{options.dynamic_library_pool ? BENCH_LIBRARY_POOL_DYNAMIC : BENCH_LIBRARY_POOL,
+              BENCH_PREFORKD, BENCH_CHILD, BENCH_BARE_FORK,
               BENCH_PEER_SCRIPT,  work_dir,       work_dir + "/events.fifo"};
   int status = 0;
   {
@@ -244,8 +252,9 @@ int main(int argc, char** argv) {
     Bench bench{paths, events, {}};
     Report report;
     std::printf("preforkd supervisor bench: churn %.0f s, idle %.0f s, %d cold starts per size, "
-                "%d kills, %d reloads; %ld CPUs; load average %s\n",
+                "%d kills, %d reloads; library pool linked %s; %ld CPUs; load average %s\n",
                 options.duration, options.idle, options.reps, options.kills, options.reloads,
+                options.dynamic_library_pool ? "dynamically" : "static",
                 ::sysconf(_SC_NPROCESSORS_ONLN), load_average().c_str());
     try {
       for (Children kind : options.kinds) measure(bench, options, kind, report);
