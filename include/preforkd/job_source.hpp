@@ -68,6 +68,18 @@ class JobSource {
   // A dead (or retry-waiting) job back to queued now, attempts reset. Throws JobNotFound.
   virtual void retry_now(const std::string& id) = 0;
 
+  // What this source still holds that it has not written, taken out of it after it
+  // failed (a lost connection): jobs this worker finished whose result waits for the
+  // next statement (deferred acks), and jobs leased ahead (prefetch) and not started.
+  // The worker settles them on the source that replaces this one (complete, release),
+  // so that a lost connection neither runs a finished job again nor burns an attempt of
+  // one never started. A source that defers nothing keeps the default.
+  struct Unsettled {
+    std::vector<Job> done;
+    std::vector<Job> not_started;  // in the order they were leased
+  };
+  virtual Unsettled take_unsettled() { return {}; }
+
   // An fd that, when readable, makes fetch() return at once (a worker's stop pipe).
   void set_interrupt_fd(int fd) { interrupt_fd_ = fd; }
   int interrupt_fd() const { return interrupt_fd_; }

@@ -18,12 +18,21 @@ SourceConnection::SourceConnection(const PoolConfig& pool, const SourceConfig& s
                                    ForkedChildContext& context)
     : pool_(pool), config_(source), context_(context) {}
 
+SourceConnection::~SourceConnection() {
+  size_t done = carried_.done.size(), not_started = carried_.not_started.size();
+  if (done + not_started > 0)
+    spdlog::warn("pool={} pid={}: source '{}' still unreachable at exit: {} finished and {} "
+                 "unstarted job(s) not recorded; they run again when their lease expires",
+                 pool_.name, ::getpid(), config_.name, done, not_started);
+}
+
 JobSource* SourceConnection::get() {
   if (source_) return source_.get();
   if (backoff_.count() > 0) wait_backoff();
   try {
     source_ = open_job_source(config_);
     source_->set_interrupt_fd(ForkedChildContext::stop_fd());
+    settle_carried();
   } catch (const std::exception& e) {
     broken(e);
     return nullptr;
@@ -38,7 +47,32 @@ JobSource* SourceConnection::get() {
   return source_.get();
 }
 
+void SourceConnection::settle_carried() {
+  size_t done = carried_.done.size(), not_started = carried_.not_started.size();
+  if (done + not_started == 0) return;
+  while (!carried_.done.empty()) {
+    source_->complete(carried_.done.back());
+    carried_.done.pop_back();
+  }
+  // The last first: each goes back to the head of its queue, which keeps their order.
+  while (!carried_.not_started.empty()) {
+    source_->release(carried_.not_started.back());
+    carried_.not_started.pop_back();
+  }
+  spdlog::info("pool={} pid={}: source '{}': {} job(s) finished before the failure recorded, {} "
+               "leased and not started given back",
+               pool_.name, ::getpid(), config_.name, done, not_started);
+}
+
 void SourceConnection::broken(const std::exception& error) {
+  if (source_) {
+    // Taken before the source is closed: its destructor would try to write them on the
+    // connection that just failed, and give up.
+    JobSource::Unsettled left = source_->take_unsettled();
+    for (Job& job : left.done) carried_.done.push_back(std::move(job));
+    carried_.not_started.insert(carried_.not_started.end(), std::make_move_iterator(left.not_started.begin()),
+                                std::make_move_iterator(left.not_started.end()));
+  }
   source_.reset();
   if (!in_outage_) {
     in_outage_ = true;

@@ -1,6 +1,8 @@
 // A worker child's connection to its source, kept usable through outages: opened on
 // demand, reopened with growing backoff after a failure, and one log line when an
-// outage starts and one when it ends (never one per retry, never a crash loop).
+// outage starts and one when it ends (never one per retry, never a crash loop). What
+// a failed source had not written (finished jobs, jobs leased ahead) is carried to the
+// next one and settled there first.
 #pragma once
 
 #include <memory>
@@ -13,6 +15,9 @@ namespace preforkd {
 class SourceConnection {
  public:
   SourceConnection(const PoolConfig& pool, const SourceConfig& source, ForkedChildContext& context);
+  ~SourceConnection();
+  SourceConnection(const SourceConnection&) = delete;
+  SourceConnection& operator=(const SourceConnection&) = delete;
 
   // The open source, or nullptr after waiting one backoff step (cut short by a stop).
   JobSource* get();
@@ -21,11 +26,15 @@ class SourceConnection {
 
  private:
   void wait_backoff();
+  // Writes on the new source what the failed ones left (JobSource::take_unsettled).
+  // Throws SourceError; what it did not write stays carried.
+  void settle_carried();
 
   const PoolConfig& pool_;
   const SourceConfig& config_;
   ForkedChildContext& context_;
   std::unique_ptr<JobSource> source_;
+  JobSource::Unsettled carried_;
   bool in_outage_ = false;
   std::chrono::steady_clock::time_point outage_started_;
   Duration backoff_{0};

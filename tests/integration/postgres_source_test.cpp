@@ -295,6 +295,31 @@ TEST(Postgres, LostConnectionsAndAServerRestartDuringADrainLoseNothing) {
   EXPECT_TRUE(daemon.running());
 }
 
+// A worker holds a batch (prefetch): jobs it finished, whose 'done' waits for its next
+// statement, and jobs not started yet. Its connection is cut. With one attempt each, a
+// finished job run again, or a job never started charged for a run, would end dead.
+TEST(Postgres, ALostConnectionLosesNoDeferredResultAndNoAttemptOfAJobNotStarted) {
+  PgJobs t;
+  t.configure(jobs_pool("work", persistent_handler(), {"bulk"}, 1, "    retry: { max_attempts: 1 }\n"),
+              ", prefetch: 10, lease: 3s");
+  Daemon daemon(t.f.config, t.f.env);
+  auto ids = t.f.enqueue_batch("bulk", std::vector<std::string>(4, R"({"sleep_ms": 1500})"));
+  // The first is done (its 'done' not written yet); during the second, the lease
+  // heartbeat (every second) finds the connection gone, with two jobs not started.
+  ASSERT_TRUE(wait_until([&] { return t.f.ends_per_job()[ids[0]] == 1; }, 30s)) << daemon.output();
+  t.pg.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'preforkd'");
+  ASSERT_TRUE(wait_until([&] { return t.count("state IN ('queued', 'running')") == 0; }, 60s))
+      << daemon.output();
+  EXPECT_EQ(t.count("state = 'done'"), 4) << daemon.output();
+  auto ends = t.f.ends_per_job();
+  for (const auto& id : ids) {
+    EXPECT_EQ(ends[id], 1) << "job " << id;
+    EXPECT_EQ(t.f.job(id)["attempts"], 1) << "job " << id;
+  }
+  EXPECT_TRUE(daemon.wait_output("1 job(s) finished before the failure recorded, 2 leased and not started given back"))
+      << daemon.output();
+}
+
 TEST(Postgres, PrefetchedJobsAreEachDoneExactlyOnce) {
   PgJobs t;
   t.configure(jobs_pool("work", persistent_handler(), {"bulk"}, 2), ", prefetch: 10");

@@ -415,3 +415,30 @@ TEST(Redis, ABatchGivenBackOnTermIsInItsQueueInTheOrderItWasTaken) {
   EXPECT_EQ(order, ids);
   for (const auto& id : ids) EXPECT_EQ(f.job(id)["attempts"], 0) << id;
 }
+
+// As Postgres.ALostConnectionLosesNoDeferredResultAndNoAttemptOfAJobNotStarted: a
+// worker holding finished jobs whose ack waits for its next claim, and jobs prefetched
+// and not started, loses its connection (CLIENT KILL). With one attempt each, none may
+// run twice or end dead.
+TEST(Redis, ALostConnectionLosesNoDeferredAckAndNoAttemptOfAJobNotStarted) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis, ", prefetch: 10, lease: 3s") + "pools:\n" +
+                           jobs_pool("w", persistent_handler(), {"bulk"}, 1, "    retry: { max_attempts: 1 }\n"));
+  Daemon daemon(f.config, f.env);
+  auto ids = f.enqueue_batch("bulk", std::vector<std::string>(4, R"({"sleep_ms": 1500})"));
+  ASSERT_TRUE(wait_until([&] { return f.ends_per_job()[ids[0]] == 1; }, 30s)) << daemon.output();
+  redis.cli({"CLIENT", "KILL", "TYPE", "normal"});
+  ASSERT_TRUE(wait_until([&] {
+    auto stats = f.stats("bulk");
+    return stats["queued"] + stats["running"] == 0;
+  }, 60s)) << daemon.output();
+  auto ends = f.ends_per_job();
+  for (const auto& id : ids) {
+    EXPECT_EQ(f.state(id), "done") << "job " << id;
+    EXPECT_EQ(ends[id], 1) << "job " << id;
+    EXPECT_EQ(f.job(id)["attempts"], 1) << "job " << id;
+  }
+  EXPECT_TRUE(daemon.wait_output("1 job(s) finished before the failure recorded, 2 leased and not started given back"))
+      << daemon.output();
+}

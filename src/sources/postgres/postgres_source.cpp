@@ -72,6 +72,7 @@ class PostgresSource final : public JobSource {
   JobInfo get(const std::string& id) override;
   std::vector<JobInfo> list(const JobFilter& filter) override;
   void retry_now(const std::string& id) override;
+  Unsettled take_unsettled() override;
 
  private:
   // Claims up to prefetch_ due jobs into claimed_ (writing the noted acks with it);
@@ -279,6 +280,24 @@ void PostgresSource::release(const Job& job) {
   db_.run("release", sql_.release, {number(job.id), worker_id_, channel_, acks[0], acks[1]},
           "give job " + job.id + " back");
   pending_acks_.clear();
+}
+
+JobSource::Unsettled PostgresSource::take_unsettled() {
+  // Leased to this worker's name, which its next connection has too: that connection
+  // writes them as its own (and a job whose lease ran out meanwhile is no longer ours:
+  // the statements change nothing then).
+  Unsettled unsettled;
+  for (auto& [id, finished] : pending_acks_) {
+    Job done;
+    done.id = std::move(id);
+    done.lease_holder = worker_id_;
+    unsettled.done.push_back(std::move(done));
+  }
+  pending_acks_.clear();
+  unsettled.not_started.assign(std::make_move_iterator(claimed_.begin()),
+                               std::make_move_iterator(claimed_.end()));
+  claimed_.clear();
+  return unsettled;
 }
 
 void PostgresSource::extend_lease(const Job& job) {

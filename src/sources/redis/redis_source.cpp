@@ -232,6 +232,24 @@ void RedisSource::release_prefetched() {
   }
 }
 
+JobSource::Unsettled RedisSource::take_unsettled() {
+  // Both stay in this connection's processing list. The finish script of the source
+  // that settles them names this holder, and does nothing for a job no longer in its
+  // list (recovered after a long outage, when the heartbeat had expired).
+  Unsettled unsettled;
+  for (std::string& id : pending_acks_) {
+    Job done;
+    done.id = std::move(id);
+    done.lease_holder = worker_id_;
+    unsettled.done.push_back(std::move(done));
+  }
+  pending_acks_.clear();
+  unsettled.not_started.assign(std::make_move_iterator(prefetched_.begin()),
+                               std::make_move_iterator(prefetched_.end()));
+  prefetched_.clear();
+  return unsettled;
+}
+
 void RedisSource::extend_lease(const Job& job) {
   const std::string& holder = job.lease_holder.empty() ? worker_id_ : job.lease_holder;
   connection_.command({"SET", key("heartbeat:" + holder), std::to_string(now_ms()), "PX",

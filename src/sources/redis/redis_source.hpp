@@ -44,6 +44,7 @@ class RedisSource final : public JobSource {
   JobInfo get(const std::string& id) override;
   std::vector<JobInfo> list(const JobFilter& filter) override;
   void retry_now(const std::string& id) override;
+  Unsettled take_unsettled() override;
 
  private:
   Reply eval(const char* script, std::vector<std::string> args, bool allow_error = false);
