@@ -442,3 +442,28 @@ TEST(Redis, ALostConnectionLosesNoDeferredAckAndNoAttemptOfAJobNotStarted) {
   EXPECT_TRUE(daemon.wait_output("1 job(s) finished before the failure recorded, 2 leased and not started given back"))
       << daemon.output();
 }
+
+// A job that is no JSON object (pushed by another client) cannot carry its id, so its
+// attempts cannot be counted: it used to get a new id at every claim and be retried for
+// ever. It is now dead at once, in Resque's failed list, without a run.
+TEST(Redis, AJobThatIsNoJsonObjectIsDeadAtOnceNotRetriedForEver) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" +
+                           jobs_pool("w", persistent_handler(), {"q"}, 1,
+                                     "    retry: { max_attempts: 3, backoff: fixed, base: 10ms }\n"));
+  Daemon daemon(f.config, f.env);
+  push_as_resque_does(redis, "q", R"(["fail", 1])");
+  std::string ok = f.enqueue("q", "{}");  // behind it, and run as usual
+  ASSERT_TRUE(f.wait_state(ok, "done")) << daemon.output();
+  ASSERT_TRUE(wait_until([&] { return redis.cli({"LLEN", "resque:failed"}) == "1\n"; })) << daemon.output();
+  auto failure = nlohmann::json::parse(redis.cli({"LINDEX", "resque:failed", "0"}));
+  EXPECT_EQ(failure["payload"], nlohmann::json::parse(R"(["fail", 1])")) << failure;
+  EXPECT_EQ(failure["queue"], "q") << failure;
+  EXPECT_NE(failure["error"].get<std::string>().find("not a JSON object"), std::string::npos) << failure;
+  EXPECT_EQ(f.runs().size(), 1u) << "only the object job ran";
+  EXPECT_EQ(redis.cli({"ZCARD", "resque:preforkd:delayed"}), "0\n");
+  EXPECT_EQ(redis.cli({"LLEN", "resque:queue:q"}), "0\n");
+  EXPECT_EQ(f.stats("q")["dead"], 1) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("is dead without a run")) << daemon.output();
+}

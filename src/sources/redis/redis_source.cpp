@@ -46,6 +46,17 @@ bool is_dead_local_worker(const std::string& worker, const std::string& node, pi
 
 int connections_opened = 0;
 
+// Whether the claim script could give the stored body its id ('with_id': the body,
+// without trailing blanks, starts with '{' after blanks and ends with '}'). A body that
+// is no object (`["x"]`, `"x"`, `42`, pushed by a client other than preforkctl) gets a
+// new id, with no attempt counted, every time it is claimed: retried, it would never
+// reach max_attempts.
+bool carries_its_id(std::string_view body) {
+  size_t first = body.find_first_not_of(" \t\r\n\v\f");
+  size_t last = body.find_last_not_of(" \t\r\n\v\f");
+  return first != std::string_view::npos && body[first] == '{' && body[last] == '}';
+}
+
 }  // namespace
 
 RedisSource::RedisSource(RedisSettings settings, const std::string& worker_id)
@@ -110,9 +121,24 @@ bool RedisSource::claim(std::span<const std::string> queues, int max_jobs, int64
     job.attempt = to_int(row->element[2]);
     job.max_attempts = to_int(row->element[3]);
     job.priority = to_int(row->element[4]);
+    if (!carries_its_id(std::string_view(entry).substr(nl + 1))) {
+      bury_untrackable(job, std::string_view(entry).substr(nl + 1));
+      continue;
+    }
     prefetched_.push_back(std::move(job));
   }
   return !prefetched_.empty();
+}
+
+void RedisSource::bury_untrackable(const Job& job, std::string_view stored) {
+  // Dead at once, in Resque's failed list like any dead job: Resque's own worker fails
+  // such a job too (a job is a {"class": ..., "args": [...]} object).
+  std::string error = "the job is not a JSON object, so preforkd cannot count its attempts; "
+                      "enqueue it as an object (a Resque job is {\"class\": ..., \"args\": [...]})";
+  spdlog::warn("redis {}: job {} on queue {} is dead without a run: {}", settings_.url.display(),
+               job.id, job.queue, error);
+  finish(job, "dead", error, 0,
+         resque_failure(stored, job.queue, worker_id_, error, std::chrono::system_clock::now()));
 }
 
 void RedisSource::flush_acks() {

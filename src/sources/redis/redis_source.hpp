@@ -50,6 +50,8 @@ class RedisSource final : public JobSource {
   Reply eval(const char* script, std::vector<std::string> args, bool allow_error = false);
   bool claim(std::span<const std::string> queues, int max_jobs, int64_t* next_due);
   void flush_acks();
+  // A claimed job whose body cannot carry its id (not an object): dead, not run.
+  void bury_untrackable(const Job& job, std::string_view stored);
   void release_prefetched();  // gives back every job prefetched and not started
   void maybe_recover();
   void subscribe(std::span<const std::string> queues);
