@@ -467,3 +467,27 @@ TEST(Redis, AJobThatIsNoJsonObjectIsDeadAtOnceNotRetriedForEver) {
   EXPECT_EQ(f.stats("q")["dead"], 1) << daemon.output();
   EXPECT_TRUE(daemon.wait_output("is dead without a run")) << daemon.output();
 }
+
+// A queue key that is no list (SET by mistake) used to fail every claim with WRONGTYPE:
+// the workers reconnected every 100 ms and the pool's other queues starved. It is now
+// skipped with one error line per worker; the other queues are served.
+TEST(Redis, AQueueKeyOfAnotherTypeIsSkippedAndTheOtherQueuesServed) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" +
+                           jobs_pool("w", persistent_handler(), {"broken", "good"}, 1));
+  redis.cli({"SET", "resque:queue:broken", "not a list"});
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("good", "{}");
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  // A delayed job of that queue falls due: it waits in the delayed set, it is not lost.
+  std::string later = f.enqueue("good", "{}", {"--delay", "200ms"});
+  redis.cli({"ZADD", "resque:preforkd:delayed", "0", "broken\n{\"class\":\"X\",\"args\":[]}"});
+  ASSERT_TRUE(f.wait_state(later, "done")) << daemon.output();
+  EXPECT_EQ(redis.cli({"ZCARD", "resque:preforkd:delayed"}), "1\n");
+  EXPECT_TRUE(daemon.wait_output("queue 'broken' is skipped: its key resque:queue:broken is not a list"))
+      << daemon.output();
+  EXPECT_EQ(daemon.count_output("is skipped"), 1u) << daemon.output();
+  EXPECT_EQ(daemon.count_output("reconnecting with backoff"), 0u) << daemon.output();
+  EXPECT_EQ(redis.cli({"GET", "resque:queue:broken"}), "not a list\n");
+}

@@ -56,7 +56,8 @@ namespace preforkd::redis {
   "end\n"
 
 // ARGV: ns worker now lease keep_done max_jobs n_acks acked-id... queue...
-// Returns { {queue, entry, attempts, max_attempts, priority}..., next_due_ms or "" }.
+// Returns { {queue, entry, attempts, max_attempts, priority}..., {'wrongtype', queue}...,
+// next_due_ms or "" }: a wrongtype row names a queue whose key is no list.
 const char* const claim_script =
     PREFORKD_LUA_WITH_ID
     PREFORKD_LUA_RELEASE_UNIQUE
@@ -76,20 +77,28 @@ const char* const claim_script =
     "    redis.call('HINCRBY', p .. 'done', fields[1] or '?', 1)\n"
     "  end\n"
     "end\n"
+    "local wrong = {}\n"
     "local due = redis.call('ZRANGEBYSCORE', p .. 'delayed', '-inf', now, 'LIMIT', 0, 100)\n"
     "for _, member in ipairs(due) do\n"
     "  local nl = string.find(member, '\\n', 1, true)\n"
     "  local q = string.sub(member, 1, nl - 1)\n"
     "  local raw = string.sub(member, nl + 1)\n"
-    "  redis.call('RPUSH', ns .. ':queue:' .. q, raw)\n"
-    "  redis.call('SADD', ns .. ':queues', q)\n"
-    "  redis.call('ZREM', p .. 'delayed', member)\n"
+    // A queue key of another type (a string, a set) is reported, not fatal: the other
+    // queues are served (see the `wrongtype` rows below).
+    "  local pushed = redis.pcall('RPUSH', ns .. ':queue:' .. q, raw)\n"
+    "  if type(pushed) == 'table' and pushed.err then\n"
+    "    wrong[q] = true\n"
+    "  else\n"
+    "    redis.call('SADD', ns .. ':queues', q)\n"
+    "    redis.call('ZREM', p .. 'delayed', member)\n"
+    "  end\n"
     "end\n"
     "local out = {}\n"
     "for qi = 8 + n_acks, #ARGV do\n"
     "  local q = ARGV[qi]\n"
     "  while #out < max_jobs do\n"
-    "    local raw = redis.call('LPOP', ns .. ':queue:' .. q)\n"
+    "    local raw = redis.pcall('LPOP', ns .. ':queue:' .. q)\n"
+    "    if type(raw) == 'table' and raw.err then wrong[q] = true; break end\n"
     "    if not raw then break end\n"
     "    local id\n"
     "    id, raw = with_id(p, q, raw, now, true)\n"
@@ -105,6 +114,7 @@ const char* const claim_script =
     // Strict priority: one claim never mixes a lower queue into a higher one's batch.
     "  if #out > 0 then break end\n"
     "end\n"
+    "for q in pairs(wrong) do out[#out + 1] = {'wrongtype', q} end\n"
     "redis.call('SET', p .. 'heartbeat:' .. worker, now, 'PX', lease)\n"
     "redis.call('SADD', p .. 'workers', worker)\n"
     "local nxt = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')\n"

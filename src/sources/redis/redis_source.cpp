@@ -109,6 +109,10 @@ bool RedisSource::claim(std::span<const std::string> queues, int max_jobs, int64
   if (next_due) *next_due = due.empty() ? INT64_MAX : std::stoll(due);
   for (size_t i = 0; i + 1 < reply->elements; ++i) {
     const redisReply* row = reply->element[i];
+    if (row->type == REDIS_REPLY_ARRAY && row->elements == 2 && reply_string(row->element[0]) == "wrongtype") {
+      warn_wrong_type(reply_string(row->element[1]));
+      continue;
+    }
     if (row->type != REDIS_REPLY_ARRAY || row->elements < 5) continue;
     std::string queue = reply_string(row->element[0]);
     std::string entry = reply_string(row->element[1]);
@@ -128,6 +132,16 @@ bool RedisSource::claim(std::span<const std::string> queues, int max_jobs, int64
     prefetched_.push_back(std::move(job));
   }
   return !prefetched_.empty();
+}
+
+void RedisSource::warn_wrong_type(const std::string& queue) {
+  // Once per queue and worker: it is checked at every claim, and stays until fixed.
+  if (!wrong_type_queues_.insert(queue).second) return;
+  std::string queue_key = settings_.ns + ":queue:" + queue;
+  spdlog::error("redis {}: queue '{}' is skipped: its key {} is not a list (see redis-cli TYPE {}); "
+                "the pool's other queues are served. Rename or delete that key: jobs pushed to "
+                "the queue meanwhile fail at the client, delayed ones wait",
+                settings_.url.display(), queue, queue_key, queue_key);
 }
 
 void RedisSource::bury_untrackable(const Job& job, std::string_view stored) {

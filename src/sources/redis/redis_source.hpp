@@ -7,6 +7,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "preforkd/job_source.hpp"
@@ -52,6 +53,8 @@ class RedisSource final : public JobSource {
   void flush_acks();
   // A claimed job whose body cannot carry its id (not an object): dead, not run.
   void bury_untrackable(const Job& job, std::string_view stored);
+  // A queue whose key is not a list (the claim skips it): logged once.
+  void warn_wrong_type(const std::string& queue);
   void release_prefetched();  // gives back every job prefetched and not started
   void maybe_recover();
   void subscribe(std::span<const std::string> queues);
@@ -68,6 +71,7 @@ class RedisSource final : public JobSource {
   std::deque<Job> prefetched_;
   std::vector<std::string> pending_acks_;  // ids of jobs done, sent with the next claim
   std::chrono::steady_clock::time_point next_recover_{};
+  std::set<std::string> wrong_type_queues_;
 };
 
 }  // namespace preforkd::redis
