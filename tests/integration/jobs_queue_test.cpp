@@ -158,6 +158,12 @@ TEST(Queue, RetryRefusesAJobThatIsNotDead) {
   EXPECT_NE(result.err.find("job " + id + " is queued"), std::string::npos) << result.err;
 }
 
+TEST(Queue, RetryOfAJobWhoseUniqueKeyIsTakenNamesTheHolder) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  expect_retry_refused_while_its_unique_key_is_held(f, "q1");
+}
+
 TEST(Queue, ACorruptDatabaseIsRefusedWithAClearMessage) {
   JobsFixture f;
   std::filesystem::create_directories(f.dir.file("var"));

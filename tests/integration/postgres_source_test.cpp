@@ -155,6 +155,12 @@ TEST(Postgres, AUniqueKeyDedupesWhileTheFirstIsQueued) {
   EXPECT_EQ(t.f.job(third)["unique_key"], "user-42");
 }
 
+TEST(Postgres, RetryOfAJobWhoseUniqueKeyIsTakenNamesTheHolder) {
+  PgJobs t;
+  t.configure(jobs_pool("work", exec_handler(), {"q1"}, 1));
+  expect_retry_refused_while_its_unique_key_is_held(t.f, "q1");
+}
+
 TEST(Postgres, ABatchIsOneTransactionInOrder) {
   PgJobs t;
   t.configure(jobs_pool("work", exec_handler(), {"q1"}, 1));

@@ -14,6 +14,7 @@
 #include <map>
 #include <tuple>
 
+#include "sources/job_messages.hpp"
 #include "sources/postgres/pg_array.hpp"
 #include "sources/postgres/pg_connection.hpp"
 #include "sources/postgres/pg_queries.hpp"
@@ -430,9 +431,22 @@ std::vector<JobInfo> PostgresSource::list(const JobFilter& filter) {
 }
 
 void PostgresSource::retry_now(const std::string& id) {
+  JobInfo info = get(id);  // throws JobNotFound for an unknown id
+  if (!info.unique_key.empty() && (info.state == JobState::dead || info.state == JobState::retry)) {
+    // A dead job's key is free: another job may hold it now. Said plainly, not as the
+    // unique index's "duplicate key value" (which still ends a retry racing an enqueue).
+    auto holders = db_.run("holders", sql_.holders, {array_literal(std::vector<std::string>{info.unique_key})},
+                           "look up the holder of unique key '" + info.unique_key + "'");
+    for (int i = 0; i < holders.rows(); ++i) {
+      std::string holder = holders.text(i, 1);
+      if (holder != id)
+        throw JobNotFound(unique_key_held_message(id, info.unique_key, holder,
+                                                  job_state_name(get(holder).state)));
+    }
+  }
   auto rows = db_.run("retry_now", sql_.retry_now, {number(id), channel_}, "requeue job " + id);
   if (rows.rows() > 0) return;
-  JobInfo info = get(id);  // throws JobNotFound for an unknown id
+  info = get(id);
   throw JobNotFound("job " + id + " is " + job_state_name(info.state) +
                     ": only dead or retry-waiting jobs can be retried");
 }

@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "preforkd/config.hpp"
+#include "sources/job_messages.hpp"
 #include "sources/source_settings.hpp"
 #include "sources/sqlite/sqlite_db.hpp"
 #include "sources/sqlite/sqlite_schema.hpp"
@@ -429,6 +430,16 @@ void SqliteSource::retry_now(const std::string& id) {
     throw JobNotFound("job " + id + " is " + job_state_name(info.state) +
                       ": only dead or retry-waiting jobs can be retried");
   WriteTransaction tx(*db_);
+  if (!info.unique_key.empty()) {
+    // A dead job's key is free: another job may hold it now (at most one waiting or
+    // running job per key). Said plainly, not as the unique index's SQL error.
+    auto holder = db_->prepare("SELECT id, state FROM preforkd_jobs WHERE unique_key = ?1 AND "
+                               "state IN ('queued', 'running', 'retry') AND id <> ?2");
+    holder.bind(1, info.unique_key).bind(2, std::stoll(id));
+    if (holder.step())
+      throw JobNotFound(unique_key_held_message(id, info.unique_key, holder.text_column(0),
+                                                holder.text_column(1)));
+  }
   db_->prepare("UPDATE preforkd_jobs SET state = 'queued', attempts = 0, run_at = ?2, "
                "finished_at = NULL WHERE id = ?1 AND state IN ('dead', 'retry')")
       .bind(1, std::stoll(id))

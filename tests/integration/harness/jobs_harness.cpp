@@ -96,4 +96,21 @@ std::string persistent_handler() {
   return "{ persistent: " + yaml_list({test_handler_bin(), "persistent"}) + " }";
 }
 
+void expect_retry_refused_while_its_unique_key_is_held(const JobsFixture& f, const std::string& queue) {
+  std::string dead = f.enqueue(queue, R"({"exit": 1})", {"--unique", "report-7", "--max-attempts", "1"});
+  {
+    Daemon daemon(f.config, f.env);
+    ASSERT_TRUE(f.wait_state(dead, "dead")) << daemon.output();
+  }
+  std::string holder = f.enqueue(queue, "{}", {"--unique", "report-7"});
+  auto result = f.ctl({"retry", dead});
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find("job " + dead + " cannot be retried now: its unique key 'report-7' is held by job " +
+                            holder + " (queued)"),
+            std::string::npos)
+      << result.err;
+  EXPECT_EQ(f.state(dead), "dead");
+  EXPECT_EQ(f.state(holder), "queued");
+}
+
 }  // namespace harness

@@ -49,6 +49,11 @@ std::string jobs_pool(const std::string& name, const std::string& handler,
                       const std::vector<std::string>& queues, int workers,
                       const std::string& extra = "");
 std::string exec_handler();        // { exec: [test_handler, exec] }
+
+// A dead job whose unique key another job has taken since: `preforkctl retry` refuses
+// it with a message that names the holder, and both stay as they were. `f.config` has a
+// pool with an exec handler on `queue`.
+void expect_retry_refused_while_its_unique_key_is_held(const JobsFixture& f, const std::string& queue);
 std::string persistent_handler();  // { persistent: [test_handler, persistent] }
 
 }  // namespace harness
