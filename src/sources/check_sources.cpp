@@ -1,18 +1,85 @@
 // Up-front source check (see check_sources.hpp).
 #include "sources/check_sources.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
 #include <set>
+#include <utility>
+
+#include "util/credentials.hpp"
 
 namespace preforkd {
 
 namespace {
 
-std::set<std::string> used_sources(const Config& config) {
-  std::set<std::string> used;
+// Each source a jobs pool uses, with the pools' (user, group) pairs.
+std::map<std::string, std::set<std::pair<std::string, std::string>>> used_sources(const Config& config) {
+  std::map<std::string, std::set<std::pair<std::string, std::string>>> used;
   for (const auto& pool : config.pools)
     if (pool.kind == PoolKind::jobs && config.sources.count(pool.jobs.source))
-      used.insert(pool.jobs.source);
+      used[pool.jobs.source].insert({pool.user, pool.group});
   return used;
+}
+
+// "" when it opens, else why not.
+std::string try_open(const SourceConfig& source) {
+  try {
+    open_job_source(source);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+// Opens the source in a child running as `credentials`, as a worker of the pool would:
+// a database its user cannot write, or a directory it cannot create files in, is found
+// now, and a database made by this first open belongs to that user, not to root.
+std::string try_open_as(const SourceConfig& source, const Credentials& credentials) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int error = errno;
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return std::string("fork: ") + std::strerror(error);
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::close(pipe_fds[0]);
+    std::string why = switch_credentials(credentials)
+                          ? try_open(source)
+                          : std::string("cannot switch to the pool's user: ") + std::strerror(errno);
+    for (size_t done = 0; done < why.size();) {
+      ssize_t n = ::write(pipe_fds[1], why.data() + done, why.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string why;
+  char buffer[512];
+  for (;;) {
+    ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    why.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (why.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+    why = "the check of the source as the pool's user ended abnormally";
+  return why;
 }
 
 }  // namespace
@@ -21,12 +88,28 @@ bool has_sources_to_check(const Config& config) { return !used_sources(config).e
 
 std::vector<std::string> check_sources(const Config& config) {
   std::vector<std::string> problems;
-  for (const auto& name : used_sources(config)) {
-    auto it = config.sources.find(name);
-    try {
-      open_job_source(it->second);
-    } catch (const std::exception& e) {
-      problems.push_back(it->second.defined_at + ": source '" + name + "': " + e.what());
+  for (const auto& [name, identities] : used_sources(config)) {
+    const SourceConfig& source = config.sources.at(name);
+    auto problem = [&](const std::string& why) {
+      problems.push_back(source.defined_at + ": source '" + name + "': " + why);
+    };
+    bool opened_as_self = false;
+    for (const auto& [user, group] : identities) {
+      std::optional<Credentials> credentials;
+      try {
+        credentials = resolve_credentials(user, group);
+      } catch (const std::exception& e) {
+        problem(e.what());
+        continue;
+      }
+      if (!credentials) {
+        if (std::exchange(opened_as_self, true)) continue;
+        if (std::string why = try_open(source); !why.empty()) problem(why);
+        continue;
+      }
+      std::string as = user.empty() ? "group '" + group + "'" : "user '" + user + "'";
+      if (std::string why = try_open_as(source, *credentials); !why.empty())
+        problem("as " + as + " (its workers run so): " + why);
     }
   }
   return problems;

@@ -2,7 +2,6 @@
 #include "supervisor/spawn.hpp"
 
 #include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -16,6 +15,7 @@
 #include <stdexcept>
 
 #include "supervisor/status_report.hpp"
+#include "util/credentials.hpp"
 #include "util/log.hpp"
 #include "worker/child_context.hpp"
 #include "worker/job_worker.hpp"
@@ -49,36 +49,12 @@ std::vector<std::string> child_environment(const PoolConfig& pool, unsigned gene
 }
 
 void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
-  if (pool.user.empty() && pool.group.empty()) return;
-  if (::geteuid() != 0) {
-    // user/group only take effect for a root supervisor; say so instead of failing.
-    return;
-  }
+  std::optional<Credentials> credentials = resolve_credentials(pool.user, pool.group);
+  if (!credentials) return;
   plan.switch_user = true;
-  plan.uid = ::getuid();
-  plan.gid = ::getgid();
-  if (!pool.user.empty()) {
-    passwd* pw = ::getpwnam(pool.user.c_str());
-    if (!pw) throw std::runtime_error("user '" + pool.user + "' does not exist");
-    plan.uid = pw->pw_uid;
-    plan.gid = pw->pw_gid;
-  }
-  if (!pool.group.empty()) {
-    group* gr = ::getgrnam(pool.group.c_str());
-    if (!gr) throw std::runtime_error("group '" + pool.group + "' does not exist");
-    plan.gid = gr->gr_gid;
-  }
-  if (!pool.user.empty()) {
-    int count = 64;
-    plan.groups.resize(count);
-    if (::getgrouplist(pool.user.c_str(), plan.gid, plan.groups.data(), &count) < 0) {
-      plan.groups.resize(count);
-      ::getgrouplist(pool.user.c_str(), plan.gid, plan.groups.data(), &count);
-    }
-    plan.groups.resize(count);
-  } else {
-    plan.groups = {plan.gid};
-  }
+  plan.uid = credentials->uid;
+  plan.gid = credentials->gid;
+  plan.groups = std::move(credentials->groups);
 }
 
 // In the child: report why it cannot run ("E ERRNO STEP", the step as in

@@ -2,9 +2,11 @@
 // priority, bad input, and databases that cannot be used.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -239,4 +241,41 @@ TEST(Queue, ADiskFullErrorLosesNoQueuedJob) {
   EXPECT_EQ(f.stats("q1")["queued"], 50);
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(f.wait_done("q1", 50)) << daemon.output();
+}
+
+// The job source is opened before any worker runs, as the pools' user: a database that
+// user cannot create or write is refused at start. It used to be opened (and made) as
+// root, and every worker then failed to open it, over and over.
+TEST(Queue, AJobsPoolWhoseUserCannotWriteTheDatabaseIsRefusedAtStart) {
+  JobsFixture f;  // its directory is root's, mode 0700: nobody cannot make var/ there
+  write_file(f.config, one_exec_pool("    user: nobody\n    group: nogroup\n"));
+  Daemon daemon(f.config, f.env);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 1) << daemon.output();
+  EXPECT_NE(daemon.output().find("refusing to start: " + f.config +
+                                 ": source 'default': as user 'nobody' (its workers run so): sqlite "),
+            std::string::npos)
+      << daemon.output();
+  EXPECT_FALSE(std::filesystem::exists(f.dir.file("var/jobs.db")));
+}
+
+// ... and a database that does not exist yet is made by that user, so that its workers
+// can write it.
+TEST(Queue, TheDatabaseOfAJobsPoolWithAUserIsMadeByThatUser) {
+  JobsFixture f;
+  passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  ASSERT_EQ(::chmod(f.dir.path().c_str(), 0755), 0);
+  std::filesystem::create_directories(f.dir.file("var"));
+  ASSERT_EQ(::chown(f.dir.file("var").c_str(), nobody->pw_uid, nobody->pw_gid), 0);
+  write_file(f.job_log, "");
+  ASSERT_EQ(::chmod(f.job_log.c_str(), 0666), 0);
+  write_file(f.config, one_exec_pool("    user: nobody\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  struct stat st {};
+  ASSERT_EQ(::stat(f.dir.file("var/jobs.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody->pw_uid);
+  std::string id = f.enqueue("q1", "{}");
+  EXPECT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  EXPECT_EQ(daemon.count_output("source 'default' failed"), 0u) << daemon.output();
 }

@@ -1,0 +1,46 @@
+#include "util/credentials.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace preforkd {
+
+std::optional<Credentials> resolve_credentials(const std::string& user, const std::string& group) {
+  if (user.empty() && group.empty()) return std::nullopt;
+  // user/group only take effect for a root supervisor; the config check says so.
+  if (::geteuid() != 0) return std::nullopt;
+  Credentials credentials{::getuid(), ::getgid(), {}};
+  if (!user.empty()) {
+    passwd* pw = ::getpwnam(user.c_str());
+    if (!pw) throw std::runtime_error("user '" + user + "' does not exist");
+    credentials.uid = pw->pw_uid;
+    credentials.gid = pw->pw_gid;
+  }
+  if (!group.empty()) {
+    struct group* gr = ::getgrnam(group.c_str());
+    if (!gr) throw std::runtime_error("group '" + group + "' does not exist");
+    credentials.gid = gr->gr_gid;
+  }
+  if (user.empty()) {
+    credentials.groups = {credentials.gid};
+    return credentials;
+  }
+  int count = 64;
+  credentials.groups.resize(count);
+  if (::getgrouplist(user.c_str(), credentials.gid, credentials.groups.data(), &count) < 0) {
+    credentials.groups.resize(count);
+    ::getgrouplist(user.c_str(), credentials.gid, credentials.groups.data(), &count);
+  }
+  credentials.groups.resize(count);
+  return credentials;
+}
+
+bool switch_credentials(const Credentials& credentials) {
+  return ::setgroups(credentials.groups.size(), credentials.groups.data()) == 0 &&
+         ::setgid(credentials.gid) == 0 && ::setuid(credentials.uid) == 0;
+}
+
+}  // namespace preforkd
