@@ -27,7 +27,13 @@ SourceConnection::~SourceConnection() {
 }
 
 JobSource* SourceConnection::get() {
-  if (source_) return source_.get();
+  if (source_) {
+    // Asked again without a broken() since: what the last caller did with it worked.
+    // Only that ends an outage: a source that opens but fails at its first statement
+    // (a database that cannot be written, a full disk) must keep growing the backoff.
+    if (in_outage_) end_outage();
+    return source_.get();
+  }
   if (backoff_.count() > 0) wait_backoff();
   try {
     source_ = open_job_source(config_);
@@ -37,14 +43,16 @@ JobSource* SourceConnection::get() {
     broken(e);
     return nullptr;
   }
-  if (in_outage_) {
-    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - outage_started_);
-    spdlog::info("pool={} pid={}: source '{}' reachable again after {:.1f}s", pool_.name, ::getpid(),
-                 config_.name, seconds.count());
-    in_outage_ = false;
-  }
-  backoff_ = Duration{0};
+  if (!in_outage_) backoff_ = Duration{0};
   return source_.get();
+}
+
+void SourceConnection::end_outage() {
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - outage_started_);
+  spdlog::info("pool={} pid={}: source '{}' reachable again after {:.1f}s", pool_.name, ::getpid(),
+               config_.name, seconds.count());
+  in_outage_ = false;
+  backoff_ = Duration{0};
 }
 
 void SourceConnection::settle_carried() {

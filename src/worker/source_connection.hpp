@@ -26,6 +26,7 @@ class SourceConnection {
 
  private:
   void wait_backoff();
+  void end_outage();  // logs how long it lasted, resets the backoff
   // Writes on the new source what the failed ones left (JobSource::take_unsettled).
   // Throws SourceError; what it did not write stays carried.
   void settle_carried();

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <random>
+#include <thread>
 
 #include "harness/jobs_harness.hpp"
 
@@ -169,4 +170,24 @@ TEST(Jobs, APersistentHandlerWritingAHugeLineFailsTheJobInsteadOfFillingMemory) 
   ASSERT_TRUE(f.wait_state(id, "dead", 20s)) << daemon.output();
   EXPECT_NE(f.job(id)["last_error"].get<std::string>().find("longer than 16 MiB"), std::string::npos)
       << f.job(id).dump();
+}
+
+// A source that opens and then fails at its first statement (a database that cannot be
+// written, a full disk): the worker's outage goes on until something works, with a
+// growing backoff. It used to end at each successful open, with "reachable again", and
+// start again at once: a reconnect and two log lines every 100 ms. The "unwritable"
+// source type is the fixture program's own plugin (test_inprocess_preforkd.cpp).
+TEST(Jobs, ASourceThatOpensButFailsAtOnceIsRetriedWithAGrowingBackoff) {
+  JobsFixture f;
+  write_file(f.config, "sources:\n  store: { type: unwritable }\npools:\n" +
+                           jobs_pool("work", "in_process", {"inproc"}, 1, "    source: store\n"));
+  Daemon daemon(f.config, f.env, {}, test_inprocess_bin());
+  ASSERT_TRUE(daemon.wait_output("source 'store' failed: unwritable: attempt to write a readonly store"))
+      << daemon.output();
+  // What must not happen, watched for 1.5 s (not a wait for something): at a try every
+  // 100 ms, each logged as an outage ended and a new one, about 15 failure lines.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(daemon.count_output("source 'store' failed"), 1u) << daemon.output();
+  EXPECT_EQ(daemon.count_output("reachable again"), 0u) << daemon.output();
+  EXPECT_TRUE(daemon.running());
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "harness/jobs_harness.hpp"
 
@@ -278,4 +279,48 @@ TEST(Queue, TheDatabaseOfAJobsPoolWithAUserIsMadeByThatUser) {
   std::string id = f.enqueue("q1", "{}");
   EXPECT_TRUE(f.wait_state(id, "done")) << daemon.output();
   EXPECT_EQ(daemon.count_output("source 'default' failed"), 0u) << daemon.output();
+}
+
+// A database the pool's user may read but not write: SQLite opens it read-only without a
+// word, and every write failed later. It passed the start check, and each worker
+// reconnected every 100 ms, logging the failure and "reachable again" each time. It is
+// now refused at start; and a source that opens but fails at once keeps the backoff
+// growing (one failure line, no "reachable again").
+TEST(Queue, ADatabaseThePoolsUserCannotWriteIsRefusedAndNeverReconnectedInALoop) {
+  JobsFixture f;
+  passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  ASSERT_EQ(::chmod(f.dir.path().c_str(), 0755), 0);
+  std::filesystem::create_directories(f.dir.file("var"));
+  ASSERT_EQ(::chown(f.dir.file("var").c_str(), nobody->pw_uid, nobody->pw_gid), 0);
+  write_file(f.config, one_exec_pool("    user: nobody\n"));
+  {
+    Daemon daemon(f.config, f.env);  // makes the database, as nobody
+    ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  }
+  ASSERT_EQ(::chmod(f.dir.file("var/jobs.db").c_str(), 0444), 0);
+  Daemon refused(f.config, f.env);
+  EXPECT_EQ(exit_code(refused.wait_exit()), 1) << refused.output();
+  EXPECT_NE(refused.output().find("can only be opened read-only by this user (uid " +
+                                  std::to_string(nobody->pw_uid) + ")"),
+            std::string::npos)
+      << refused.output();
+
+  // Writable at start, read-only a moment later: the workers' next connection (after
+  // HUP, a new generation) opens it read-only and fails.
+  ASSERT_EQ(::chmod(f.dir.file("var/jobs.db").c_str(), 0644), 0);
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  // The reload's own check would refuse the file; the old generation's workers keep
+  // theirs open. Kill the worker instead: its replacement opens the file afresh.
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  ASSERT_EQ(::chmod(f.dir.file("var/jobs.db").c_str(), 0444), 0);
+  ::kill(daemon.children().front(), SIGKILL);
+  ASSERT_TRUE(daemon.wait_output("can only be opened read-only")) << daemon.output();
+  // What must not happen, watched for 1.5 s (not a wait for something): with a try
+  // every 100 ms, each one logged as an outage that ended and a new one, that was about
+  // 15 failure lines. The outage now lasts until something works: one line.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(daemon.count_output("source 'default' failed"), 1u) << daemon.output();
+  EXPECT_EQ(daemon.count_output("reachable again"), 0u) << daemon.output();
 }

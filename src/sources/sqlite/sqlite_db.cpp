@@ -1,6 +1,8 @@
 // sqlite3 connection, statements and transactions (see sqlite_db.hpp).
 #include "sources/sqlite/sqlite_db.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -59,6 +61,15 @@ Db::Db(const std::string& path, std::chrono::milliseconds busy_timeout)
     db_ = nullptr;
     throw SourceError("sqlite " + path + ": cannot open: " + message +
                       " (check that the file and its directory are writable by this user)");
+  }
+  if (sqlite3_db_readonly(db_, "main") == 1) {
+    // SQLite falls back to reading a file it may not write, and every write fails later:
+    // a worker would reconnect for ever. Refused here, where the source is first opened.
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw SourceError("sqlite " + path + ": can only be opened read-only by this user (uid " +
+                      std::to_string(::geteuid()) +
+                      "); make the file and its directory writable by the user the pool runs as");
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
