@@ -324,3 +324,17 @@ TEST(Queue, ADatabaseThePoolsUserCannotWriteIsRefusedAndNeverReconnectedInALoop)
   EXPECT_EQ(daemon.count_output("source 'default' failed"), 1u) << daemon.output();
   EXPECT_EQ(daemon.count_output("reachable again"), 0u) << daemon.output();
 }
+
+// The database deleted while preforkd runs (and made anew by the next enqueue): the
+// workers used to keep the deleted file open, and new jobs waited until a HUP.
+TEST(Queue, ADatabaseDeletedWhileRunningIsReopenedAndNewJobsRun) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  Daemon daemon(f.config, f.env);
+  std::string first = f.enqueue("q1", "{}");
+  ASSERT_TRUE(f.wait_state(first, "done")) << daemon.output();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(f.dir.file(std::string("var/jobs.db") + suffix));
+  std::string second = f.enqueue("q1", "{}");  // a new, empty database
+  EXPECT_TRUE(f.wait_state(second, "done", 20s)) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("the database file was deleted or replaced while open")) << daemon.output();
+}

@@ -45,7 +45,8 @@ class SqliteSource final : public JobSource {
         keep_done_(setting(config, "keep_done", milliseconds(std::chrono::hours(24)))),
         worker_id_(std::move(worker_id)),
         prefetch_(prefetch_setting(config)),
-        db_(open(path_, setting(config, "busy_timeout", milliseconds(std::chrono::seconds(10))))) {}
+        db_(open(path_, setting(config, "busy_timeout", milliseconds(std::chrono::seconds(10))))),
+        file_(file_identity(path_)) {}
   ~SqliteSource() override;
 
   std::optional<Job> fetch(std::span<const std::string> queues, milliseconds wait) override;
@@ -104,6 +105,21 @@ class SqliteSource final : public JobSource {
     }
     return *watch_;
   }
+  // The file PATH names now (device, inode), or {0, 0} when there is none.
+  static std::pair<dev_t, ino_t> file_identity(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return {0, 0};
+    return {st.st_dev, st.st_ino};
+  }
+  // Throws SourceError when the path no longer names the file this connection has open:
+  // deleted (and maybe made anew by preforkctl) or replaced (a restore). The worker then
+  // reconnects to what the path names; new jobs would otherwise wait in a file it never
+  // looks at, until a reload.
+  void check_still_the_file() const {
+    if (file_identity(path_) != file_)
+      throw SourceError("sqlite " + path_ + ": the database file was deleted or replaced while " +
+                        "open; opening the one the path names now");
+  }
   int64_t job_id(const Job& job) const { return std::stoll(job.id); }
   void finish(const Job& job, const char* sql, std::string_view error, int64_t run_at);
   static JobInfo read_info(const Statement& row);
@@ -114,6 +130,7 @@ class SqliteSource final : public JobSource {
   std::string worker_id_;
   int prefetch_;
   std::unique_ptr<Db> db_;
+  std::pair<dev_t, ino_t> file_;  // what path_ named when db_ was opened
   std::optional<FileChangeWatch> watch_;
   int64_t next_prune_ms_ = 0;
   // Claimed, leased to this worker, not yet handed out by fetch().
@@ -253,6 +270,7 @@ std::optional<Job> SqliteSource::fetch(std::span<const std::string> queues, mill
     }
     // Forget earlier writes first: one that lands after the claim attempt still wakes us.
     watch().drain();
+    check_still_the_file();
     if (try_claim(queues)) continue;
     auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     int64_t next = next_wake_ms(queues);
