@@ -21,6 +21,14 @@ std::string one_exec_pool(const std::string& queues_yaml_extra = "") {
   return "pools:\n" + jobs_pool("work", exec_handler(), {"q1", "q2"}, 1, queues_yaml_extra);
 }
 
+// The fixture's var/, where the default database lives, owned by `user` and reachable
+// by them: what a pool that runs as that user needs.
+void give_var_to(const JobsFixture& f, const passwd& user) {
+  ASSERT_EQ(::chmod(f.dir.path().c_str(), 0755), 0);
+  std::filesystem::create_directories(f.dir.file("var"));
+  ASSERT_EQ(::chown(f.dir.file("var").c_str(), user.pw_uid, user.pw_gid), 0);
+}
+
 }  // namespace
 
 TEST(Queue, ADelayedJobDoesNotRunBeforeItsTime) {
@@ -265,9 +273,7 @@ TEST(Queue, TheDatabaseOfAJobsPoolWithAUserIsMadeByThatUser) {
   JobsFixture f;
   passwd* nobody = ::getpwnam("nobody");
   ASSERT_NE(nobody, nullptr);
-  ASSERT_EQ(::chmod(f.dir.path().c_str(), 0755), 0);
-  std::filesystem::create_directories(f.dir.file("var"));
-  ASSERT_EQ(::chown(f.dir.file("var").c_str(), nobody->pw_uid, nobody->pw_gid), 0);
+  give_var_to(f, *nobody);
   write_file(f.job_log, "");
   ASSERT_EQ(::chmod(f.job_log.c_str(), 0666), 0);
   write_file(f.config, one_exec_pool("    user: nobody\n"));
@@ -284,15 +290,13 @@ TEST(Queue, TheDatabaseOfAJobsPoolWithAUserIsMadeByThatUser) {
 // A database the pool's user may read but not write: SQLite opens it read-only without a
 // word, and every write failed later. It passed the start check, and each worker
 // reconnected every 100 ms, logging the failure and "reachable again" each time. It is
-// now refused at start; and a source that opens but fails at once keeps the backoff
-// growing (one failure line, no "reachable again").
+// now refused at start, and a worker that meets it later (made read-only while preforkd
+// runs) fails at the open, with a growing backoff: one failure line, no "reachable again".
 TEST(Queue, ADatabaseThePoolsUserCannotWriteIsRefusedAndNeverReconnectedInALoop) {
   JobsFixture f;
   passwd* nobody = ::getpwnam("nobody");
   ASSERT_NE(nobody, nullptr);
-  ASSERT_EQ(::chmod(f.dir.path().c_str(), 0755), 0);
-  std::filesystem::create_directories(f.dir.file("var"));
-  ASSERT_EQ(::chown(f.dir.file("var").c_str(), nobody->pw_uid, nobody->pw_gid), 0);
+  give_var_to(f, *nobody);
   write_file(f.config, one_exec_pool("    user: nobody\n"));
   {
     Daemon daemon(f.config, f.env);  // makes the database, as nobody
