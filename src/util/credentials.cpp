@@ -10,7 +10,7 @@ namespace preforkd {
 
 std::optional<Credentials> resolve_credentials(const std::string& user, const std::string& group) {
   if (user.empty() && group.empty()) return std::nullopt;
-  // user/group only take effect for a root supervisor; the config check says so.
+  // user/group only take effect for a root supervisor (README); any other keeps its own.
   if (::geteuid() != 0) return std::nullopt;
   Credentials credentials{::getuid(), ::getgid(), {}};
   if (!user.empty()) {
