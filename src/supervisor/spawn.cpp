@@ -1,7 +1,6 @@
 // fork + child reset + exec (or run the registered function). See spawn.hpp.
 #include "supervisor/spawn.hpp"
 
-#include <grp.h>
 #include <signal.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -46,15 +45,6 @@ std::vector<std::string> child_environment(const PoolConfig& pool, unsigned gene
   env.reserve(merged.size());
   for (auto& [name, value] : merged) env.push_back(name + "=" + value);
   return env;
-}
-
-void resolve_user(const PoolConfig& pool, SpawnPlan& plan) {
-  std::optional<Credentials> credentials = resolve_credentials(pool.user, pool.group);
-  if (!credentials) return;
-  plan.switch_user = true;
-  plan.uid = credentials->uid;
-  plan.gid = credentials->gid;
-  plan.groups = std::move(credentials->groups);
 }
 
 // In the child: report why it cannot run ("E ERRNO STEP", the step as in
@@ -115,10 +105,8 @@ void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd
     // Best effort: a CPU taken away since the config was read must not stop the child.
     ::sched_setaffinity(0, sizeof one, &one);
   }
-  if (plan.switch_user) {
-    if (::setgroups(plan.groups.size(), plan.groups.data()) != 0 ||
-        ::setgid(plan.gid) != 0 || ::setuid(plan.uid) != 0)
-      child_fail(status_fd, 'u', errno);
+  if (plan.credentials) {
+    if (!switch_credentials(*plan.credentials)) child_fail(status_fd, 'u', errno);
     // The kernel clears the parent-death signal when the credentials change: set again.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != supervisor) ::_exit(1);
@@ -228,7 +216,7 @@ SpawnPlan plan_spawn(const PoolConfig& pool, unsigned generation, const SourceCo
     plan.env_block.insert(plan.env_block.end(), entry.begin(), entry.end());
     plan.env_block.push_back('\0');
   }
-  resolve_user(pool, plan);
+  plan.credentials = resolve_credentials(pool.user, pool.group);
   for (auto& arg : plan.argv) plan.argv_pointers.push_back(arg.data());
   plan.argv_pointers.push_back(nullptr);
   for (size_t offset : env_offsets) plan.env_pointers.push_back(plan.env_block.data() + offset);

@@ -7,12 +7,14 @@
 
 #include <cstdint>
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "preforkd/config.hpp"
 #include "preforkd/worker_function.hpp"
+#include "util/credentials.hpp"
 #include "util/unique_fd.hpp"
 
 namespace preforkd {
@@ -39,10 +41,7 @@ struct SpawnPlan {
   // through getenv, rather than one allocation per variable scattered over the heap.
   std::vector<char> env_block;
   std::string working_directory;             // physical path (symlinks resolved); may be empty
-  bool switch_user = false;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
+  std::optional<Credentials> credentials;    // user:/group: to switch to (root only)
   // execve's argv and envp, built once per plan rather than at every spawn.
   std::vector<char*> argv_pointers;
   std::vector<char*> env_pointers;
