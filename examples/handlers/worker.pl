@@ -7,7 +7,9 @@ use warnings;
 use JSON::PP;
 
 $| = 1;  # answer at once: preforkd waits for the line
-my $json = JSON::PP->new->canonical;
+# A payload may be nested 512 levels deep (preforkctl's limit), and the request around it
+# adds one: JSON::PP's default limit (512) would die on it.
+my $json = JSON::PP->new->canonical->max_depth(1024);
 while (my $line = <STDIN>) {
     my $job = $json->decode($line);
     my $payload = $job->{payload};

@@ -28,7 +28,12 @@ TEST_P(ExampleHandler, RunsJobsAndReportsFailures) {
   Daemon daemon(f.config, f.env);
   std::string ok = f.enqueue("ex", R"({"to": "someone@example.org"})");
   std::string failing = f.enqueue("ex", R"({"fail": true})");
+  // As deep as preforkctl accepts (512 levels): the request around it adds one.
+  std::string deep = "null";
+  for (int i = 0; i < 512; ++i) deep = R"({"a": )" + deep + "}";
+  std::string nested = f.enqueue("ex", deep);
   ASSERT_TRUE(f.wait_state(ok, "done")) << daemon.output();
+  ASSERT_TRUE(f.wait_state(nested, "done")) << daemon.output();
   ASSERT_TRUE(f.wait_state(failing, "dead")) << daemon.output();
   EXPECT_NE(f.job(failing)["last_error"].get<std::string>(), "");
   // What the handler wrote to stderr is in the log, with the pool.
