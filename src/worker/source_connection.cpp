@@ -43,7 +43,6 @@ JobSource* SourceConnection::get() {
     broken(e);
     return nullptr;
   }
-  if (!in_outage_) backoff_ = Duration{0};
   return source_.get();
 }
 

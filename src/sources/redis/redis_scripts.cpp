@@ -11,7 +11,9 @@ namespace preforkd::redis {
 // (resque-web's "retry" of an old failure), one of another namespace, or a copy of a
 // job that is running or finished, which would share the original's record and stay
 // "running" for ever. No pattern here backtracks over a run of spaces: a payload with
-// a long one (Lua's '^(.-)%s*$') kept the whole Redis server busy for seconds.
+// a long one (Lua's '^(.-)%s*$') kept the whole Redis server busy for seconds. The third
+// value, `tracked`, is false for a body that is no JSON object: it has nowhere to keep
+// its id, and gets a new one (attempts uncounted) at every claim.
 #define PREFORKD_LUA_WITH_ID                                                          \
   "local function trim_end(s)\n"                                                      \
   "  local last = #s\n"                                                               \
@@ -27,7 +29,7 @@ namespace preforkd::redis {
   "  local at, _, id = string.find(body, '\"preforkd\":{\"id\":\"(%d+)\"}}$')\n"      \
   "  if id and reuse then\n"                                                          \
   "    local state = redis.call('HGET', p .. 'job:' .. id, 'state')\n"               \
-  "    if state == 'queued' or state == 'retry' then return id, raw end\n"           \
+  "    if state == 'queued' or state == 'retry' then return id, raw, true end\n"     \
   "  end\n"                                                                           \
   "  if id then\n"                                                                    \
   "    local before = trim_end(string.sub(body, 1, at - 1))\n"                        \
@@ -36,14 +38,17 @@ namespace preforkd::redis {
   "  end\n"                                                                           \
   "  id = tostring(redis.call('INCR', p .. 'next_id'))\n"                             \
   "  raw = body\n"                                                                    \
+  "  local tracked = true\n"                                                          \
   "  if string.match(body, '^%s*{%s*}$') then\n"                                      \
   "    raw = '{\"preforkd\":{\"id\":\"' .. id .. '\"}}'\n"                            \
   "  elseif string.sub(body, -1) == '}' and string.match(body, '^%s*{') then\n"       \
   "    raw = string.sub(body, 1, -2) .. ',\"preforkd\":{\"id\":\"' .. id .. '\"}}'\n" \
+  "  else\n"                                                                          \
+  "    tracked = false\n"                                                             \
   "  end\n"                                                                           \
   "  redis.call('HSET', p .. 'job:' .. id, 'queue', q, 'payload', raw, 'state', 'queued',\n" \
   "             'attempts', 0, 'created_at', now, 'run_at', now)\n"                   \
-  "  return id, raw\n"                                                                \
+  "  return id, raw, tracked\n"                                                       \
   "end\n"
 
 // Shared helper: a job's unique key (`unique`, from its hash), when it still names this
@@ -56,8 +61,9 @@ namespace preforkd::redis {
   "end\n"
 
 // ARGV: ns worker now lease keep_done max_jobs n_acks acked-id... queue...
-// Returns { {queue, entry, attempts, max_attempts, priority}..., {'wrongtype', queue}...,
-// next_due_ms or "" }: a wrongtype row names a queue whose key is no list.
+// Returns { {queue, entry, attempts, max_attempts, priority, tracked}..., {'wrongtype', queue}...,
+// next_due_ms or "" }: tracked is 1 or 0 (see with_id); a wrongtype row names a queue
+// whose key is no list.
 const char* const claim_script =
     PREFORKD_LUA_WITH_ID
     PREFORKD_LUA_RELEASE_UNIQUE
@@ -100,8 +106,8 @@ const char* const claim_script =
     "    local raw = redis.pcall('LPOP', ns .. ':queue:' .. q)\n"
     "    if type(raw) == 'table' and raw.err then wrong[q] = true; break end\n"
     "    if not raw then break end\n"
-    "    local id\n"
-    "    id, raw = with_id(p, q, raw, now, true)\n"
+    "    local id, tracked\n"
+    "    id, raw, tracked = with_id(p, q, raw, now, true)\n"
     "    local entry = id .. '\\n' .. raw\n"
     "    redis.call('RPUSH', processing, entry)\n"
     "    local job = p .. 'job:' .. id\n"
@@ -109,7 +115,7 @@ const char* const claim_script =
     "    redis.call('HSET', job, 'state', 'running', 'locked_by', worker, 'started_at', now, 'queue', q)\n"
     "    redis.call('PERSIST', job)\n"
     "    local extra = redis.call('HMGET', job, 'max_attempts', 'priority')\n"
-    "    out[#out + 1] = {q, entry, attempts, extra[1] or '0', extra[2] or '0'}\n"
+    "    out[#out + 1] = {q, entry, attempts, extra[1] or '0', extra[2] or '0', tracked and 1 or 0}\n"
     "  end\n"
     // Strict priority: one claim never mixes a lower queue into a higher one's batch.
     "  if #out > 0 then break end\n"

@@ -46,17 +46,6 @@ bool is_dead_local_worker(const std::string& worker, const std::string& node, pi
 
 int connections_opened = 0;
 
-// Whether the claim script could give the stored body its id ('with_id': the body,
-// without trailing blanks, starts with '{' after blanks and ends with '}'). A body that
-// is no object (`["x"]`, `"x"`, `42`, pushed by a client other than preforkctl) gets a
-// new id, with no attempt counted, every time it is claimed: retried, it would never
-// reach max_attempts.
-bool carries_its_id(std::string_view body) {
-  size_t first = body.find_first_not_of(" \t\r\n\v\f");
-  size_t last = body.find_last_not_of(" \t\r\n\v\f");
-  return first != std::string_view::npos && body[first] == '{' && body[last] == '}';
-}
-
 }  // namespace
 
 RedisSource::RedisSource(RedisSettings settings, const std::string& worker_id)
@@ -125,7 +114,9 @@ bool RedisSource::claim(std::span<const std::string> queues, int max_jobs, int64
     job.attempt = to_int(row->element[2]);
     job.max_attempts = to_int(row->element[3]);
     job.priority = to_int(row->element[4]);
-    if (!carries_its_id(std::string_view(entry).substr(nl + 1))) {
+    // A body the claim script could not give its id (see with_id): retried, it would
+    // never reach max_attempts.
+    if (row->elements >= 6 && to_int(row->element[5]) == 0) {
       bury_untrackable(job, std::string_view(entry).substr(nl + 1));
       continue;
     }

@@ -270,8 +270,10 @@ std::optional<Job> SqliteSource::fetch(std::span<const std::string> queues, mill
     }
     // Forget earlier writes first: one that lands after the claim attempt still wakes us.
     watch().drain();
-    check_still_the_file();
     if (try_claim(queues)) continue;
+    // Only when its file has nothing for it (not once per claim of a busy worker): jobs
+    // it finds there are still run first.
+    check_still_the_file();
     auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     int64_t next = next_wake_ms(queues);
     if (next != INT64_MAX) left = std::min(left, milliseconds(std::max<int64_t>(0, next - now_ms())));
