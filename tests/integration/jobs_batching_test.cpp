@@ -79,6 +79,16 @@ TEST(Batching, QuitGivesBackThePrefetchedJobsNotYetStarted) {
   for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
 }
 
+// A kill -9 used to charge every job of the worker's batch: with max_attempts 1 the
+// four that never started ended dead without a run.
+TEST(Batching, AKilledWorkersBatchIsNotChargedAndEachOfItsJobsThenRunsAlone) {
+  JobsFixture f;
+  write_file(f.config, sqlite_source("lease: 1s, prefetch: 5") + "pools:\n" +
+                           jobs_pool("work", exec_handler(), {"q"}, 1,
+                                     "    err_respawn_interval: 10ms\n    retry: { max_attempts: 1 }\n"));
+  expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(f, "q");
+}
+
 TEST(Batching, BackToBackJobsAreCountedPerChildThoughReportedOnce) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q"}, 1,

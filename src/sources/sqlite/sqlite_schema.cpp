@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS preforkd_jobs (
   lease_until  INTEGER,
   created_at   INTEGER NOT NULL,
   started_at   INTEGER,
-  finished_at  INTEGER
+  finished_at  INTEGER,
+  suspect      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS preforkd_jobs_due
   ON preforkd_jobs (queue, priority DESC, run_at, id) WHERE state IN ('queued', 'retry');
@@ -34,6 +35,18 @@ CREATE UNIQUE INDEX IF NOT EXISTS preforkd_jobs_unique
   WHERE unique_key IS NOT NULL AND state IN ('queued', 'running', 'retry');
 )sql";
 
+// Schema versions (PRAGMA user_version), each what a database of the one before needs:
+//   1: `suspect`, set on the jobs of a batch whose worker died (see sqlite_source.cpp).
+constexpr int64_t schema_version = 1;
+constexpr const char* migrate_to_1 = "ALTER TABLE preforkd_jobs ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0";
+
+int64_t pragma_value(Db& db, const char* sql) {
+  auto stmt = db.prepare(sql);
+  int64_t value = stmt.step() ? stmt.int_column(0) : 0;
+  stmt.reset();
+  return value;
+}
+
 }  // namespace
 
 void prepare_schema(Db& db) {
@@ -45,15 +58,12 @@ void prepare_schema(Db& db) {
   db.exec_retrying_busy("PRAGMA journal_mode=WAL");
   db.exec("PRAGMA synchronous=NORMAL");
 
-  auto id_stmt = db.prepare("PRAGMA application_id");
-  int64_t id = id_stmt.step() ? id_stmt.int_column(0) : 0;
-  id_stmt.reset();
-  if (id == application_id) return;  // ours, schema already there (created in one go)
+  if (pragma_value(db, "PRAGMA application_id") == application_id &&
+      pragma_value(db, "PRAGMA user_version") >= schema_version)
+    return;  // ours and current (made or migrated in one transaction)
 
   WriteTransaction tx(db);
-  auto recheck = db.prepare("PRAGMA application_id");
-  id = recheck.step() ? recheck.int_column(0) : 0;
-  recheck.reset();
+  int64_t id = pragma_value(db, "PRAGMA application_id");
   if (id != application_id) {
     auto tables = db.prepare("SELECT group_concat(name, ', ') FROM sqlite_schema WHERE type = 'table'");
     std::string names = tables.step() ? tables.text_column(0) : "";
@@ -64,7 +74,11 @@ void prepare_schema(Db& db) {
                         "); point the source's 'path' at a new file");
     db.exec(schema_sql);
     db.exec(("PRAGMA application_id=" + std::to_string(application_id)).c_str());
+  } else if (pragma_value(db, "PRAGMA user_version") < 1) {
+    // A database of an earlier preforkd: its jobs stay as they are.
+    db.exec(migrate_to_1);
   }
+  db.exec(("PRAGMA user_version=" + std::to_string(schema_version)).c_str());
   tx.commit();
 }
 

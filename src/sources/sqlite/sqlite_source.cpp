@@ -8,7 +8,9 @@
 // note is committed in the transaction of the next claim (or of any other write, or on
 // close). With `prefetch: N` one claim leases up to N jobs, and the acks of the whole
 // batch ride on the claim after it. A worker killed in between runs those jobs again
-// after the lease (at least once, never lost).
+// after the lease (at least once, never lost); the jobs of its batch get their attempt
+// back and are claimed one at a time (suspect), so only a job that kills its worker
+// alone is charged for it.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -89,6 +91,10 @@ class SqliteSource final : public JobSource {
 
   // Claims up to prefetch_ due jobs into claimed_; true when it got any.
   bool try_claim(std::span<const std::string> queues);
+  // How many of `queue`'s first `wanted` due jobs a batch may take, and whether the batch
+  // must end there: it stops before a suspect job (one of a batch whose worker died),
+  // which is claimed alone when it comes first (`first`: nothing claimed yet).
+  std::pair<int64_t, bool> claim_cut(const std::string& queue, int64_t now, int64_t wanted, bool first);
   // Writes the noted completions; call inside a WriteTransaction, and forget them
   // (pending_acks_.clear()) only once it has committed.
   void write_acks();
@@ -190,17 +196,40 @@ void SqliteSource::hand_back_all() {
   claimed_.clear();
 }
 
+std::pair<int64_t, bool> SqliteSource::claim_cut(const std::string& queue, int64_t now, int64_t wanted,
+                                                  bool first) {
+  // Same order as the claim, inside its transaction: the rows the claim then takes are
+  // exactly the first `take` of these.
+  auto due = db_->prepare(
+      "SELECT suspect FROM preforkd_jobs WHERE queue = ?1 AND state IN ('queued', 'retry') "
+      "AND run_at <= ?2 ORDER BY priority DESC, run_at, id LIMIT ?3");
+  due.bind(1, queue).bind(2, now).bind(3, wanted);
+  int64_t take = 0;
+  while (due.step()) {
+    if (due.int_column(0) != 0) return {take == 0 && first ? 1 : take, true};
+    ++take;
+  }
+  return {take, false};
+}
+
 bool SqliteSource::try_claim(std::span<const std::string> queues) {
   int64_t now = now_ms();
   auto steady_now = std::chrono::steady_clock::now();
   WriteTransaction tx(*db_);
   write_acks();
-  // Leases that ran out: their worker died or hung. Back to the queue; the attempt
-  // was counted when it was claimed, so a job that keeps killing its worker ends dead.
+  // Leases that ran out: their worker died or hung. Back to the queue. The attempt was
+  // counted at the claim, so a job that keeps killing its worker ends dead; but of a
+  // batch (prefetch) nobody can tell which job was running, so the jobs of a worker that
+  // held several get their attempt back and are marked suspect: each is claimed alone
+  // next (see claim_cut), where a death is charged to the one job that caused it.
   db_->prepare(
-         "UPDATE preforkd_jobs SET state = 'queued', locked_by = NULL, lease_until = NULL, "
-         "last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')' "
-         "WHERE state = 'running' AND lease_until < ?1")
+         "UPDATE preforkd_jobs AS j SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+         "suspect = (held.n > 1), attempts = iif(held.n > 1, max(attempts - 1, 0), attempts), "
+         "last_error = 'lease expired (held by ' || coalesce(j.locked_by, '?') || iif(held.n > 1, "
+         "' with ' || (held.n - 1) || ' other job(s); attempt not counted, it runs alone next', '') || ')' "
+         "FROM (SELECT locked_by, count(*) AS n FROM preforkd_jobs "
+         "      WHERE state = 'running' AND lease_until < ?1 GROUP BY locked_by) AS held "
+         "WHERE j.state = 'running' AND j.lease_until < ?1 AND j.locked_by IS held.locked_by")
       .bind(1, now)
       .run();
   if (now >= next_prune_ms_) {
@@ -215,24 +244,33 @@ bool SqliteSource::try_claim(std::span<const std::string> queues) {
   for (const auto& queue : queues) {
     int64_t wanted = prefetch_ - static_cast<int64_t>(claimed_.size() + claimed.size());
     if (wanted <= 0) break;
-    auto claim = db_->prepare(
-        "UPDATE preforkd_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?3, "
-        "lease_until = ?4, started_at = ?2 WHERE id IN (SELECT id FROM preforkd_jobs "
-        "WHERE queue = ?1 AND state IN ('queued', 'retry') AND run_at <= ?2 "
-        "ORDER BY priority DESC, run_at, id LIMIT ?5) "
-        "RETURNING id, payload, attempts, max_attempts, priority, run_at");
-    claim.bind(1, queue).bind(2, now).bind(3, worker_id_).bind(4, now + lease_.count()).bind(5, wanted);
-    // RETURNING comes in no promised order: put the batch back in queue order.
-    std::vector<std::pair<std::tuple<int64_t, int64_t, int64_t>, Job>> batch;
-    while (claim.step()) {
-      Job job{std::to_string(claim.int_column(0)), queue, claim.text_column(1),
-              static_cast<int>(claim.int_column(2)), static_cast<int>(claim.int_column(3)),
-              static_cast<int>(claim.int_column(4)), worker_id_};
-      batch.emplace_back(std::tuple(-claim.int_column(4), claim.int_column(5), claim.int_column(0)),
-                         std::move(job));
+    bool cut = false;
+    if (wanted > 1) {
+      auto [take, stop] = claim_cut(queue, now, wanted, claimed_.empty() && claimed.empty());
+      wanted = take;
+      cut = stop;
     }
-    std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (auto& entry : batch) claimed.push_back(std::move(entry.second));
+    if (wanted > 0) {
+      auto claim = db_->prepare(
+          "UPDATE preforkd_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?3, "
+          "lease_until = ?4, started_at = ?2, suspect = 0 WHERE id IN (SELECT id FROM preforkd_jobs "
+          "WHERE queue = ?1 AND state IN ('queued', 'retry') AND run_at <= ?2 "
+          "ORDER BY priority DESC, run_at, id LIMIT ?5) "
+          "RETURNING id, payload, attempts, max_attempts, priority, run_at");
+      claim.bind(1, queue).bind(2, now).bind(3, worker_id_).bind(4, now + lease_.count()).bind(5, wanted);
+      // RETURNING comes in no promised order: put the batch back in queue order.
+      std::vector<std::pair<std::tuple<int64_t, int64_t, int64_t>, Job>> batch;
+      while (claim.step()) {
+        Job job{std::to_string(claim.int_column(0)), queue, claim.text_column(1),
+                static_cast<int>(claim.int_column(2)), static_cast<int>(claim.int_column(3)),
+                static_cast<int>(claim.int_column(4)), worker_id_};
+        batch.emplace_back(std::tuple(-claim.int_column(4), claim.int_column(5), claim.int_column(0)),
+                           std::move(job));
+      }
+      std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (auto& entry : batch) claimed.push_back(std::move(entry.second));
+    }
+    if (cut) break;
   }
   tx.commit();
   pending_acks_.clear();

@@ -2,6 +2,7 @@
 #include "harness/jobs_harness.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <sstream>
 
@@ -111,6 +112,51 @@ void expect_retry_refused_while_its_unique_key_is_held(const JobsFixture& f, con
       << result.err;
   EXPECT_EQ(f.state(dead), "dead");
   EXPECT_EQ(f.state(holder), "queued");
+}
+
+void expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(const JobsFixture& f,
+                                                                          const std::string& queue) {
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  auto ids = f.enqueue_batch(queue, {R"({"sleep_ms": 60000})", "{}", "{}", "{}", "{}"});
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+  EXPECT_EQ(f.stats(queue)["running"], 5);  // one claim leased the whole batch
+  pid_t first = daemon.children().front();
+  ::kill(first, SIGKILL);
+
+  // Nobody knows which of the five was running: none is charged, and each now runs
+  // alone. The long one comes first, at attempt 1 again; the rest wait, uncounted.
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 2; }, 30s)) << daemon.output();
+  auto second = f.runs()[1];
+  EXPECT_EQ(second.id, ids[0]);
+  EXPECT_EQ(second.attempt, 1);
+  EXPECT_EQ(f.stats(queue)["running"], 1);
+  EXPECT_NE(f.job(ids[0])["last_error"].get<std::string>().find(
+                "with 4 other job(s); attempt not counted, it runs alone next"),
+            std::string::npos)
+      << f.job(ids[0]).dump();
+  for (size_t i = 1; i < ids.size(); ++i) {
+    EXPECT_EQ(f.state(ids[i]), "queued") << "job " << ids[i];
+    EXPECT_EQ(f.job(ids[i])["attempts"], 0) << "job " << ids[i];
+  }
+
+  // Alone, its worker's death is its own: charged, and with max_attempts 1 it is dead
+  // without a third run. Every other job runs once.
+  std::vector<pid_t> now = daemon.children();
+  ASSERT_EQ(now.size(), 1u);
+  ASSERT_NE(now.front(), first);
+  ::kill(now.front(), SIGKILL);
+  ASSERT_TRUE(f.wait_state(ids[0], "dead", 30s)) << daemon.output();
+  EXPECT_NE(f.job(ids[0])["last_error"].get<std::string>().find("attempts exhausted (1 of 1)"),
+            std::string::npos)
+      << f.job(ids[0]).dump();
+  for (size_t i = 1; i < ids.size(); ++i) {
+    ASSERT_TRUE(f.wait_state(ids[i], "done", 30s)) << "job " << ids[i] << "\n" << daemon.output();
+    EXPECT_EQ(f.job(ids[i])["attempts"], 1) << "job " << ids[i];
+  }
+  auto ends = f.ends_per_job();
+  for (size_t i = 1; i < ids.size(); ++i) EXPECT_EQ(ends[ids[i]], 1) << "job " << ids[i];
+  EXPECT_EQ(f.runs().size(), 6u);
 }
 
 }  // namespace harness

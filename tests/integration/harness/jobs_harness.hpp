@@ -56,4 +56,11 @@ std::string exec_handler();        // { exec: [test_handler, exec] }
 void expect_retry_refused_while_its_unique_key_is_held(const JobsFixture& f, const std::string& queue);
 std::string persistent_handler();  // { persistent: [test_handler, persistent] }
 
+// kill -9 of the one worker of `f.config` (its source leasing 5 jobs per claim, jobs
+// with max_attempts 1) while the first of a batch of five runs: no job of the batch is
+// charged, and each then runs alone; a second kill -9 of the job, now alone, is charged
+// (dead), and the other four run once each. Starts and stops its own Daemon.
+void expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(const JobsFixture& f,
+                                                                          const std::string& queue);
+
 }  // namespace harness
