@@ -198,6 +198,30 @@ TEST(Postgres, AKilledWorkersJobComesBackWhenItsLeaseExpires) {
   EXPECT_EQ(t.f.job(id)["attempts"], 2);
 }
 
+TEST(Postgres, AKilledWorkersBatchIsNotChargedAndEachOfItsJobsThenRunsAlone) {
+  PgJobs t;
+  t.configure(jobs_pool("work", exec_handler(), {"q"}, 1,
+                        "    err_respawn_interval: 10ms\n    retry: { max_attempts: 1 }\n"),
+              ", prefetch: 5, lease: 1s");
+  expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(t.f, "q");
+}
+
+// A job table made before the `suspect` column: the next start adds it, and the jobs
+// in the table run.
+TEST(Postgres, AJobTableOfAnEarlierVersionGetsTheNewColumnAndKeepsItsJobs) {
+  PgJobs t;
+  t.configure(jobs_pool("work", exec_handler(), {"q1"}, 1));
+  ASSERT_EQ(t.f.ctl({"migrate", "--source", "pg"}).exit_code, 0);
+  t.pg.query("ALTER TABLE preforkd_jobs DROP COLUMN suspect");
+  std::string id = t.f.enqueue("q1", "{}");  // preforkctl adds it back already
+  t.pg.query("ALTER TABLE preforkd_jobs DROP COLUMN suspect");
+  Daemon daemon(t.f.config, t.f.env);
+  ASSERT_TRUE(t.f.wait_state(id, "done")) << daemon.output();
+  EXPECT_EQ(t.pg.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'preforkd_jobs' "
+                       "AND column_name = 'suspect'"),
+            "1");
+}
+
 TEST(Postgres, AnIdlePoolIsWokenByNotifyNotByItsFetchTimeout) {
   PgJobs t;
   t.configure(jobs_pool("work", persistent_handler(), {"q1"}, 2) +

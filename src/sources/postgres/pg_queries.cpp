@@ -32,6 +32,15 @@ std::string acks_cte(const std::string& t, const std::string& ids, const std::st
          "WHERE id = ANY(" + ids + "::bigint[]) AND locked_by = $2 AND " + still_running + ")";
 }
 
+// The rows of `picked` (id, suspect and the columns of `order`) a batch may take: those
+// before the first suspect job (one of a batch whose worker died), or that job alone
+// when it comes first. Rows left out are only locked until the statement ends.
+std::string kept_cte(const std::string& order) {
+  return "kept AS (SELECT id FROM (SELECT id, row_number() OVER w AS rn, "
+         "count(*) FILTER (WHERE suspect) OVER w AS seen FROM picked "
+         "WINDOW w AS (ORDER BY " + order + " ROWS UNBOUNDED PRECEDING)) r WHERE seen = 0 OR rn = 1)";
+}
+
 }  // namespace
 
 const char* const job_columns =
@@ -56,28 +65,36 @@ Queries::Queries(const TableName& table, int prefetch) {
   // with the CTE, it hashed a scan of the whole table). With several queues, rows of
   // the later ones may stay locked (not leased) until the statement ends: a worker that
   // skips them looks again shortly (next_due).
-  claim_batch = "WITH " + acks_cte(t, "$3", "$4") + ", picked AS MATERIALIZED (SELECT c.id "
-          "FROM unnest($1::text[]) WITH ORDINALITY AS q(name, ord), LATERAL (SELECT id, priority, run_at FROM " + t +
+  claim_batch = "WITH " + acks_cte(t, "$3", "$4") + ", picked AS MATERIALIZED (SELECT c.id, c.suspect, q.ord, "
+          "c.priority, c.run_at FROM unnest($1::text[]) WITH ORDINALITY AS q(name, ord), "
+          "LATERAL (SELECT id, priority, run_at, suspect FROM " + t +
           " WHERE queue = q.name AND state IN ('queued', 'retry') AND run_at <= now() "
           "ORDER BY priority DESC, run_at, id " + limit + " FOR UPDATE SKIP LOCKED) c "
-          "ORDER BY q.ord, c.priority DESC, c.run_at, c.id " + limit + ") "
+          "ORDER BY q.ord, c.priority DESC, c.run_at, c.id " + limit + "), " +
+          kept_cte("ord, priority DESC, run_at, id") + " "
           "UPDATE " + t + " SET state = 'running', attempts = attempts + 1, locked_by = $2, "
-          "lease_until = now() + $5::bigint * interval '1 millisecond', started_at = now() "
-          "WHERE id = ANY(ARRAY(SELECT id FROM picked)) "
+          "lease_until = now() + $5::bigint * interval '1 millisecond', started_at = now(), suspect = false "
+          "WHERE id = ANY(ARRAY(SELECT id FROM kept)) "
           "RETURNING id, queue, payload, attempts, max_attempts, priority, "
           "(extract(epoch FROM run_at) * 1000000)::bigint";
   // The same for a pool with one queue: no unnest, LATERAL or sort ($1 queues[] of one).
   // With prefetch 1, `id = (SELECT ...)`: in bench/postgres that ran in about 60% of
-  // the time of `id = ANY(ARRAY(SELECT ...))` per call.
-  claim_batch_one = "WITH " + acks_cte(t, "$3", "$4") + " UPDATE " + t +
-          " SET state = 'running', attempts = attempts + 1, locked_by = $2, "
-          "lease_until = now() + $5::bigint * interval '1 millisecond', started_at = now() "
-          "WHERE id " + (prefetch == 1 ? "= (" : "= ANY(ARRAY(") + "SELECT id FROM " + t +
-          " WHERE queue = ($1::text[])[1] AND state IN ('queued', 'retry') AND run_at <= now() "
-          "ORDER BY priority DESC, run_at, id " + limit + " FOR UPDATE SKIP LOCKED" +
-          (prefetch == 1 ? ") " : ")) ") +
-          "RETURNING id, queue, payload, attempts, max_attempts, priority, "
-          "(extract(epoch FROM run_at) * 1000000)::bigint";
+  // the time of `id = ANY(ARRAY(SELECT ...))` per call; a job alone needs no cut.
+  const std::string due_in_first_queue = " WHERE queue = ($1::text[])[1] AND state IN ('queued', 'retry') "
+                                         "AND run_at <= now() ORDER BY priority DESC, run_at, id " + limit +
+                                         " FOR UPDATE SKIP LOCKED";
+  const std::string lease_them = " SET state = 'running', attempts = attempts + 1, locked_by = $2, "
+                                 "lease_until = now() + $5::bigint * interval '1 millisecond', "
+                                 "started_at = now(), suspect = false ";
+  const std::string returning = "RETURNING id, queue, payload, attempts, max_attempts, priority, "
+                                "(extract(epoch FROM run_at) * 1000000)::bigint";
+  claim_batch_one =
+      prefetch == 1
+          ? "WITH " + acks_cte(t, "$3", "$4") + " UPDATE " + t + lease_them + "WHERE id = (SELECT id FROM " + t +
+                due_in_first_queue + ") " + returning
+          : "WITH " + acks_cte(t, "$3", "$4") + ", picked AS MATERIALIZED (SELECT id, suspect, priority, run_at FROM " +
+                t + due_in_first_queue + "), " + kept_cte("priority DESC, run_at, id") + " UPDATE " + t +
+                lease_them + "WHERE id = ANY(ARRAY(SELECT id FROM kept)) " + returning;
   // One job from one queue: the source no longer sends it (claim_batch does this and
   // more); kept, with `complete`, for bench/postgres's raw loop of a two-statement job.
   claim = "UPDATE " + t +
@@ -87,12 +104,21 @@ Queries::Queries(const TableName& table, int prefetch) {
           " WHERE queue = $1 AND state IN ('queued', 'retry') AND run_at <= now() "
           "ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
           "RETURNING id, payload, attempts, max_attempts, priority";
-  // Leases that ran out: their worker died or hung. Back to the queue; the attempt was
-  // counted at the claim, so a job that keeps killing its worker ends dead.
-  reclaim = "WITH expired AS (UPDATE " + t +
-            " SET state = 'queued', locked_by = NULL, lease_until = NULL, "
-            "last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')' "
-            "WHERE state = 'running' AND lease_until < now() RETURNING queue) "
+  // Leases that ran out: their worker died or hung. Back to the queue. The attempt was
+  // counted at the claim, so a job that keeps killing its worker ends dead; but of a
+  // batch (prefetch) nobody can tell which job was running, so the jobs of a worker that
+  // held several get their attempt back and are marked suspect: each is claimed alone
+  // next (kept_cte), where a death is charged to the one job that caused it.
+  reclaim = "WITH held AS (SELECT locked_by, count(*) AS n FROM " + t +
+            " WHERE state = 'running' AND lease_until < now() GROUP BY locked_by), "
+            "expired AS (UPDATE " + t + " AS j SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+            "suspect = held.n > 1, "
+            "attempts = CASE WHEN held.n > 1 THEN greatest(j.attempts - 1, 0) ELSE j.attempts END, "
+            "last_error = 'lease expired (held by ' || coalesce(j.locked_by, '?') || CASE WHEN held.n > 1 "
+            "THEN ' with ' || (held.n - 1) || ' other job(s); attempt not counted, it runs alone next' "
+            "ELSE '' END || ')' FROM held "
+            "WHERE j.state = 'running' AND j.lease_until < now() AND j.locked_by IS NOT DISTINCT FROM held.locked_by "
+            "RETURNING j.queue) "
             "SELECT pg_notify($1, queue) FROM (SELECT DISTINCT queue FROM expired) q";
   prune = "DELETE FROM " + t +
           " WHERE state = 'done' AND finished_at < now() - $1::bigint * interval '1 millisecond'";

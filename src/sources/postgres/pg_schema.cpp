@@ -1,15 +1,27 @@
 // Creation and check of the PostgreSQL job table (see pg_schema.hpp).
 #include "sources/postgres/pg_schema.hpp"
 
+#include <algorithm>
+
 #include "sources/postgres/pg_array.hpp"
 
 namespace preforkd::postgres {
 namespace {
 
+// The columns of the first job table: a table that lacks any of them is not ours.
 constexpr const char* columns[] = {"id",         "queue",       "payload",   "priority",
                                    "state",      "run_at",      "attempts",  "max_attempts",
                                    "unique_key", "last_error",  "locked_by", "lease_until",
                                    "created_at", "started_at",  "finished_at"};
+// Columns added since, each with what adds it to a table made before it.
+struct AddedColumn {
+  const char* name;
+  const char* definition;
+};
+constexpr AddedColumn added_columns[] = {
+    // The jobs of a batch whose worker died: each is claimed alone next (pg_queries.cpp).
+    {"suspect", "boolean NOT NULL DEFAULT false"},
+};
 constexpr const char* index_suffixes[] = {"due", "next", "lease", "finished", "unique"};
 
 std::string schema_sql(const TableName& t) {
@@ -30,7 +42,8 @@ std::string schema_sql(const TableName& t) {
   lease_until  timestamptz,
   created_at   timestamptz NOT NULL DEFAULT now(),
   started_at   timestamptz,
-  finished_at  timestamptz
+  finished_at  timestamptz,
+  suspect      boolean     NOT NULL DEFAULT false
 );
 CREATE INDEX IF NOT EXISTS )" + t.index("due") + " ON " + q +
          " (queue, priority DESC, run_at, id) WHERE state IN ('queued', 'retry');\n"
@@ -46,12 +59,14 @@ CREATE INDEX IF NOT EXISTS )" + t.index("due") + " ON " + q +
 
 struct Found {
   bool table = false;
-  std::vector<std::string> missing_columns;
+  std::vector<std::string> missing_columns;  // of `columns`: not a job table
+  std::vector<const AddedColumn*> missing_added;  // an older job table
   bool all_indexes = false;
 };
 
 Found look(Connection& db, const TableName& t) {
   std::vector<std::string> column_names(std::begin(columns), std::end(columns));
+  for (const auto& added : added_columns) column_names.push_back(added.name);
   std::vector<std::string> index_names;
   for (const char* suffix : index_suffixes) index_names.push_back(t.table + "_" + suffix);
   // The table through pg_class, not to_regclass(): to_regclass reads the newest catalog,
@@ -81,6 +96,12 @@ Found look(Connection& db, const TableName& t) {
     }
     found.missing_columns.push_back(name);
   }
+  for (const auto& added : added_columns) {
+    auto it = std::find(found.missing_columns.begin(), found.missing_columns.end(), added.name);
+    if (it == found.missing_columns.end()) continue;
+    found.missing_columns.erase(it);
+    found.missing_added.push_back(&added);
+  }
   found.all_indexes = r.text(0, 2) == "t";
   return found;
 }
@@ -100,7 +121,7 @@ void prepare_schema(Connection& db, const TableName& t) {
   Found found = look(db, t);
   refuse_foreign(db, t, found);
   // Already there: no lock, no DDL. Workers with only row privileges start fine.
-  if (found.table && found.all_indexes) return;
+  if (found.table && found.all_indexes && found.missing_added.empty()) return;
 
   Transaction tx(db);
   // Held to the end of the transaction: concurrent CREATE ... IF NOT EXISTS of the same
@@ -117,6 +138,14 @@ void prepare_schema(Connection& db, const TableName& t) {
       db.exec("CREATE SCHEMA IF NOT EXISTS " + TableName::quote(t.schema), "create schema " + t.schema);
     db.exec(schema_sql(t), "create the job table " + t.schema + "." + t.table);
   }
+  // A table of an earlier preforkd: its rows stay, the new columns get their default.
+  if (found.table)
+    for (const AddedColumn* added : found.missing_added)
+      db.exec("ALTER TABLE " + t.qualified() + " ADD COLUMN IF NOT EXISTS " + added->name + " " +
+                  added->definition,
+              std::string("add column ") + added->name + " to the job table " + t.schema + "." + t.table +
+                  " (made by an earlier preforkd: start preforkd once as the table's owner, or run "
+                  "this ALTER TABLE yourself)");
   tx.commit();
 }
 
