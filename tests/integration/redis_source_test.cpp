@@ -119,6 +119,15 @@ TEST(Redis, AWorkerKilledMidJobHasItsJobRecoveredAndRunAgain) {
   EXPECT_TRUE(daemon.wait_output("job(s) of dead workers put back on their queues")) << daemon.output();
 }
 
+TEST(Redis, AKilledWorkersBatchIsNotChargedAndEachOfItsJobsThenRunsAlone) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis, ", prefetch: 5") + "pools:\n" +
+                           jobs_pool("w", exec_handler(), {"q"}, 1,
+                                     "    err_respawn_interval: 10ms\n    retry: { max_attempts: 1 }\n"));
+  expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(f, "q");
+}
+
 TEST(Redis, TermGivesTheJobBackAndQuitLetsItFinish) {
   RedisServer redis;
   JobsFixture f;

@@ -8,7 +8,8 @@
 //   NS:preforkd:heartbeat:WORKER          expires `lease` after the worker's last sign
 //   NS:preforkd:workers                   workers that may hold a processing list
 //   NS:preforkd:delayed                   zset run_at -> "QUEUE\n" + job JSON
-//   NS:preforkd:job:ID                    hash: queue, payload, state, attempts, ...
+//   NS:preforkd:job:ID                    hash: queue, payload, state, attempts, ...;
+//                                         suspect=1 while it waits to be claimed alone
 //   NS:preforkd:unique:KEY                id of the queued/running job holding KEY
 //   NS:preforkd:next_id, NS:preforkd:done|dead (hash queue -> count)
 // A job JSON carries its id as a last member, "preforkd":{"id":"ID"}, appended to what
