@@ -19,7 +19,8 @@ struct HandlerOutcome {
     failed,     // the retry policy decides whether it runs again
     permanent,  // the handler said do not retry ("retry": false): dead now
     timeout,    // ran past `timeout`: stopped, then the retry policy decides
-    given_back  // fast stop: not run to completion, back to the queue uncounted
+    given_back,  // fast stop: not run to completion, back to the queue uncounted
+    exhausted    // not run: earlier runs that never reported (worker died) used its attempts
   } kind = Kind::done;
   std::string error;
 };

@@ -50,6 +50,10 @@ void record_outcome(JobSource& source, const PoolConfig& pool, const Job& job,
       source.fail(job, outcome.error, {false, Duration{0}});
       spdlog::warn("{}: dead: {} (the handler asked not to retry)", prefix, outcome.error);
       return;
+    case Kind::exhausted:
+      source.fail(job, outcome.error, {false, Duration{0}});
+      spdlog::warn("{}: dead without a run: {}", prefix, outcome.error);
+      return;
     case Kind::retry:
     case Kind::failed:
     case Kind::timeout: {
@@ -141,7 +145,7 @@ int run_job_worker(ForkedChildContext& context, const PoolConfig& pool,
     int allowed = allowed_attempts(pool.jobs.retry, job->max_attempts);
     if (job->attempt > allowed) {
       // An earlier run never reported back (its worker died, or its lease ran out).
-      outcome = {HandlerOutcome::Kind::permanent,
+      outcome = {HandlerOutcome::Kind::exhausted,
                  fmt::format("attempts exhausted ({} of {}): an earlier run did not finish "
                              "(worker died or lease expired)",
                              job->attempt - 1, allowed)};

@@ -150,6 +150,7 @@ void expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(const 
   EXPECT_NE(f.job(ids[0])["last_error"].get<std::string>().find("attempts exhausted (1 of 1)"),
             std::string::npos)
       << f.job(ids[0]).dump();
+  EXPECT_TRUE(daemon.wait_output("dead without a run: attempts exhausted (1 of 1)")) << daemon.output();
   for (size_t i = 1; i < ids.size(); ++i) {
     ASSERT_TRUE(f.wait_state(ids[i], "done", 30s)) << "job " << ids[i] << "\n" << daemon.output();
     EXPECT_EQ(f.job(ids[i])["attempts"], 1) << "job " << ids[i];
