@@ -3,6 +3,7 @@
 // back-to-back jobs. Nothing may be lost, run twice or miscounted on the way.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <sstream>
 
@@ -87,6 +88,38 @@ TEST(Batching, AKilledWorkersBatchIsNotChargedAndEachOfItsJobsThenRunsAlone) {
                            jobs_pool("work", exec_handler(), {"q"}, 1,
                                      "    err_respawn_interval: 10ms\n    retry: { max_attempts: 1 }\n"));
   expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(f, "q");
+}
+
+// A write that fails (here: another process holds the database past busy_timeout; a
+// full disk does the same) while a worker holds a finished job whose 'done' is not
+// written yet, and jobs leased ahead. They used to be dropped with the connection: the
+// finished job stayed 'running' under the worker, the two not started were charged an
+// attempt when their lease ran out, and with one attempt each ended dead unrun.
+TEST(Batching, AFailedWriteLosesNoDeferredAckAndNoAttemptOfAJobNotStarted) {
+  JobsFixture f;
+  write_file(f.config, sqlite_source("prefetch: 10, lease: 3s, busy_timeout: 200ms") + "pools:\n" +
+                           jobs_pool("work", persistent_handler(), {"bulk"}, 1,
+                                     "    retry: { max_attempts: 1 }\n"));
+  Daemon daemon(f.config, f.env);
+  auto ids = f.enqueue_batch("bulk", std::vector<std::string>(4, R"({"sleep_ms": 1500})"));
+  ASSERT_TRUE(wait_until([&] { return f.ends_per_job()[ids[0]] == 1; }, 30s)) << daemon.output();
+  {
+    // The lease heartbeat of the second job (every second) then meets the lock.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(f.dir.file("var/jobs.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    bool failed = daemon.wait_output("source 'local' failed", 20s);
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    ASSERT_TRUE(failed) << daemon.output();
+  }
+  ASSERT_TRUE(f.wait_done("bulk", 4, 60s)) << daemon.output();
+  EXPECT_EQ(f.stats("bulk")["dead"], 0) << daemon.output();
+  auto ends = f.ends_per_job();
+  for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
+  EXPECT_TRUE(daemon.wait_output("1 job(s) finished before the failure recorded, 2 leased and not started given back"))
+      << daemon.output();
 }
 
 TEST(Batching, BackToBackJobsAreCountedPerChildThoughReportedOnce) {

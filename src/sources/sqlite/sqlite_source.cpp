@@ -56,6 +56,7 @@ class SqliteSource final : public JobSource {
   void fail(const Job& job, std::string_view reason, RetryDecision retry) override;
   void release(const Job& job) override;
   void extend_lease(const Job& job) override;
+  Unsettled take_unsettled() override;
   milliseconds lease_time() const override { return lease_; }
   EnqueueResult enqueue(const NewJob& job) override;
   std::vector<EnqueueResult> enqueue_batch(std::span<const NewJob> jobs) override;
@@ -365,6 +366,24 @@ void SqliteSource::release(const Job& job) {
          "attempts = max(attempts - 1, 0), started_at = NULL, finished_at = ?3 "
          "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
          {}, 0);
+}
+
+JobSource::Unsettled SqliteSource::take_unsettled() {
+  // A write that failed (busy_timeout passed, disk full, the file gone): the next
+  // connection has this worker's name too and writes them as its own. A job whose lease
+  // ran out meanwhile is no longer ours: those statements then change nothing.
+  Unsettled unsettled;
+  for (auto [id, finished_at] : pending_acks_) {
+    Job done;
+    done.id = std::to_string(id);
+    done.lease_holder = worker_id_;
+    unsettled.done.push_back(std::move(done));
+  }
+  pending_acks_.clear();
+  unsettled.not_started.assign(std::make_move_iterator(claimed_.begin()),
+                               std::make_move_iterator(claimed_.end()));
+  claimed_.clear();
+  return unsettled;
 }
 
 void SqliteSource::extend_lease(const Job& job) {
