@@ -4,11 +4,16 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sqlite3.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "harness/jobs_harness.hpp"
@@ -341,4 +346,53 @@ TEST(Queue, ADatabaseDeletedWhileRunningIsReopenedAndNewJobsRun) {
   std::string second = f.enqueue("q1", "{}");  // a new, empty database
   EXPECT_TRUE(f.wait_state(second, "done", 20s)) << daemon.output();
   EXPECT_TRUE(daemon.wait_output("the database file was deleted or replaced while open")) << daemon.output();
+}
+
+// A full disk: preforkctl's enqueue is refused with a clear message and leaves nothing
+// half-written; the workers fail their writes and wait with backoff; once space is freed
+// every job queued before runs, once. The database lives on a 600 KiB tmpfs mounted in
+// a mount namespace of this test's own process.
+TEST(Queue, AFullDiskRefusesNewJobsLosesNoneAndWorkResumesOnceSpaceIsFreed) {
+  if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    GTEST_SKIP() << "needs a private mount namespace (root, CAP_SYS_ADMIN): " << std::strerror(errno);
+  JobsFixture f;
+  std::string var = f.dir.file("var");
+  std::filesystem::create_directories(var);
+  if (::mount("tmpfs", var.c_str(), "tmpfs", 0, "size=600k") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{var};
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q"}, 2));
+  {
+    std::ofstream filler(var + "/filler", std::ios::binary);
+    filler << std::string(200 * 1024, '\0');
+  }
+  const std::string payload = R"({"text": ")" + std::string(3000, 'a') + R"("})";
+  int queued = 0;
+  RunResult refused;
+  while (queued < 400) {
+    refused = f.ctl({"enqueue", "q", "--payload", payload});
+    if (refused.exit_code != 0) break;
+    ++queued;
+  }
+  ASSERT_GT(queued, 10);
+  ASSERT_LT(queued, 400) << "the disk never filled";
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("database or disk is full"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("(disk full: free space; this write was rolled back, nothing half-done)"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(f.stats("q")["queued"], queued);
+
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("database or disk is full")) << daemon.output();
+  EXPECT_EQ(f.stats("q")["dead"], 0);
+  std::filesystem::remove(var + "/filler");
+  ASSERT_TRUE(f.wait_done("q", queued, 60s)) << daemon.output();
+  auto ends = f.ends_per_job();
+  EXPECT_EQ(ends.size(), static_cast<size_t>(queued));
+  for (const auto& [id, count] : ends) EXPECT_EQ(count, 1) << "job " << id;
+  EXPECT_EQ(daemon.count_output("exited pool=work"), 0u) << "a worker died of it\n" << daemon.output();
 }
