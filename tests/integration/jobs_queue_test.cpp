@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <sqlite3.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -395,4 +396,21 @@ TEST(Queue, AFullDiskRefusesNewJobsLosesNoneAndWorkResumesOnceSpaceIsFreed) {
   EXPECT_EQ(ends.size(), static_cast<size_t>(queued));
   for (const auto& [id, count] : ends) EXPECT_EQ(count, 1) << "job " << id;
   EXPECT_EQ(daemon.count_output("exited pool=work"), 0u) << "a worker died of it\n" << daemon.output();
+
+  // Stopped, its last connection removes the -wal and -shm files. With the disk full
+  // again, opening the database needs a new -shm: the message says so (it used to be
+  // "disk I/O error: disk I/O error [code 4874]").
+  daemon.signal(SIGTERM);
+  ASSERT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+  ASSERT_FALSE(std::filesystem::exists(var + "/jobs.db-shm"));
+  {
+    std::ofstream filler(var + "/filler", std::ios::binary);
+    filler << std::string(1024 * 1024, '\0');  // more than there is room for
+  }
+  auto stats = f.ctl({"stats"});
+  EXPECT_EQ(stats.exit_code, 1);
+  EXPECT_NE(stats.err.find("PRAGMA journal_mode=WAL: disk I/O error [code 4874] (cannot make or grow " + var +
+                           "/jobs.db-shm, the WAL index kept beside the database: free space"),
+            std::string::npos)
+      << stats.err;
 }

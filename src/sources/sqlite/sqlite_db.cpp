@@ -8,6 +8,15 @@
 #include <thread>
 
 namespace preforkd::sqlite {
+namespace {
+
+// What an error message calls a statement: its first words, up to a line end or '('.
+std::string statement_label(std::string_view sql) {
+  sql.remove_prefix(std::min(sql.size(), sql.find_first_not_of(" \n")));
+  return std::string(sql.substr(0, sql.find_first_of("\n(")));
+}
+
+}  // namespace
 
 Statement& Statement::bind(int index, int64_t value) {
   if (int rc = sqlite3_bind_int64(stmt_, index, value); rc != SQLITE_OK) db_.fail(rc, "bind");
@@ -33,7 +42,7 @@ bool Statement::step() {
   if (rc == SQLITE_DONE) return false;
   std::string sql = sqlite3_sql(stmt_) ? sqlite3_sql(stmt_) : "?";
   sqlite3_reset(stmt_);
-  db_.fail(rc, sql.substr(0, sql.find_first_of("\n(")));
+  db_.fail(rc, statement_label(sql));
 }
 
 void Statement::run() {
@@ -90,7 +99,7 @@ int Db::try_exec(const char* sql, std::string& message) {
 
 void Db::exec(const char* sql) {
   std::string message;
-  if (int rc = try_exec(sql, message); rc != SQLITE_OK) fail(rc, message);
+  if (int rc = try_exec(sql, message); rc != SQLITE_OK) fail(rc, statement_label(sql));
 }
 
 void Db::exec_retrying_busy(const char* sql) {
@@ -101,7 +110,7 @@ void Db::exec_retrying_busy(const char* sql) {
     std::string message;
     int rc = try_exec(sql, message);
     if (rc == SQLITE_OK) return;
-    if ((rc & 0xff) != SQLITE_BUSY || steady_clock::now() + pause > deadline) fail(rc, message);
+    if ((rc & 0xff) != SQLITE_BUSY || steady_clock::now() + pause > deadline) fail(rc, statement_label(sql));
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, milliseconds(50));
   }
@@ -127,6 +136,14 @@ void Db::fail(int rc, std::string_view what) const {
     case SQLITE_BUSY:
     case SQLITE_LOCKED: message += " (another process holds the database longer than busy_timeout)"; break;
     case SQLITE_FULL: message += " (disk full: free space; this write was rolled back, nothing half-done)"; break;
+    case SQLITE_IOERR:
+      if (rc == SQLITE_IOERR_SHMOPEN || rc == SQLITE_IOERR_SHMSIZE || rc == SQLITE_IOERR_SHMMAP)
+        message += " (cannot make or grow " + path_ + "-shm, the WAL index kept beside the database: " +
+                   "free space on its file system, and check that the directory is writable)";
+      else
+        message += " (the file system failed a read or write of the database or its -wal file: check "
+                   "free space and the kernel log; this write was rolled back)";
+      break;
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
     case SQLITE_PERM: message += " (check that the file and its directory are writable by this user)"; break;
