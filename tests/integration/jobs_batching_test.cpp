@@ -90,6 +90,14 @@ TEST(Batching, AKilledWorkersBatchIsNotChargedAndEachOfItsJobsThenRunsAlone) {
   expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(f, "q");
 }
 
+TEST(Batching, AJobWhoseWorkerDiedIsClaimedAloneFromThenOn) {
+  JobsFixture f;
+  write_file(f.config, sqlite_source("lease: 1s, prefetch: 5") + "pools:\n" +
+                           jobs_pool("work", exec_handler(), {"q"}, 1,
+                                     "    err_respawn_interval: 2s\n    retry: { max_attempts: 2 }\n"));
+  expect_a_job_whose_worker_died_is_claimed_alone_from_then_on(f, "q");
+}
+
 // A write that fails (here: another process holds the database past busy_timeout; a
 // full disk does the same) while a worker holds a finished job whose 'done' is not
 // written yet, and jobs leased ahead. They used to be dropped with the connection: the

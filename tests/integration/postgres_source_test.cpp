@@ -206,6 +206,14 @@ TEST(Postgres, AKilledWorkersBatchIsNotChargedAndEachOfItsJobsThenRunsAlone) {
   expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(t.f, "q");
 }
 
+TEST(Postgres, AJobWhoseWorkerDiedIsClaimedAloneFromThenOn) {
+  PgJobs t;
+  t.configure(jobs_pool("work", exec_handler(), {"q"}, 1,
+                        "    err_respawn_interval: 2s\n    retry: { max_attempts: 2 }\n"),
+              ", prefetch: 5, lease: 1s");
+  expect_a_job_whose_worker_died_is_claimed_alone_from_then_on(t.f, "q");
+}
+
 // A job table made before the `suspect` column: the next start adds it, and the jobs
 // in the table run.
 TEST(Postgres, AJobTableOfAnEarlierVersionGetsTheNewColumnAndKeepsItsJobs) {

@@ -128,6 +128,15 @@ TEST(Redis, AKilledWorkersBatchIsNotChargedAndEachOfItsJobsThenRunsAlone) {
   expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(f, "q");
 }
 
+TEST(Redis, AJobWhoseWorkerDiedIsClaimedAloneFromThenOn) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis, ", prefetch: 5") + "pools:\n" +
+                           jobs_pool("w", exec_handler(), {"q"}, 1,
+                                     "    err_respawn_interval: 2s\n    retry: { max_attempts: 2 }\n"));
+  expect_a_job_whose_worker_died_is_claimed_alone_from_then_on(f, "q");
+}
+
 TEST(Redis, TermGivesTheJobBackAndQuitLetsItFinish) {
   RedisServer redis;
   JobsFixture f;

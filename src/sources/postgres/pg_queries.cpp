@@ -33,7 +33,7 @@ std::string acks_cte(const std::string& t, const std::string& ids, const std::st
 }
 
 // The rows of `picked` (id, suspect and the columns of `order`) a batch may take: those
-// before the first suspect job (one of a batch whose worker died), or that job alone
+// before the first suspect job (one whose lease ran out before), or that job alone
 // when it comes first. Rows left out are only locked until the statement ends.
 std::string kept_cte(const std::string& order) {
   return "kept AS (SELECT id FROM (SELECT id, row_number() OVER w AS rn, "
@@ -104,15 +104,15 @@ Queries::Queries(const TableName& table, int prefetch) {
           " WHERE queue = $1 AND state IN ('queued', 'retry') AND run_at <= now() "
           "ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
           "RETURNING id, payload, attempts, max_attempts, priority";
-  // Leases that ran out: their worker died or hung. Back to the queue. The attempt was
-  // counted at the claim, so a job that keeps killing its worker ends dead; but of a
-  // batch (prefetch) nobody can tell which job was running, so the jobs of a worker that
-  // held several get their attempt back and are marked suspect: each is claimed alone
-  // next (kept_cte), where a death is charged to the one job that caused it.
+  // Leases that ran out: their worker died or hung. Back to the queue, marked suspect:
+  // from then on each is claimed alone (kept_cte), so a death is charged to the one job
+  // that caused it. The attempt was counted at the claim, so a job that keeps killing its
+  // worker ends dead; but of a batch (prefetch) nobody can tell which job was running, so
+  // the jobs of a worker that held several get their attempt back.
   reclaim = "WITH held AS (SELECT locked_by, count(*) AS n FROM " + t +
             " WHERE state = 'running' AND lease_until < now() GROUP BY locked_by), "
             "expired AS (UPDATE " + t + " AS j SET state = 'queued', locked_by = NULL, lease_until = NULL, "
-            "suspect = held.n > 1, "
+            "suspect = true, "
             "attempts = CASE WHEN held.n > 1 THEN greatest(j.attempts - 1, 0) ELSE j.attempts END, "
             "last_error = 'lease expired (held by ' || coalesce(j.locked_by, '?') || CASE WHEN held.n > 1 "
             "THEN ' with ' || (held.n - 1) || ' other job(s); attempt not counted, it runs alone next' "

@@ -19,7 +19,7 @@ struct AddedColumn {
   const char* definition;
 };
 constexpr AddedColumn added_columns[] = {
-    // The jobs of a batch whose worker died: each is claimed alone next (pg_queries.cpp).
+    // A job whose lease ran out: claimed alone from then on (pg_queries.cpp).
     {"suspect", "boolean NOT NULL DEFAULT false"},
 };
 constexpr const char* index_suffixes[] = {"due", "next", "lease", "finished", "unique"};

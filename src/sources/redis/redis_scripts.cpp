@@ -111,7 +111,7 @@ const char* const claim_script =
     "    id, raw, tracked = with_id(p, q, raw, now, true)\n"
     "    local job = p .. 'job:' .. id\n"
     "    local extra = redis.call('HMGET', job, 'max_attempts', 'priority', 'suspect')\n"
-    // A suspect job (of a batch whose worker died, see recover_script) is claimed alone:
+    // A suspect job (its lease ran out once, see recover_script) is claimed alone:
     // a batch ends before it, or is only it when it comes first.
     "    if extra[3] then\n"
     "      cut = true\n"
@@ -219,9 +219,10 @@ const char* const recover_script =
     "for _, w in ipairs(redis.call('SMEMBERS', p .. 'workers')) do\n"
     "  if forced[w] or redis.call('EXISTS', p .. 'heartbeat:' .. w) == 0 then\n"
     "    local processing = p .. 'processing:' .. w\n"
-    // Of a batch (prefetch) nobody can tell which job was running: a worker that held
-    // several gives each its attempt back and marks it suspect, claimed alone next
-    // (claim_script), where a death is charged to the one job that caused it.
+    // Each job goes back marked suspect: from then on it is claimed alone (claim_script),
+    // so a death is charged to the one job that caused it. Of a batch (prefetch) nobody
+    // can tell which job was running: a worker that held several gives each its attempt
+    // back.
     "    local held = redis.call('LLEN', processing)\n"
     "    local note = ''\n"
     "    if held > 1 then note = ' with ' .. (held - 1) .. ' other job(s); attempt not counted, it runs alone next' end\n"
@@ -233,12 +234,10 @@ const char* const recover_script =
     "      local job = p .. 'job:' .. id\n"
     "      local q = redis.call('HGET', job, 'queue') or 'default'\n"
     "      redis.call('LPUSH', ns .. ':queue:' .. q, raw)\n"
-    "      if held > 1 then\n"
-    "        if tonumber(redis.call('HGET', job, 'attempts') or '0') > 0 then\n"
-    "          redis.call('HINCRBY', job, 'attempts', -1)\n"
-    "        end\n"
-    "        redis.call('HSET', job, 'suspect', '1')\n"
+    "      if held > 1 and tonumber(redis.call('HGET', job, 'attempts') or '0') > 0 then\n"
+    "        redis.call('HINCRBY', job, 'attempts', -1)\n"
     "      end\n"
+    "      redis.call('HSET', job, 'suspect', '1')\n"
     "      redis.call('HSET', job, 'state', 'queued', 'locked_by', '',\n"
     "                 'last_error', 'lease expired (held by ' .. w .. note .. ')')\n"
     "      recovered = recovered + 1\n"

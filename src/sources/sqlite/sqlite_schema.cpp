@@ -36,7 +36,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS preforkd_jobs_unique
 )sql";
 
 // Schema versions (PRAGMA user_version), each what a database of the one before needs:
-//   1: `suspect`, set on the jobs of a batch whose worker died (see sqlite_source.cpp).
+//   1: `suspect`, set on a job whose lease ran out: claimed alone (see sqlite_source.cpp).
 constexpr int64_t schema_version = 1;
 constexpr const char* migrate_to_1 = "ALTER TABLE preforkd_jobs ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0";
 

@@ -93,7 +93,7 @@ class SqliteSource final : public JobSource {
   // Claims up to prefetch_ due jobs into claimed_; true when it got any.
   bool try_claim(std::span<const std::string> queues);
   // How many of `queue`'s first `wanted` due jobs a batch may take, and whether the batch
-  // must end there: it stops before a suspect job (one of a batch whose worker died),
+  // must end there: it stops before a suspect job (one whose lease ran out before),
   // which is claimed alone when it comes first (`first`: nothing claimed yet).
   std::pair<int64_t, bool> claim_cut(const std::string& queue, int64_t now, int64_t wanted, bool first);
   // Writes the noted completions; call inside a WriteTransaction, and forget them
@@ -218,14 +218,14 @@ bool SqliteSource::try_claim(std::span<const std::string> queues) {
   auto steady_now = std::chrono::steady_clock::now();
   WriteTransaction tx(*db_);
   write_acks();
-  // Leases that ran out: their worker died or hung. Back to the queue. The attempt was
-  // counted at the claim, so a job that keeps killing its worker ends dead; but of a
-  // batch (prefetch) nobody can tell which job was running, so the jobs of a worker that
-  // held several get their attempt back and are marked suspect: each is claimed alone
-  // next (see claim_cut), where a death is charged to the one job that caused it.
+  // Leases that ran out: their worker died or hung. Back to the queue, marked suspect:
+  // from then on each is claimed alone (see claim_cut), so a death is charged to the one
+  // job that caused it. The attempt was counted at the claim, so a job that keeps
+  // killing its worker ends dead; but of a batch (prefetch) nobody can tell which job
+  // was running, so the jobs of a worker that held several get their attempt back.
   db_->prepare(
          "UPDATE preforkd_jobs AS j SET state = 'queued', locked_by = NULL, lease_until = NULL, "
-         "suspect = (held.n > 1), attempts = iif(held.n > 1, max(attempts - 1, 0), attempts), "
+         "suspect = 1, attempts = iif(held.n > 1, max(attempts - 1, 0), attempts), "
          "last_error = 'lease expired (held by ' || coalesce(j.locked_by, '?') || iif(held.n > 1, "
          "' with ' || (held.n - 1) || ' other job(s); attempt not counted, it runs alone next', '') || ')' "
          "FROM (SELECT locked_by, count(*) AS n FROM preforkd_jobs "
@@ -246,7 +246,7 @@ bool SqliteSource::try_claim(std::span<const std::string> queues) {
     int64_t wanted = prefetch_ - static_cast<int64_t>(claimed_.size() + claimed.size());
     if (wanted <= 0) break;
     bool cut = false;
-    if (wanted > 1) {
+    if (prefetch_ > 1) {  // also when one place is left: a suspect job must not fill it
       auto [take, stop] = claim_cut(queue, now, wanted, claimed_.empty() && claimed.empty());
       wanted = take;
       cut = stop;

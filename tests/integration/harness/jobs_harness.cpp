@@ -160,4 +160,37 @@ void expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(const 
   EXPECT_EQ(f.runs().size(), 6u);
 }
 
+void expect_a_job_whose_worker_died_is_claimed_alone_from_then_on(const JobsFixture& f,
+                                                                   const std::string& queue) {
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(1)) << daemon.output();
+  std::string poison = f.enqueue(queue, R"({"sleep_ms": 60000})");
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+  // Behind it, while it runs alone: the next claim could lease them with it.
+  auto others = f.enqueue_batch(queue, {"{}", "{}", "{}", "{}"});
+  pid_t first = daemon.children().front();
+  ::kill(first, SIGKILL);
+
+  // Its worker held only it: charged. The next worker finds it back at the head of the
+  // queue, and still takes it alone, not with the four behind it.
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 2; }, 30s)) << daemon.output();
+  EXPECT_EQ(f.runs()[1].id, poison);
+  EXPECT_EQ(f.runs()[1].attempt, 2);
+  EXPECT_EQ(f.stats(queue)["running"], 1);
+  for (const auto& id : others) EXPECT_EQ(f.state(id), "queued") << "job " << id;
+
+  // Alone again, charged again: with two attempts it is dead without a third run, and
+  // the other four each run once.
+  std::vector<pid_t> now = daemon.children();
+  ASSERT_EQ(now.size(), 1u);
+  ASSERT_NE(now.front(), first);
+  ::kill(now.front(), SIGKILL);
+  ASSERT_TRUE(f.wait_state(poison, "dead", 30s)) << daemon.output();
+  for (const auto& id : others) {
+    ASSERT_TRUE(f.wait_state(id, "done", 30s)) << "job " << id << "\n" << daemon.output();
+    EXPECT_EQ(f.job(id)["attempts"], 1) << "job " << id;
+  }
+  EXPECT_EQ(f.runs().size(), 6u);
+}
+
 }  // namespace harness

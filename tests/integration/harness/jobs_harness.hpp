@@ -62,5 +62,12 @@ std::string persistent_handler();  // { persistent: [test_handler, persistent] }
 // (dead), and the other four run once each. Starts and stops its own Daemon.
 void expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(const JobsFixture& f,
                                                                           const std::string& queue);
+// The same source settings, jobs with max_attempts 2, and a killed worker respawned only
+// once its lease has run out (err_respawn_interval longer than the lease): a job that
+// runs alone and whose worker is killed is charged, and is claimed alone again though
+// four jobs wait behind it; killed again, it is dead without a third run, and the four
+// run once each.
+void expect_a_job_whose_worker_died_is_claimed_alone_from_then_on(const JobsFixture& f,
+                                                                   const std::string& queue);
 
 }  // namespace harness

@@ -1,5 +1,6 @@
-// A job database written by an earlier preforkd keeps its jobs when a newer one opens it:
-// the schema is migrated in place (PRAGMA user_version), never made anew.
+// The SQLite source on its own, without a daemon: a database written by an earlier
+// preforkd keeps its jobs when a newer one opens it (the schema is migrated in place,
+// PRAGMA user_version, never made anew), and a claim's batch around suspect jobs.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -117,4 +118,31 @@ TEST(SqliteSchema, ADatabaseOfTheFirstSchemaIsMigratedWithItsJobs) {
   // Opened again: already current, nothing to do.
   preforkd::open_job_source(config);
   EXPECT_EQ(sql_value(path, "PRAGMA user_version"), "1");
+}
+
+// A suspect job (its lease ran out before) is claimed alone: not even the last place of
+// a batch that a first queue did not fill may take it.
+TEST(SqliteSource, ABatchLeavesASuspectJobOfALaterQueueAlone) {
+  TempDir dir;
+  std::string path = dir.file("jobs.db");
+  preforkd::SourceConfig config;
+  config.name = "default";
+  config.type = "sqlite";
+  config.settings["path"] = path;
+  config.settings["prefetch"] = "2";
+  auto source = preforkd::open_job_source(config);
+  auto high = source->enqueue({"high", R"({"n": 1})"});
+  auto low = source->enqueue({"low", R"({"n": 2})"});
+  sql_value(path, "UPDATE preforkd_jobs SET suspect = 1 WHERE id = " + low.id);
+
+  std::vector<std::string> queues{"high", "low"};
+  auto first = source->fetch(queues, std::chrono::milliseconds(0));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->id, high.id);
+  EXPECT_EQ(sql_value(path, "SELECT state FROM preforkd_jobs WHERE id = " + low.id), "queued");
+  // Then it comes alone, and is no longer suspect while it runs.
+  auto second = source->fetch(queues, std::chrono::milliseconds(0));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->id, low.id);
+  EXPECT_EQ(sql_value(path, "SELECT state || ' ' || suspect FROM preforkd_jobs WHERE id = " + low.id), "running 0");
 }
