@@ -108,8 +108,11 @@ TEST(Batching, AFailedWriteLosesNoDeferredAckAndNoAttemptOfAJobNotStarted) {
   write_file(f.config, sqlite_source("prefetch: 10, lease: 3s, busy_timeout: 200ms") + "pools:\n" +
                            jobs_pool("work", persistent_handler(), {"bulk"}, 1,
                                      "    retry: { max_attempts: 1 }\n"));
-  Daemon daemon(f.config, f.env);
+  // Enqueued first: with this short busy_timeout, preforkctl could itself give up on
+  // the lock while the daemon's worker makes its first claim.
   auto ids = f.enqueue_batch("bulk", std::vector<std::string>(4, R"({"sleep_ms": 1500})"));
+  ASSERT_EQ(ids.size(), 4u);
+  Daemon daemon(f.config, f.env);
   ASSERT_TRUE(wait_until([&] { return f.ends_per_job()[ids[0]] == 1; }, 30s)) << daemon.output();
   {
     // The lease heartbeat of the second job (every second) then meets the lock.

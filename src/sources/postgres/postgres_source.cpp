@@ -7,6 +7,7 @@
 // acks of the whole batch ride on the claim after it. A worker killed in between runs
 // those jobs again after the lease (at least once, never lost).
 #include "sources/postgres/postgres_source.hpp"
+#include "sources/unsettled_jobs.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -287,18 +288,10 @@ JobSource::Unsettled PostgresSource::take_unsettled() {
   // Leased to this worker's name, which its next connection has too: that connection
   // writes them as its own (and a job whose lease ran out meanwhile is no longer ours:
   // the statements change nothing then).
-  Unsettled unsettled;
-  for (auto& [id, finished] : pending_acks_) {
-    Job done;
-    done.id = std::move(id);
-    done.lease_holder = worker_id_;
-    unsettled.done.push_back(std::move(done));
-  }
+  std::vector<std::string> done;
+  for (auto& [id, finished] : pending_acks_) done.push_back(std::move(id));
   pending_acks_.clear();
-  unsettled.not_started.assign(std::make_move_iterator(claimed_.begin()),
-                               std::make_move_iterator(claimed_.end()));
-  claimed_.clear();
-  return unsettled;
+  return unsettled_jobs(std::move(done), claimed_, worker_id_);
 }
 
 void PostgresSource::extend_lease(const Job& job) {

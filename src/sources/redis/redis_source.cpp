@@ -7,9 +7,11 @@
 
 #include <cerrno>
 #include <climits>
+#include <utility>
 
 #include "sources/redis/redis_scripts.hpp"
 #include "sources/redis/resque_format.hpp"
+#include "sources/unsettled_jobs.hpp"
 #include "util/log.hpp"
 
 namespace preforkd::redis {
@@ -267,18 +269,7 @@ JobSource::Unsettled RedisSource::take_unsettled() {
   // Both stay in this connection's processing list. The finish script of the source
   // that settles them names this holder, and does nothing for a job no longer in its
   // list (recovered after a long outage, when the heartbeat had expired).
-  Unsettled unsettled;
-  for (std::string& id : pending_acks_) {
-    Job done;
-    done.id = std::move(id);
-    done.lease_holder = worker_id_;
-    unsettled.done.push_back(std::move(done));
-  }
-  pending_acks_.clear();
-  unsettled.not_started.assign(std::make_move_iterator(prefetched_.begin()),
-                               std::make_move_iterator(prefetched_.end()));
-  prefetched_.clear();
-  return unsettled;
+  return unsettled_jobs(std::exchange(pending_acks_, {}), prefetched_, worker_id_);
 }
 
 void RedisSource::extend_lease(const Job& job) {

@@ -22,6 +22,7 @@
 #include "sources/source_settings.hpp"
 #include "sources/sqlite/sqlite_db.hpp"
 #include "sources/sqlite/sqlite_schema.hpp"
+#include "sources/unsettled_jobs.hpp"
 #include "util/file_change_watch.hpp"
 #include "util/log.hpp"
 
@@ -372,18 +373,10 @@ JobSource::Unsettled SqliteSource::take_unsettled() {
   // A write that failed (busy_timeout passed, disk full, the file gone): the next
   // connection has this worker's name too and writes them as its own. A job whose lease
   // ran out meanwhile is no longer ours: those statements then change nothing.
-  Unsettled unsettled;
-  for (auto [id, finished_at] : pending_acks_) {
-    Job done;
-    done.id = std::to_string(id);
-    done.lease_holder = worker_id_;
-    unsettled.done.push_back(std::move(done));
-  }
+  std::vector<std::string> done;
+  for (auto [id, finished_at] : pending_acks_) done.push_back(std::to_string(id));
   pending_acks_.clear();
-  unsettled.not_started.assign(std::make_move_iterator(claimed_.begin()),
-                               std::make_move_iterator(claimed_.end()));
-  claimed_.clear();
-  return unsettled;
+  return unsettled_jobs(std::move(done), claimed_, worker_id_);
 }
 
 void SqliteSource::extend_lease(const Job& job) {
