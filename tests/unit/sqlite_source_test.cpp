@@ -131,8 +131,14 @@ TEST(SqliteSource, ABatchLeavesASuspectJobOfALaterQueueAlone) {
   config.settings["path"] = path;
   config.settings["prefetch"] = "2";
   auto source = preforkd::open_job_source(config);
-  auto high = source->enqueue({"high", R"({"n": 1})"});
-  auto low = source->enqueue({"low", R"({"n": 2})"});
+  auto job_on = [](const std::string& queue) {
+    preforkd::NewJob job;
+    job.queue = queue;
+    job.payload = "{}";
+    return job;
+  };
+  auto high = source->enqueue(job_on("high"));
+  auto low = source->enqueue(job_on("low"));
   sql_value(path, "UPDATE preforkd_jobs SET suspect = 1 WHERE id = " + low.id);
 
   std::vector<std::string> queues{"high", "low"};
