@@ -15,6 +15,10 @@ int retry_command(const Args& args, JobSource& source);
 int stats_command(const Args& args, JobSource& source);
 int migrate_command(const Args& args, JobSource& source);
 
+// After an enqueue: a warning on stderr when no jobs pool of `config` takes `queue` from
+// `source` (a typo, or a pool not deployed yet): the job waits until one does.
+void warn_if_no_pool_serves(const Config& config, const std::string& source, const std::string& queue);
+
 // Throws std::invalid_argument ("WHAT 'NAME' is not valid: ...") unless `name` is a
 // queue name.
 void require_queue_name(const std::string& name, const std::string& what);

@@ -102,6 +102,21 @@ int enqueue_command(const Args& args, JobSource& source) {
   return 0;
 }
 
+void warn_if_no_pool_serves(const Config& config, const std::string& source, const std::string& queue) {
+  std::string served;
+  for (const auto& pool : config.pools) {
+    if (pool.kind != PoolKind::jobs || pool.jobs.source != source) continue;
+    for (const auto& name : pool.jobs.queues) {
+      if (name == queue) return;
+      served += (served.empty() ? "" : ", ") + name;
+    }
+  }
+  std::fprintf(stderr,
+               "preforkctl: warning: no pool in %s takes queue '%s' from source '%s' (its pools take: "
+               "%s); the job waits there until one does\n",
+               config.path.c_str(), queue.c_str(), source.c_str(), served.empty() ? "none" : served.c_str());
+}
+
 void require_queue_name(const std::string& name, const std::string& what) {
   if (!is_valid_queue_name(name))
     throw std::invalid_argument(what + " '" + name +

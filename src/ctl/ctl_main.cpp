@@ -88,8 +88,12 @@ int run_ctl(int argc, char** argv) {
     return fail("cannot use " + args.config_path + ": fix the problems above", 1);
   }
   try {
-    std::unique_ptr<JobSource> source = open_job_source(choose_source(config, args));
-    return command(args, *source);
+    const SourceConfig& chosen = choose_source(config, args);
+    std::unique_ptr<JobSource> source = open_job_source(chosen);
+    int status = command(args, *source);
+    if (status == 0 && args.command == "enqueue")
+      ctl::warn_if_no_pool_serves(config, chosen.name, args.positional.front());
+    return status;
   } catch (const std::invalid_argument& e) {
     return fail(e.what(), 2);
   } catch (const JobNotFound& e) {

@@ -157,6 +157,23 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
 
 // The payload is stored as it was given, on one line: not parsed and written out again,
 // which turned integers beyond 64 bits into doubles.
+// A queue name with a typo used to be taken without a word, and its jobs waited for ever.
+TEST(Queue, EnqueueOnAQueueNoPoolTakesWarnsAndKeepsTheJob) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  auto typo = f.ctl({"enqueue", "q3", "--payload", "{}"});
+  EXPECT_EQ(typo.exit_code, 0) << typo.err;
+  EXPECT_NE(typo.err.find("preforkctl: warning: no pool in " + f.config +
+                          " takes queue 'q3' from source 'default' (its pools take: q1, q2); "
+                          "the job waits there until one does"),
+            std::string::npos)
+      << typo.err;
+  EXPECT_EQ(f.stats("q3")["queued"], 1);
+  auto served = f.ctl({"enqueue", "q2", "--payload", "{}"});
+  EXPECT_EQ(served.exit_code, 0);
+  EXPECT_EQ(served.err, "");
+}
+
 TEST(Queue, APayloadIsStoredAsGivenBigIntegersIncluded) {
   JobsFixture f;
   write_file(f.config, one_exec_pool());
