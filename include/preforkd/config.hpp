@@ -123,11 +123,12 @@ class ConfigError : public std::runtime_error {
   std::vector<std::string> problems_;
 };
 
-// Reads, parses and validates the file (including that commands exist and are
-// executable and that working directories exist). Throws ConfigError.
-// `check_registrations`: library pools and in-process handlers must be registered in
-// this program (false for tools such as preforkctl that only use the sources).
-Config load_config(const std::string& path, bool check_registrations = true);
+// Reads, parses and validates the file. Throws ConfigError. `check_host`: also what
+// must exist on the machine that runs the pools: commands found and executable,
+// working directories, users and groups, the directories of the log file and pidfile,
+// library pools and in-process handlers registered in this program (false for tools
+// such as preforkctl, which only use the sources and may run on another host).
+Config load_config(const std::string& path, bool check_host = true);
 
 // "250ms", "30s", "5m", "1h", "1.5s", "0". Throws std::invalid_argument.
 Duration parse_duration(const std::string& text);

@@ -85,7 +85,7 @@ void read_retry(RetryConfig& retry, const YAML::Node& node, const std::string& p
 }  // namespace
 
 void read_jobs(PoolConfig& pool, const YAML::Node& node, const std::string& path,
-               const std::string& base_dir, bool check_registrations, Problems& problems) {
+               const std::string& base_dir, Problems& problems) {
   JobsConfig& jobs = pool.jobs;
   read_handler(pool, node["handler"], path + ".handler", base_dir, problems);
   if (auto n = node["queues"]) read_queues(pool, n, path + ".queues", problems);
@@ -109,7 +109,7 @@ void read_jobs(PoolConfig& pool, const YAML::Node& node, const std::string& path
   }
   if (auto n = node["retry"]) read_retry(jobs.retry, n, path + ".retry", problems);
 
-  if (jobs.handler.kind == HandlerKind::in_process && check_registrations) {
+  if (jobs.handler.kind == HandlerKind::in_process && problems.checks_host()) {
     for (size_t i = 0; i < jobs.queues.size(); ++i) {
       if (find_job_handler(jobs.queues[i])) continue;
       std::string known;

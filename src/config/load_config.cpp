@@ -44,7 +44,7 @@ void check_writable_file_path(const std::string& file, const YAML::Node& node,
   if (::stat(file.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     problems.at(node, path + ": '" + file + "' is a directory; name a file in it");
   else if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
-    problems.at(node, path + ": directory '" + dir + "' does not exist (create it first)");
+    problems.about_host(node, path + ": directory '" + dir + "' does not exist (create it first)");
 }
 
 std::string same_file_key(const std::string& path) {
@@ -111,12 +111,12 @@ void read_log(Config& config, const YAML::Node& node, Problems& problems) {
   }
 }
 
-void read_pools(Config& config, const YAML::Node& node, bool check_registrations,
+void read_pools(Config& config, const YAML::Node& node,
                 Problems& problems) {
   if (!config_detail::expect_map(node, "pools", problems)) return;
   for (const auto& entry : config_detail::entries(node)) {
     if (auto pool = config_detail::read_pool(entry.key, entry.key_node, entry.value,
-                                             config.base_dir, check_registrations, problems))
+                                             config.base_dir, problems))
       config.pools.push_back(std::move(*pool));
   }
   if (config.pools.empty() && node.IsMap())
@@ -125,8 +125,9 @@ void read_pools(Config& config, const YAML::Node& node, bool check_registrations
 
 }  // namespace
 
-Config load_config(const std::string& path, bool check_registrations) {
+Config load_config(const std::string& path, bool check_host) {
   Problems problems(path);
+  if (!check_host) problems.skip_host_checks();
   std::ifstream in(path);
   if (!in) {
     problems.plain(std::string("cannot read: ") + std::strerror(errno));
@@ -208,7 +209,7 @@ Config load_config(const std::string& path, bool check_registrations) {
   if (auto n = root["sources"]) config_detail::read_sources(config, n, problems);
   config_detail::default_sources(config);
   if (auto n = root["pools"]) {
-    read_pools(config, n, check_registrations, problems);
+    read_pools(config, n, problems);
     config_detail::check_pool_sources(config, n, problems);
   } else {
     problems.at(root.Mark(), "no 'pools:' section: add at least one pool (see conf/preforkd.yaml)");

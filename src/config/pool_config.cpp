@@ -95,7 +95,7 @@ void resolve_program(std::string& program, const PoolConfig& pool, const YAML::N
         return;
       }
     }
-    problems.at(node[0], path + ": '" + program + "' not found in PATH (" + search + ")");
+    problems.about_host(node[0], path + ": '" + program + "' not found in PATH (" + search + ")");
     return;
   }
   std::string dir = base_dir;
@@ -103,10 +103,10 @@ void resolve_program(std::string& program, const PoolConfig& pool, const YAML::N
   std::string full = absolute_from(dir, program);
   struct stat st {};
   if (::stat(full.c_str(), &st) != 0) {
-    problems.at(node[0], path + ": '" + program + "' not found" +
+    problems.about_host(node[0], path + ": '" + program + "' not found" +
                              (program.front() == '/' ? "" : " (looked in " + dir + ")"));
   } else if (!is_executable_file(full)) {
-    problems.at(node[0], path + ": '" + full + "' is not an executable file (chmod +x it?)");
+    problems.about_host(node[0], path + ": '" + full + "' is not an executable file (chmod +x it?)");
   } else if (pool.working_directory.empty() || program.front() == '/') {
     program = full;
   }
@@ -163,7 +163,7 @@ void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& p
 }
 
 void read_kind(PoolConfig& pool, const YAML::Node& node, const std::string& path,
-               bool check_registrations, Problems& problems) {
+               Problems& problems) {
   bool has_command = node["command"].IsDefined(), has_function = node["function"].IsDefined(),
        has_handler = node["handler"].IsDefined();
   if (has_command + has_function + has_handler != 1) {
@@ -188,7 +188,7 @@ void read_kind(PoolConfig& pool, const YAML::Node& node, const std::string& path
   auto name = read_string(node["function"], path + ".function", problems);
   if (!name) return;
   pool.function = *name;
-  if (check_registrations && !find_worker_function(*name)) {
+  if (problems.checks_host() && !find_worker_function(*name)) {
     std::string known;
     for (const auto& registered : registered_worker_functions()) known += " " + registered;
     problems.at(node["function"],
@@ -203,7 +203,7 @@ void read_kind(PoolConfig& pool, const YAML::Node& node, const std::string& path
 
 std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& key_node,
                                     const YAML::Node& node, const std::string& base_dir,
-                                    bool check_registrations, Problems& problems) {
+                                    Problems& problems) {
   const std::string path = "pools." + name;
   static const std::regex valid_name("[A-Za-z0-9_.-]+");
   if (!std::regex_match(name, valid_name))
@@ -234,20 +234,20 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
     if (auto v = read_string(n, path + ".working_directory", problems)) {
       pool.working_directory = absolute_from(base_dir, *v);
       if (!is_directory(pool.working_directory))
-        problems.at(n, path + ".working_directory: '" + pool.working_directory +
+        problems.about_host(n, path + ".working_directory: '" + pool.working_directory +
                            "' does not exist or is not a directory");
     }
   }
   if (auto n = node["user"]) {
     if (auto v = read_string(n, path + ".user", problems)) {
       pool.user = *v;
-      if (!::getpwnam(v->c_str())) problems.at(n, path + ".user: no such user '" + *v + "'");
+      if (!::getpwnam(v->c_str())) problems.about_host(n, path + ".user: no such user '" + *v + "'");
     }
   }
   if (auto n = node["group"]) {
     if (auto v = read_string(n, path + ".group", problems)) {
       pool.group = *v;
-      if (!::getgrnam(v->c_str())) problems.at(n, path + ".group: no such group '" + *v + "'");
+      if (!::getgrnam(v->c_str())) problems.about_host(n, path + ".group: no such group '" + *v + "'");
     }
   }
   struct {
@@ -263,7 +263,7 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
     }
   }
   if (auto n = node["cpu_affinity"]) read_cpu_affinity(pool, n, path + ".cpu_affinity", problems);
-  read_kind(pool, node, path, check_registrations, problems);
+  read_kind(pool, node, path, problems);
   if (auto n = node["signals"]) read_signals(pool, n, path + ".signals", problems);
   if (auto n = node["fork_server"]) {
     if (pool.kind == PoolKind::command)
@@ -275,7 +275,7 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
   if (pool.kind == PoolKind::command && !pool.command.empty())
     resolve_program(pool.command.front(), pool, node["command"], path + ".command", base_dir,
                     problems);
-  if (pool.kind == PoolKind::jobs) read_jobs(pool, node, path, base_dir, check_registrations, problems);
+  if (pool.kind == PoolKind::jobs) read_jobs(pool, node, path, base_dir, problems);
   else reject_job_keys(node, path, problems);
   return pool;
 }

@@ -9,7 +9,7 @@ namespace preforkd::config_detail {
 
 std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& key_node,
                                     const YAML::Node& node, const std::string& base_dir,
-                                    bool check_registrations, Problems& problems);
+                                    Problems& problems);
 
 // Resolves argv[0] of a command or handler in place (see pool_config.cpp).
 void resolve_program(std::string& program, const PoolConfig& pool, const YAML::Node& node,
@@ -17,7 +17,7 @@ void resolve_program(std::string& program, const PoolConfig& pool, const YAML::N
 
 // The jobs half of a pool (jobs_config.cpp): handler, source, queues, limits, retry.
 void read_jobs(PoolConfig& pool, const YAML::Node& node, const std::string& path,
-               const std::string& base_dir, bool check_registrations, Problems& problems);
+               const std::string& base_dir, Problems& problems);
 // A command or function pool given a jobs-only key: say so instead of ignoring it.
 void reject_job_keys(const YAML::Node& node, const std::string& path, Problems& problems);
 

@@ -25,6 +25,14 @@ class Problems {
     empty_values_.push_back({value, key});
   }
   void plain(const std::string& message) { list_.push_back({-1, -1, file_ + ": " + message}); }
+  // Checks of what must exist on the machine that runs the pools (programs, directories,
+  // users and groups, functions registered in this program): off for tools such as
+  // preforkctl, which only use the sources and may run on another host.
+  void skip_host_checks() { host_checks_ = false; }
+  bool checks_host() const { return host_checks_; }
+  void about_host(const YAML::Node& node, const std::string& message) {
+    if (host_checks_) at(node, message);
+  }
   bool empty() const { return list_.empty(); }
   // In file order, so an operator can fix them top to bottom.
   std::vector<std::string> take();
@@ -35,6 +43,7 @@ class Problems {
     std::string text;
   };
   std::string file_;
+  bool host_checks_ = true;
   std::vector<Problem> list_;
   std::vector<std::pair<YAML::Node, YAML::Mark>> empty_values_;
 };

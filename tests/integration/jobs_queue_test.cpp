@@ -174,6 +174,32 @@ TEST(Queue, EnqueueOnAQueueNoPoolTakesWarnsAndKeepsTheJob) {
   EXPECT_EQ(served.err, "");
 }
 
+// preforkctl may run where the pools do not (an application host enqueueing, or the
+// workers' host mid-deploy): a command, directory or user of the pools that is missing
+// there must not stop it. It used to refuse the whole file, and no job was written.
+TEST(Queue, PreforkctlNeedsOnlyTheSourcesNotWhatThePoolsRunOnThisHost) {
+  JobsFixture f;
+  write_file(f.config,
+             "log: { file: no-such-dir/preforkd.log }\n"
+             "pidfile: no-such-dir/preforkd.pid\n"
+             "pools:\n" +
+                 jobs_pool("work", "{ exec: [bin/not-deployed-yet] }", {"q1"}, 1,
+                           "    working_directory: releases/current\n    user: no-such-user-here\n") +
+                 "  web:\n    command: [bin/server]\n    group: no-such-group-here\n"
+                 "  lib:\n    function: not_registered_here\n");
+  std::string id = f.enqueue("q1", "{}");
+  EXPECT_EQ(f.state(id), "queued");
+  EXPECT_EQ(f.stats("q1")["queued"], 1);
+  // preforkd itself, which runs them, still refuses each of them.
+  auto check = run({preforkd_bin(), "-c", f.config, "--check"}, "", f.env);
+  EXPECT_NE(check.exit_code, 0);
+  for (const char* problem : {"log.file: directory", "pidfile: directory", "not-deployed-yet' not found",
+                              "working_directory", "no such user 'no-such-user-here'",
+                              "no such group 'no-such-group-here'", "bin/server' not found",
+                              "not_registered_here"})
+    EXPECT_NE(check.err.find(problem), std::string::npos) << problem << "\n" << check.err;
+}
+
 TEST(Queue, APayloadIsStoredAsGivenBigIntegersIncluded) {
   JobsFixture f;
   write_file(f.config, one_exec_pool());
