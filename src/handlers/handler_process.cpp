@@ -48,6 +48,7 @@ std::vector<std::string> merged_environment(const std::vector<std::string>& extr
 struct HandlerChild {
   pid_t parent;
   int stdin_fd, stdout_fd, stderr_fd;
+  int exec_error_fd;  // close-on-exec: EOF when execve worked, its errno when it failed
   char* const* argv;
   char* const* envp;
 };
@@ -68,10 +69,8 @@ int handler_child_main(void* arg) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::execve(child->argv[0], child->argv, child->envp);
-  const char* why = ::strerror(errno);  // a static string for the known codes
-  [[maybe_unused]] ssize_t n = ::write(2, "exec failed: ", 13);
-  n = ::write(2, why, std::strlen(why));
-  n = ::write(2, "\n", 1);
+  int error = errno;
+  [[maybe_unused]] ssize_t n = ::write(child->exec_error_fd, &error, sizeof error);
   ::_exit(127);
 }
 
@@ -88,6 +87,9 @@ HandlerProcess::HandlerProcess(const std::vector<std::string>& argv,
   UniqueFd out_read(out[0]), out_write(out[1]);
   if (::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error(syscall_error("pipe2", "stderr", errno));
   UniqueFd err_read(err[0]), err_write(err[1]);
+  int exec_error[2];
+  if (::pipe2(exec_error, O_CLOEXEC) != 0) throw std::runtime_error(syscall_error("pipe2", "exec", errno));
+  UniqueFd exec_error_read(exec_error[0]), exec_error_write(exec_error[1]);
 
   std::vector<std::string> env = merged_environment(extra_env);
   std::vector<char*> argv_ptrs, env_ptrs;
@@ -96,8 +98,8 @@ HandlerProcess::HandlerProcess(const std::vector<std::string>& argv,
   for (const auto& entry : env) env_ptrs.push_back(const_cast<char*>(entry.c_str()));
   env_ptrs.push_back(nullptr);
 
-  HandlerChild child{::getpid(), in_read.get(), out_write.get(), err_write.get(),
-                     argv_ptrs.data(), env_ptrs.data()};
+  HandlerChild child{::getpid(),          in_read.get(),    out_write.get(), err_write.get(),
+                     exec_error_write.get(), argv_ptrs.data(), env_ptrs.data()};
   sigset_t all, previous;
   sigfillset(&all);
   // Blocked across fork so the worker's QUIT/TERM handlers never run in the handler.
@@ -117,6 +119,20 @@ HandlerProcess::HandlerProcess(const std::vector<std::string>& argv,
   int fork_errno = errno;
   ::sigprocmask(SIG_SETMASK, &previous, nullptr);
   if (pid_ < 0) throw std::runtime_error(syscall_error("fork", argv.front(), fork_errno));
+  // The handler could not be started (a deploy removed it, or its mode): not a failure
+  // of the job, which must not be charged for it. Reaped here; the caller gives the job
+  // back, as for a failed fork.
+  exec_error_write.reset();
+  int exec_errno = 0;
+  ssize_t got;
+  do got = ::read(exec_error_read.get(), &exec_errno, sizeof exec_errno);
+  while (got < 0 && errno == EINTR);
+  if (got == sizeof exec_errno) {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    throw std::runtime_error(syscall_error("execve", argv.front(), exec_errno));
+  }
   stdin_ = std::move(in_write);
   stdout_ = std::move(out_read);
   stderr_ = std::move(err_read);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
+
 #include "harness/jobs_harness.hpp"
 
 using namespace harness;
@@ -164,6 +166,30 @@ TEST(ExecHandler, ATimeoutStopsWhatTheHandlerStartedInTheBackgroundToo) {
   pid_t pid = background.pid();
   ASSERT_GT(pid, 0);
   EXPECT_TRUE(wait_until([&] { return !pid_alive(pid); })) << "pid " << pid;
+}
+
+// A handler program gone at run time (a deploy swapping it, a lost mode bit) is no
+// failure of the job: it used to end dead after its attempts ("handler exit status
+// 127"), none of them a run. Now the job waits, uncounted, and runs once it is back.
+TEST(ExecHandler, AHandlerThatCannotBeStartedChargesNoAttemptAndSaysWhy) {
+  JobsFixture f;
+  std::string handler = f.dir.file("handler");
+  std::filesystem::copy_file(test_handler_bin(), handler);
+  write_file(f.config, "pools:\n" + jobs_pool("work", "{ exec: [" + handler + ", exec] }", {"q"}, 1,
+                                              "    err_respawn_interval: 50ms\n    err_respawn_max: 200ms\n"
+                                              "    retry: { max_attempts: 1 }\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  std::filesystem::rename(handler, handler + ".away");
+  std::string id = f.enqueue("q", "{}");
+  ASSERT_TRUE(daemon.wait_output("cannot run the handler: execve(" + handler + "): No such file or directory",
+                                 20s, 2))
+      << daemon.output();
+  // Between two tries it is queued, attempts 0, or leased to the next try: never dead.
+  EXPECT_NE(f.state(id), "dead");
+  std::filesystem::rename(handler + ".away", handler);
+  ASSERT_TRUE(f.wait_state(id, "done", 20s)) << daemon.output();
+  EXPECT_EQ(f.job(id)["attempts"], 1);  // with max_attempts 1: no try before was charged
 }
 
 TEST(PersistentHandler, RetryFalseMakesTheJobDeadAtOnce) {
