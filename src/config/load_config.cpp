@@ -128,13 +128,9 @@ void read_pools(Config& config, const YAML::Node& node,
 Config load_config(const std::string& path, bool check_host) {
   Problems problems(path);
   if (!check_host) problems.skip_host_checks();
-  std::ifstream in(path);
-  if (!in) {
-    problems.plain(std::string("cannot read: ") + std::strerror(errno));
-    throw ConfigError(problems.take());
-  }
-  // A directory opens as a stream that reads nothing; a device (/dev/zero) or a huge
-  // file would be read into memory without end, by the supervisor on HUP too.
+  // Looked at before it is opened: a directory opens as a stream that reads nothing; a
+  // device (/dev/zero) or a huge file would be read into memory without end, by the
+  // supervisor on HUP too; and opening a named pipe waits for a writer, for ever.
   constexpr off_t max_config_bytes = 16 << 20;
   if (struct stat st {}; ::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode))
@@ -145,6 +141,11 @@ Config load_config(const std::string& path, bool check_host) {
       problems.plain("is " + std::to_string(st.st_size >> 20) +
                      " MiB, more than a config file can be (16 MiB); is it the right file?");
     if (!problems.empty()) throw ConfigError(problems.take());
+  }
+  std::ifstream in(path);
+  if (!in) {
+    problems.plain(std::string("cannot read: ") + std::strerror(errno));
+    throw ConfigError(problems.take());
   }
   std::stringstream text;
   text << in.rdbuf();

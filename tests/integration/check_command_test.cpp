@@ -1,5 +1,6 @@
 // `preforkd --check` and a refused start, through the real binary.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "harness/harness.hpp"
 
@@ -193,6 +194,13 @@ TEST(CheckCommand, BadEnvNamesFreezingSignalsAndEndlessFilesAreErrors) {
   auto device = run({preforkd_bin(), "--check", "-c", "/dev/zero"}, "", {}, 20s);
   EXPECT_EQ(device.exit_code, 1);
   EXPECT_NE(device.err.find("/dev/zero: is not a regular file"), std::string::npos) << device.err;
+  // A named pipe with no writer: opening it used to wait for one, for ever (and a
+  // supervisor whose config was replaced by one hung in its HUP).
+  std::string fifo = dir.file("fifo.yaml");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto pipe = run({preforkd_bin(), "--check", "-c", fifo}, "", {}, 20s);
+  EXPECT_EQ(pipe.exit_code, 1);
+  EXPECT_NE(pipe.err.find(fifo + ": is not a regular file"), std::string::npos) << pipe.err;
   std::string big = dir.file("big.yaml");
   write_file(big, std::string(17 << 20, '#'));
   auto huge = run({preforkd_bin(), "--check", "-c", big}, "", {}, 20s);
