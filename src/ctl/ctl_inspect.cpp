@@ -123,7 +123,17 @@ int jobs_command(const Args& args, JobSource& source) {
       throw std::invalid_argument("--limit must be a number from 1 to 1000000 (got '" + *limit + "')");
     filter.limit = value;
   }
+  // One more than asked: whether there are more is worth a line, not a silent cut.
+  size_t wanted = filter.limit;
+  filter.limit = wanted + 1;
   auto jobs = source.list(filter);
+  if (jobs.size() > wanted) {
+    jobs.resize(wanted);
+    std::fprintf(stderr,
+                 "preforkctl: the first %zu job(s) by id, and there are more: raise --limit, or narrow "
+                 "with --state and --queue\n",
+                 wanted);
+  }
   if (args.has("--json")) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& info : jobs) list.push_back(to_json(info));

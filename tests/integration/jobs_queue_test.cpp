@@ -200,6 +200,23 @@ TEST(Queue, PreforkctlNeedsOnlyTheSourcesNotWhatThePoolsRunOnThisHost) {
     EXPECT_NE(check.err.find(problem), std::string::npos) << problem << "\n" << check.err;
 }
 
+// `jobs` shows at most --limit (100) jobs; it used to leave out the rest without a word.
+TEST(Queue, JobsSaysWhenThereAreMoreThanItShows) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  auto ids = f.enqueue_batch("q1", std::vector<std::string>(5, "{}"));
+  auto cut = f.ctl({"jobs", "--limit", "3", "--json"});
+  ASSERT_EQ(cut.exit_code, 0) << cut.err;
+  auto shown = nlohmann::json::parse(cut.out);
+  ASSERT_EQ(shown.size(), 3u);
+  EXPECT_EQ(shown[0]["id"], ids[0]);  // oldest first
+  EXPECT_NE(cut.err.find("the first 3 job(s) by id, and there are more: raise --limit"), std::string::npos)
+      << cut.err;
+  auto all = f.ctl({"jobs", "--limit", "5"});
+  EXPECT_EQ(all.exit_code, 0);
+  EXPECT_EQ(all.err, "");
+}
+
 TEST(Queue, APayloadIsStoredAsGivenBigIntegersIncluded) {
   JobsFixture f;
   write_file(f.config, one_exec_pool());
