@@ -1,7 +1,10 @@
 // preforkctl: load the config, pick the source, run one command, report errors.
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "ctl/ctl_commands.hpp"
+#include "sources/check_sources.hpp"
 #include "preforkd/ctl.hpp"
 
 namespace preforkd {
@@ -89,6 +92,11 @@ int run_ctl(int argc, char** argv) {
   }
   try {
     const SourceConfig& chosen = choose_source(config, args);
+    if (::geteuid() == 0) {
+      // Root could make the database its own, and the pools' user could then not use it.
+      if (std::string why = open_first_as_pools_user(config, chosen.name); !why.empty())
+        std::fprintf(stderr, "preforkctl: warning: source '%s' %s\n", chosen.name.c_str(), why.c_str());
+    }
     std::unique_ptr<JobSource> source = open_job_source(chosen);
     int status = command(args, *source);
     if (status == 0 && args.command == "enqueue")

@@ -86,6 +86,25 @@ std::string try_open_as(const SourceConfig& source, const Credentials& credentia
 
 bool has_sources_to_check(const Config& config) { return !used_sources(config).empty(); }
 
+std::string open_first_as_pools_user(const Config& config, const std::string& source) {
+  auto used = used_sources(config);
+  auto it = used.find(source);
+  if (it == used.end()) return "";
+  for (const auto& [user, group] : it->second) {
+    std::optional<Credentials> credentials;
+    try {
+      credentials = resolve_credentials(user, group);
+    } catch (const std::exception&) {
+      continue;  // not on this host: preforkctl may run where the pools do not
+    }
+    if (!credentials) continue;
+    std::string why = try_open_as(config.sources.at(source), *credentials);
+    return why.empty() ? "" : "as " + (user.empty() ? "group '" + group + "'" : "user '" + user + "'") +
+                                  " (its workers run so): " + why;
+  }
+  return "";
+}
+
 std::vector<std::string> check_sources(const Config& config) {
   std::vector<std::string> problems;
   for (const auto& [name, identities] : used_sources(config)) {

@@ -16,4 +16,11 @@ std::vector<std::string> check_sources(const Config& config);
 // Whether check_sources has anything to open: a jobs pool uses a source.
 bool has_sources_to_check(const Config& config);
 
+// For a tool running as root (preforkctl): opens `source` once as the user of the first
+// jobs pool on it that has `user:`/`group:`, as that pool's workers will, so that a
+// database this open creates belongs to them, not to root (who can write it anyway).
+// "" when it opened, when no pool on it has a user, or when that user does not exist
+// on this host; else why it could not.
+std::string open_first_as_pools_user(const Config& config, const std::string& source);
+
 }  // namespace preforkd

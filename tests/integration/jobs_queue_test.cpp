@@ -353,6 +353,30 @@ TEST(Queue, TheDatabaseOfAJobsPoolWithAUserIsMadeByThatUser) {
   EXPECT_EQ(daemon.count_output("source 'default' failed"), 0u) << daemon.output();
 }
 
+// `preforkctl migrate` ahead of a deploy, as root: the database it makes belongs to the
+// pools' user. It used to belong to root, and preforkd then refused to start the pool
+// ("can only be opened read-only by this user").
+TEST(Queue, TheDatabaseMadeByPreforkctlAsRootBelongsToThePoolsUser) {
+  JobsFixture f;
+  passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  give_var_to(f, *nobody);
+  write_file(f.job_log, "");
+  ASSERT_EQ(::chmod(f.job_log.c_str(), 0666), 0);
+  write_file(f.config, one_exec_pool("    user: nobody\n"));
+  auto migrated = f.ctl({"migrate"});
+  ASSERT_EQ(migrated.exit_code, 0) << migrated.err;
+  EXPECT_EQ(migrated.err, "");
+  std::string id = f.enqueue("q1", "{}");  // as root, into the database nobody made
+  struct stat st {};
+  ASSERT_EQ(::stat(f.dir.file("var/jobs.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody->pw_uid);
+  Daemon daemon(f.config, f.env);
+  EXPECT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  EXPECT_EQ(daemon.count_output("source 'default' failed"), 0u) << daemon.output();
+}
+
 // A database the pool's user may read but not write: SQLite opens it read-only without a
 // word, and every write failed later. It passed the start check, and each worker
 // reconnected every 100 ms, logging the failure and "reachable again" each time. It is
