@@ -82,6 +82,15 @@ std::string sql_value(const std::string& path, const std::string& sql) {
   return value;
 }
 
+preforkd::SourceConfig sqlite_source(const std::string& path, int prefetch) {
+  preforkd::SourceConfig config;
+  config.name = "default";
+  config.type = "sqlite";
+  config.settings["path"] = path;
+  config.settings["prefetch"] = std::to_string(prefetch);
+  return config;
+}
+
 }  // namespace
 
 TEST(SqliteSchema, ADatabaseOfTheFirstSchemaIsMigratedWithItsJobs) {
@@ -90,11 +99,7 @@ TEST(SqliteSchema, ADatabaseOfTheFirstSchemaIsMigratedWithItsJobs) {
   sql_value(path, version_0_schema);
   ASSERT_EQ(sql_value(path, "PRAGMA user_version"), "0");
 
-  preforkd::SourceConfig config;
-  config.name = "default";
-  config.type = "sqlite";
-  config.settings["path"] = path;
-  config.settings["prefetch"] = "5";
+  auto config = sqlite_source(path, 5);
   auto source = preforkd::open_job_source(config);
   EXPECT_EQ(sql_value(path, "PRAGMA user_version"), "1");
   EXPECT_EQ(sql_value(path, "SELECT count(*) FROM pragma_table_info('preforkd_jobs') WHERE name = 'suspect'"), "1");
@@ -125,12 +130,7 @@ TEST(SqliteSchema, ADatabaseOfTheFirstSchemaIsMigratedWithItsJobs) {
 TEST(SqliteSource, ABatchLeavesASuspectJobOfALaterQueueAlone) {
   TempDir dir;
   std::string path = dir.file("jobs.db");
-  preforkd::SourceConfig config;
-  config.name = "default";
-  config.type = "sqlite";
-  config.settings["path"] = path;
-  config.settings["prefetch"] = "2";
-  auto source = preforkd::open_job_source(config);
+  auto source = preforkd::open_job_source(sqlite_source(path, 2));
   auto job_on = [](const std::string& queue) {
     preforkd::NewJob job;
     job.queue = queue;
