@@ -111,8 +111,7 @@ void read_log(Config& config, const YAML::Node& node, Problems& problems) {
   }
 }
 
-void read_pools(Config& config, const YAML::Node& node,
-                Problems& problems) {
+void read_pools(Config& config, const YAML::Node& node, Problems& problems) {
   if (!config_detail::expect_map(node, "pools", problems)) return;
   for (const auto& entry : config_detail::entries(node)) {
     if (auto pool = config_detail::read_pool(entry.key, entry.key_node, entry.value,

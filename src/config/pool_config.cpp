@@ -104,7 +104,7 @@ void resolve_program(std::string& program, const PoolConfig& pool, const YAML::N
   struct stat st {};
   if (::stat(full.c_str(), &st) != 0) {
     problems.about_host(node[0], path + ": '" + program + "' not found" +
-                             (program.front() == '/' ? "" : " (looked in " + dir + ")"));
+                                     (program.front() == '/' ? "" : " (looked in " + dir + ")"));
   } else if (!is_executable_file(full)) {
     problems.about_host(node[0], path + ": '" + full + "' is not an executable file (chmod +x it?)");
   } else if (pool.working_directory.empty() || program.front() == '/') {
@@ -235,7 +235,7 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
       pool.working_directory = absolute_from(base_dir, *v);
       if (!is_directory(pool.working_directory))
         problems.about_host(n, path + ".working_directory: '" + pool.working_directory +
-                           "' does not exist or is not a directory");
+                                   "' does not exist or is not a directory");
     }
   }
   if (auto n = node["user"]) {
