@@ -80,6 +80,7 @@ void read_retry(RetryConfig& retry, const YAML::Node& node, const std::string& p
   if (auto n = node["max"]) {
     if (auto v = read_duration(n, path + ".max", problems)) retry.max = *v;
   }
+  check_delay_cap(node, path, "base", retry.base, "max", retry.max, problems);
 }
 
 }  // namespace

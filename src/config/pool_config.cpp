@@ -262,6 +262,8 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
       if (auto v = read_duration(n, path + "." + key, problems)) *field = *v;
     }
   }
+  check_delay_cap(node, path, "err_respawn_interval", pool.err_respawn_interval, "err_respawn_max",
+                  pool.err_respawn_max, problems);
   if (auto n = node["cpu_affinity"]) read_cpu_affinity(pool, n, path + ".cpu_affinity", problems);
   read_kind(pool, node, path, problems);
   if (auto n = node["signals"]) read_signals(pool, n, path + ".signals", problems);

@@ -207,6 +207,16 @@ std::optional<Duration> read_duration(const YAML::Node& node, const std::string&
   }
 }
 
+void check_delay_cap(const YAML::Node& mapping, const std::string& path, const char* first_key,
+                     Duration first, const char* cap_key, Duration cap, Problems& problems) {
+  if (cap >= first) return;
+  YAML::Node at = mapping[cap_key] ? mapping[cap_key] : mapping[first_key];
+  if (!at) return;
+  problems.at(at, path + "." + cap_key + " (" + std::to_string(cap.count()) + "ms) is less than " + path + "." +
+                      first_key + " (" + std::to_string(first.count()) + "ms): the cap of the delay must be at "
+                      "least its first step; raise " + cap_key + " or lower " + first_key);
+}
+
 std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node,
                                                          const std::string& path,
                                                          Problems& problems,

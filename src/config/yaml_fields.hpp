@@ -76,6 +76,11 @@ std::optional<int> read_count(const YAML::Node& node, const std::string& path,
                               Problems& problems);
 std::optional<Duration> read_duration(const YAML::Node& node, const std::string& path,
                                       Problems& problems);
+// A growing delay (`first`, doubling up to `cap`) whose cap is below its first step:
+// reported at the cap's key (or the first's, when the cap is the default), `path` the
+// mapping that holds both.
+void check_delay_cap(const YAML::Node& mapping, const std::string& path, const char* first_key,
+                     Duration first, const char* cap_key, Duration cap, Problems& problems);
 std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node,
                                                          const std::string& path,
                                                          Problems& problems,

@@ -33,6 +33,28 @@ TEST(CheckCommand, InvalidFileListsEveryProblemAndExitsOne) {
   EXPECT_NE(result.err.find(config + ":5:5: unknown key 'colour' in pools.a"), std::string::npos);
 }
 
+// A delay's cap below its first step was taken without a word: which one wins is
+// anybody's guess. Both growing delays say so, at the cap's key (or at the first step's
+// when the cap is the default).
+TEST(CheckCommand, ADelayCapBelowItsFirstStepIsAnError) {
+  TempDir dir;
+  std::string config = dir.file("caps.yaml");
+  auto result = check_file(config, "pools:\n"
+                                   "  a:\n    command: [/bin/true]\n    err_respawn_interval: 10s\n"
+                                   "    err_respawn_max: 5s\n"
+                                   "  b:\n    command: [/bin/true]\n    err_respawn_interval: 2m\n"
+                                   "  c:\n    queues: [q]\n    handler: { exec: [/bin/true] }\n"
+                                   "    retry: { base: 2h }\n");
+  EXPECT_EQ(result.exit_code, 1);
+  for (const std::string expected :
+       {":5:22: pools.a.err_respawn_max (5000ms) is less than pools.a.err_respawn_interval (10000ms): "
+        "the cap of the delay must be at least its first step; raise err_respawn_max or lower "
+        "err_respawn_interval",
+        ":8:27: pools.b.err_respawn_max (60000ms) is less than pools.b.err_respawn_interval (120000ms)",
+        ":12:20: pools.c.retry.max (3600000ms) is less than pools.c.retry.base (7200000ms)"})
+    EXPECT_NE(result.err.find(config + expected), std::string::npos) << expected << "\n" << result.err;
+}
+
 TEST(CheckCommand, APoolNameGivenTwiceIsAnError) {
   TempDir dir;
   std::string config = dir.file("twice.yaml");
