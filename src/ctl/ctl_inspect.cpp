@@ -10,11 +10,40 @@
 namespace preforkd::ctl {
 namespace {
 
-nlohmann::json to_json(const JobInfo& info) {
+// Payloads go out as stored, not re-encoded: parsed and dumped, 1e2 became 100.0, a
+// 23-digit integer a double, and the keys came sorted. Each stands in the tree as a
+// placeholder string, replaced by its own text after the dump.
+class RawPayloads {
+ public:
+  nlohmann::json hold(const std::string& payload) {
+    if (parse_outside_json(payload).is_discarded()) return payload;  // not JSON: shown as a string
+    texts_.push_back(payload);
+    return placeholder(texts_.size() - 1);
+  }
+  std::string dump(const nlohmann::json& value) const {
+    std::string out = value.dump(2);
+    size_t from = 0;  // the placeholders come in the order they were made
+    for (size_t i = 0; i < texts_.size(); ++i) {
+      std::string token = nlohmann::json(placeholder(i)).dump();
+      size_t at = out.find(token, from);
+      if (at == std::string::npos) continue;
+      out.replace(at, token.size(), texts_[i]);
+      from = at + texts_[i].size();
+    }
+    return out;
+  }
+
+ private:
+  static std::string placeholder(size_t index) {
+    return "\x01preforkd-payload-" + std::to_string(index) + "\x01";
+  }
+  std::vector<std::string> texts_;
+};
+
+nlohmann::json to_json(const JobInfo& info, RawPayloads& payloads) {
   auto time = [](const std::optional<SystemTime>& t) -> nlohmann::json {
     return t ? nlohmann::json(format_time(*t)) : nlohmann::json(nullptr);
   };
-  nlohmann::json payload = parse_outside_json(info.payload);
   return {{"id", info.id},
           {"queue", info.queue},
           {"state", job_state_name(info.state)},
@@ -24,7 +53,7 @@ nlohmann::json to_json(const JobInfo& info) {
           {"unique_key", info.unique_key.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.unique_key)},
           {"last_error", info.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.last_error)},
           {"locked_by", info.locked_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.locked_by)},
-          {"payload", payload.is_discarded() ? nlohmann::json(info.payload) : payload},
+          {"payload", payloads.hold(info.payload)},
           {"created_at", format_time(info.created_at)},
           {"run_at", format_time(info.run_at)},
           {"started_at", time(info.started_at)},
@@ -77,7 +106,8 @@ int job_command(const Args& args, JobSource& source) {
   if (args.positional.size() != 1) throw std::invalid_argument("job needs exactly one ID");
   JobInfo info = source.get(args.positional.front());
   if (args.has("--json")) {
-    print_json(to_json(info));
+    RawPayloads payloads;
+    std::printf("%s\n", payloads.dump(to_json(info, payloads)).c_str());
     return 0;
   }
   auto line = [](const char* label, const std::string& value) {
@@ -135,9 +165,10 @@ int jobs_command(const Args& args, JobSource& source) {
                  wanted);
   }
   if (args.has("--json")) {
+    RawPayloads payloads;
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& info : jobs) list.push_back(to_json(info));
-    print_json(list);
+    for (const auto& info : jobs) list.push_back(to_json(info, payloads));
+    std::printf("%s\n", payloads.dump(list).c_str());
     return 0;
   }
   std::printf("%-10s %-16s %-8s %-8s %s\n", "ID", "QUEUE", "STATE", "ATTEMPTS", "LAST ERROR");

@@ -224,6 +224,19 @@ TEST(Queue, APayloadIsStoredAsGivenBigIntegersIncluded) {
   auto shown = f.ctl({"job", id});
   EXPECT_NE(shown.out.find("payload      {\"n\": 18446744073709551616,  \"m\": 123456789012345678901234567890}"),
             std::string::npos) << shown.out;
+  // The JSON views too: they used to parse and re-encode it (the big integers as
+  // doubles, 1e2 as 100.0, the keys sorted).
+  std::string other = f.enqueue("q1", R"({"z": 1e2, "a": -0, "m": 123456789012345678901234567890})");
+  const std::string as_stored = R"("payload": {"z": 1e2, "a": -0, "m": 123456789012345678901234567890})";
+  auto one = f.ctl({"job", other, "--json"});
+  EXPECT_NE(one.out.find(as_stored), std::string::npos) << one.out;
+  EXPECT_EQ(nlohmann::json::parse(one.out)["id"], other);
+  auto list = f.ctl({"jobs", "--json"});
+  EXPECT_NE(list.out.find(as_stored), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find(R"("payload": {"n": 18446744073709551616,  "m": 123456789012345678901234567890})"),
+            std::string::npos)
+      << list.out;
+  EXPECT_EQ(nlohmann::json::parse(list.out).size(), 2u);
 }
 
 TEST(Queue, RetryRefusesAJobThatIsNotDead) {
