@@ -23,7 +23,8 @@ void warn_if_no_pool_serves(const Config& config, const std::string& source, con
 // queue name.
 void require_queue_name(const std::string& name, const std::string& what);
 
-// "2026-11-25T10:00:00Z" (UTC; the Z and seconds optional) or a Unix time in seconds.
+// "2026-11-25T10:00:00Z" (UTC: the Z required, the seconds optional) or a Unix time in
+// seconds.
 SystemTime parse_time(const std::string& text);
 std::string format_time(SystemTime time);
 

@@ -78,8 +78,13 @@ SystemTime parse_time(const std::string& text) {
     std::tm tm{};
     const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M", &tm);
     if (end && *end == ':') end = ::strptime(end, ":%S", &tm);
-    if (end && *end == 'Z') ++end;
+    bool utc = end && *end == 'Z';
+    if (utc) ++end;
     if (!end || *end) throw std::invalid_argument("--at '" + text + "' is not a time: " + form);
+    // Without a zone it could mean the local time as much as UTC: hours apart, unsaid.
+    if (!utc)
+      throw std::invalid_argument("--at '" + text + "' has no zone: add Z for UTC ('" + text +
+                                  "Z'), or give Unix seconds for a local time (date -d '...' +%s)");
     std::tm given = tm;
     seconds = ::timegm(&tm);
     // timegm carries a day past the month's end over (February 30th is March 2nd).

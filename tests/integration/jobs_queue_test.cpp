@@ -139,6 +139,9 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
       {{"enqueue", "q1", "--at", "2026-02-30T00:00:00Z"}, "",
        "--at '2026-02-30T00:00:00Z' is not a date that exists"},
       {{"enqueue", "q1", "--at", "2026-04-31T12:00:00Z"}, "", "is not a date that exists"},
+      {{"enqueue", "q1", "--at", "2027-01-01T10:00:00"}, "",
+       "--at '2027-01-01T10:00:00' has no zone: add Z for UTC ('2027-01-01T10:00:00Z'), or give Unix "
+       "seconds"},
       {{"jobs", "--limit", "-3"}, "", "--limit must be a number from 1 to 1000000 (got '-3')"},
       {{"jobs", "--limit", "0"}, "", "--limit must be a number from 1 to 1000000 (got '0')"},
       {{"jobs", "--queue", "bad q"}, "", "--queue 'bad q' is not valid"},
