@@ -451,15 +451,17 @@ TEST(Queue, ADatabaseDeletedWhileRunningIsReopenedAndNewJobsRun) {
 
 // A full disk: preforkctl's enqueue is refused with a clear message and leaves nothing
 // half-written; the workers fail their writes and wait with backoff; once space is freed
-// every job queued before runs, once. The database lives on a 600 KiB tmpfs mounted in
-// a mount namespace of this test's own process.
+// every job queued before runs, once. The database lives on an 8 MiB tmpfs mounted in a
+// mount namespace of this test's own process. The space freed must leave room for the
+// write-ahead log to grow to its checkpoint (1,000 pages, 4 MiB): a disk freed by less
+// stays full of the log, and the workers wait (correctly) for more.
 TEST(Queue, AFullDiskRefusesNewJobsLosesNoneAndWorkResumesOnceSpaceIsFreed) {
   if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     GTEST_SKIP() << "needs a private mount namespace (root, CAP_SYS_ADMIN): " << std::strerror(errno);
   JobsFixture f;
   std::string var = f.dir.file("var");
   std::filesystem::create_directories(var);
-  if (::mount("tmpfs", var.c_str(), "tmpfs", 0, "size=600k") != 0)
+  if (::mount("tmpfs", var.c_str(), "tmpfs", 0, "size=8m") != 0)
     GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
   struct Unmount {
     std::string path;
@@ -468,9 +470,9 @@ TEST(Queue, AFullDiskRefusesNewJobsLosesNoneAndWorkResumesOnceSpaceIsFreed) {
   write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q"}, 2));
   {
     std::ofstream filler(var + "/filler", std::ios::binary);
-    filler << std::string(200 * 1024, '\0');
+    filler << std::string(7 << 20, '\0');
   }
-  const std::string payload = R"({"text": ")" + std::string(3000, 'a') + R"("})";
+  const std::string payload = R"({"text": ")" + std::string(30000, 'a') + R"("})";
   int queued = 0;
   RunResult refused;
   while (queued < 400) {
@@ -513,7 +515,7 @@ TEST(Queue, AFullDiskRefusesNewJobsLosesNoneAndWorkResumesOnceSpaceIsFreed) {
   ASSERT_FALSE(std::filesystem::exists(var + "/jobs.db-shm"));
   {
     std::ofstream filler(var + "/filler", std::ios::binary);
-    filler << std::string(1024 * 1024, '\0');  // more than there is room for
+    filler << std::string(16 << 20, '\0');  // more than there is room for
   }
   auto stats = f.ctl({"stats"});
   EXPECT_EQ(stats.exit_code, 1);
