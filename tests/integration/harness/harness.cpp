@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,8 +45,14 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
   auto args = c_strings(argv);
   auto env_strings = environment_with(extra_env);
   auto env = c_strings(env_strings);
+  pid_t test_pid = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
+    // A test that crashes never runs ~Process: the daemon must not outlive it (its own
+    // children then follow, by their parent-death signal). Tests spawn from the main
+    // thread only, which lives as long as the test process.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != test_pid) ::_exit(127);
     if (in_fd >= 0) ::dup2(in_fd, 0);
     ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);
