@@ -67,6 +67,13 @@ class JobSource {
   virtual std::vector<JobInfo> list(const JobFilter& filter) = 0;
   // A dead (or retry-waiting) job back to queued now, attempts reset. Throws JobNotFound.
   virtual void retry_now(const std::string& id) = 0;
+  // Deletes a job that is not running (queued, retry-waiting, dead or done) and frees
+  // its unique key. Throws JobNotFound for an unknown id, and for a running job: its
+  // worker still reports on it, so it can be deleted once it has finished.
+  virtual void remove(const std::string& id) = 0;
+  // Deletes every job of `queue` whose state is one of `states` (a running job never,
+  // whatever `states` says); returns how many.
+  virtual int64_t remove_queue(const std::string& queue, std::span<const JobState> states) = 0;
 
   // What this source still holds that it has not written, taken out of it after it
   // failed (a lost connection): jobs this worker finished whose result waits for the

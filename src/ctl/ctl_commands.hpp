@@ -12,6 +12,7 @@ int enqueue_command(const Args& args, JobSource& source);
 int job_command(const Args& args, JobSource& source);
 int jobs_command(const Args& args, JobSource& source);
 int retry_command(const Args& args, JobSource& source);
+int delete_command(const Args& args, JobSource& source);
 int stats_command(const Args& args, JobSource& source);
 int migrate_command(const Args& args, JobSource& source);
 

@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <set>
+#include <string>
 
 #include "ctl/ctl_commands.hpp"
 #include "sources/check_sources.hpp"
@@ -22,6 +24,11 @@ constexpr const char* usage_text =
     "  jobs [--queue Q] [--state S] [--limit N] [--json]\n"
     "                            list jobs (S: queued, running, done, retry, dead)\n"
     "  retry ID                  requeue a dead (or retry-waiting) job now\n"
+    "  delete ID [ID...]         delete jobs that are not running (queued, retry,\n"
+    "                            dead, done), freeing their unique keys\n"
+    "  delete --queue Q [--state S]\n"
+    "                            delete every such job of queue Q (S: queued, retry,\n"
+    "                            dead, done); running jobs are left to finish\n"
     "  stats [--json]            jobs per queue and state\n"
     "  migrate [--source NAME]   create the source's tables / keys now (also done on\n"
     "                            first use)\n"
@@ -69,17 +76,33 @@ int run_ctl(int argc, char** argv) {
     std::fputs(usage_text, stdout);
     return 0;
   }
-  using Command = int (*)(const ctl::Args&, JobSource&);
-  const std::pair<const char*, Command> commands[] = {
-      {"enqueue", ctl::enqueue_command}, {"job", ctl::job_command},
-      {"jobs", ctl::jobs_command},       {"retry", ctl::retry_command},
-      {"stats", ctl::stats_command},     {"migrate", ctl::migrate_command}};
-  Command command = nullptr;
-  for (const auto& [name, fn] : commands)
-    if (args.command == name) command = fn;
+  struct CommandSpec {
+    const char* name;
+    int (*run)(const ctl::Args&, JobSource&);
+    std::set<std::string> options;  // besides --source, which every command takes
+  };
+  const CommandSpec commands[] = {
+      {"enqueue", ctl::enqueue_command,
+       {"--payload", "--batch", "--delay", "--at", "--priority", "--unique", "--max-attempts"}},
+      {"job", ctl::job_command, {"--json"}},
+      {"jobs", ctl::jobs_command, {"--queue", "--state", "--limit", "--json"}},
+      {"retry", ctl::retry_command, {}},
+      {"delete", ctl::delete_command, {"--queue", "--state"}},
+      {"stats", ctl::stats_command, {"--json"}},
+      {"migrate", ctl::migrate_command, {}}};
+  const CommandSpec* command = nullptr;
+  for (const auto& spec : commands)
+    if (args.command == spec.name) command = &spec;
   if (!command) {
     std::fputs(usage_text, stderr);
     return fail(args.command.empty() ? "no command given" : "unknown command '" + args.command + "'", 2);
+  }
+  for (const auto& [option, value] : args.options) {
+    if (option == "--source" || command->options.count(option)) continue;
+    // Taken and ignored, it would do something else than asked (`stats --queue Q`).
+    std::string takes = "--source";
+    for (const auto& allowed : command->options) takes += " " + allowed;
+    return fail("option " + option + " does not apply to " + command->name + " (it takes: " + takes + ")", 2);
   }
   if (args.config_path.empty()) return fail("no config file: give -c FILE", 2);
 
@@ -98,7 +121,7 @@ int run_ctl(int argc, char** argv) {
         std::fprintf(stderr, "preforkctl: warning: source '%s' %s\n", chosen.name.c_str(), why.c_str());
     }
     std::unique_ptr<JobSource> source = open_job_source(chosen);
-    int status = command(args, *source);
+    int status = command->run(args, *source);
     if (status == 0 && args.command == "enqueue")
       ctl::warn_if_no_pool_serves(config, chosen.name, args.positional.front());
     return status;

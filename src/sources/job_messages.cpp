@@ -9,4 +9,17 @@ std::string unique_key_held_message(const std::string& id, const std::string& un
          "once job " + holder_id + " has ended, or enqueue the work again";
 }
 
+std::string running_job_not_deleted_message(const std::string& id, const std::string& holder) {
+  return "job " + id + " is running" + (holder.empty() ? "" : " (held by " + holder + ")") +
+         ": it is not deleted while its worker may still report on it; delete it once it has "
+         "finished (see preforkctl job " + id + ")";
+}
+
+std::string deletable_states_text(std::span<const JobState> states) {
+  std::string text = ",";
+  for (JobState state : states)
+    if (state != JobState::running) text += std::string(job_state_name(state)) + ",";
+  return text;
+}
+
 }  // namespace preforkd

@@ -147,6 +147,18 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
       {{"jobs", "--queue", "bad q"}, "", "--queue 'bad q' is not valid"},
       {{"jobs", "q1"}, "", "jobs takes no argument (got 'q1')"},
       {{"stats", "--json", "extra"}, "", "stats takes no argument (got 'extra')"},
+      // An option a command does not use was taken and ignored: `stats --queue q1`
+      // showed every queue.
+      {{"stats", "--queue", "q1"}, "", "option --queue does not apply to stats (it takes: --source --json)"},
+      {{"retry", "1", "--json"}, "", "option --json does not apply to retry (it takes: --source)"},
+      {{"job", "1", "--delay", "5s"}, "", "option --delay does not apply to job"},
+      {{"delete"}, "", "delete needs job IDs, or --queue Q [--state S]"},
+      {{"delete", "1", "--queue", "q1"}, "", "delete takes job IDs or --queue Q, not both"},
+      {{"delete", "--state", "dead"}, "", "--state needs --queue"},
+      {{"delete", "--queue", "q1", "--state", "running"}, "",
+       "--state 'running' is not one of queued, retry, dead, done (running jobs are never deleted)"},
+      {{"delete", "--queue", "bad q"}, "", "--queue 'bad q' is not valid"},
+      {{"delete", "999"}, "", "no job with id 999"},
   };
   for (const auto& c : cases) {
     auto result = f.ctl(c.args, c.input);
@@ -240,6 +252,12 @@ TEST(Queue, APayloadIsStoredAsGivenBigIntegersIncluded) {
             std::string::npos)
       << list.out;
   EXPECT_EQ(nlohmann::json::parse(list.out).size(), 2u);
+}
+
+TEST(Queue, DeletedJobsNeverRunAndRunningOnesAreLeftAlone) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q1"}, 1));
+  expect_deleted_jobs_never_run_and_running_ones_are_left_alone(f, "q1");
 }
 
 TEST(Queue, RetryRefusesAJobThatIsNotDead) {

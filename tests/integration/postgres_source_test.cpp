@@ -161,6 +161,12 @@ TEST(Postgres, RetryOfAJobWhoseUniqueKeyIsTakenNamesTheHolder) {
   expect_retry_refused_while_its_unique_key_is_held(t.f, "q1");
 }
 
+TEST(Postgres, DeletedJobsNeverRunAndRunningOnesAreLeftAlone) {
+  PgJobs t;
+  t.configure(jobs_pool("work", exec_handler(), {"q1"}, 1));
+  expect_deleted_jobs_never_run_and_running_ones_are_left_alone(t.f, "q1");
+}
+
 TEST(Postgres, ABatchIsOneTransactionInOrder) {
   PgJobs t;
   t.configure(jobs_pool("work", exec_handler(), {"q1"}, 1));

@@ -69,6 +69,33 @@ TEST(Redis, ADeadJobIsInResquesFailedListWithTheFieldsResqueExpects) {
   ASSERT_TRUE(wait_until([&] { return f.runs().size() == 4u; })) << daemon.output();
 }
 
+TEST(Redis, DeletedJobsNeverRunAndRunningOnesAreLeftAlone) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  expect_deleted_jobs_never_run_and_running_ones_are_left_alone(f, "q");
+}
+
+// The list is emptied a few hundred jobs per script, so that a big queue never holds up
+// the server; jobs a plain Resque client pushed (no record of their own) go too.
+TEST(Redis, DeletingAQueueTakesEveryJobOnItsListAndNoOtherQueuesJob) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  push_as_resque_does(redis, "typo", R"({"class":"Mail","args":[1]})");
+  f.enqueue_batch("typo", std::vector<std::string>(1200, "{}"));
+  push_as_resque_does(redis, "typo", R"({"class":"Mail","args":[2]})");
+  std::string other = f.enqueue("q", "{}");
+  auto result = f.ctl({"delete", "--queue", "typo"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "deleted 1202 job(s) of queue typo\n");
+  EXPECT_EQ(redis.cli({"LLEN", "resque:queue:typo"}), "0\n");
+  EXPECT_EQ(redis.cli({"LLEN", "resque:queue:q"}), "1\n");
+  EXPECT_EQ(f.state(other), "queued");
+  // No record of a deleted job is left behind: only the other queue's job has one.
+  EXPECT_EQ(redis.cli({"EVAL", "return #redis.call('KEYS', 'resque:preforkd:job:*')", "0"}), "1\n");
+}
+
 TEST(Redis, RetriesDelayedJobsUniqueKeysAndPriorityWork) {
   RedisServer redis;
   JobsFixture f;

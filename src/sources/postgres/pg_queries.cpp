@@ -187,6 +187,10 @@ Queries::Queries(const TableName& table, int prefetch) {
               " SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL "
               "WHERE id = $1::bigint AND state IN ('dead', 'retry') RETURNING queue) "
               "SELECT pg_notify($2, queue) FROM j";
+  remove = "DELETE FROM " + t + " WHERE id = $1::bigint AND state <> 'running' RETURNING id";
+  remove_queue = "WITH j AS (DELETE FROM " + t +
+                 " WHERE queue = $1 AND state <> 'running' AND strpos($2, ',' || state || ',') > 0 "
+                 "RETURNING 1) SELECT count(*) FROM j";
 }
 
 }  // namespace preforkd::postgres

@@ -37,6 +37,8 @@ struct Queries {
   std::string get;            // $1 id
   std::string list;           // $1 queue or '', $2 state or '', $3 limit
   std::string retry_now;      // $1 id, $2 channel
+  std::string remove;         // $1 id -> the id when deleted (not running)
+  std::string remove_queue;   // $1 queue, $2 states ",queued,dead," -> count deleted
 };
 
 }  // namespace preforkd::postgres

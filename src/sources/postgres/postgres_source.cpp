@@ -74,6 +74,8 @@ class PostgresSource final : public JobSource {
   JobInfo get(const std::string& id) override;
   std::vector<JobInfo> list(const JobFilter& filter) override;
   void retry_now(const std::string& id) override;
+  void remove(const std::string& id) override;
+  int64_t remove_queue(const std::string& queue, std::span<const JobState> states) override;
   Unsettled take_unsettled() override;
 
  private:
@@ -421,6 +423,19 @@ std::vector<JobInfo> PostgresSource::list(const JobFilter& filter) {
   std::vector<JobInfo> out;
   for (int i = 0; i < rows.rows(); ++i) out.push_back(read_info(rows, i));
   return out;
+}
+
+void PostgresSource::remove(const std::string& id) {
+  auto rows = db_.run("remove", sql_.remove, {number(id)}, "delete job " + id);
+  if (rows.rows() > 0) return;
+  JobInfo info = get(id);  // throws JobNotFound for an unknown id
+  throw JobNotFound(running_job_not_deleted_message(id, info.locked_by));
+}
+
+int64_t PostgresSource::remove_queue(const std::string& queue, std::span<const JobState> states) {
+  auto rows = db_.run("remove_queue", sql_.remove_queue, {queue, deletable_states_text(states)},
+                      "delete jobs of queue " + queue);
+  return std::stoll(rows.text(0, 0));
 }
 
 void PostgresSource::retry_now(const std::string& id) {

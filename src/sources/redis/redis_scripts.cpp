@@ -136,6 +136,21 @@ const char* const claim_script =
     "out[#out + 1] = nxt[2] or ''\n"
     "return out\n";
 
+// Shared helper: deletes job `id` (its hash fields f = state, queue, payload,
+// unique_key) and its entry where it waits: the queue's list, or the delayed set (a
+// job due later, or waiting to retry). Resque's failure list and counters are history
+// and keep theirs (resque-web clears them).
+#define PREFORKD_LUA_DELETE_JOB                                                       \
+  "local function delete_job(ns, p, id, f)\n"                                        \
+  "  local state, q, raw = f[1], f[2], f[3]\n"                                       \
+  "  if q and raw and (state == 'queued' or state == 'retry') then\n"               \
+  "    if state == 'queued' then redis.call('LREM', ns .. ':queue:' .. q, 1, raw) end\n" \
+  "    redis.call('ZREM', p .. 'delayed', q .. '\\n' .. raw)\n"                     \
+  "  end\n"                                                                          \
+  "  release_unique(p, f[4], id)\n"                                                  \
+  "  redis.call('DEL', p .. 'job:' .. id)\n"                                         \
+  "end\n"
+
 // ARGV: ns holder now mode(done|retry|dead|release) id error run_at failure_json keep_done
 // Returns 1, or 0 when the lease was lost (the job was recovered and runs elsewhere).
 const char* const finish_script =
@@ -264,5 +279,59 @@ const char* const retry_now_script =
     "redis.call('HSET', job, 'state', 'queued', 'attempts', 0, 'run_at', now, 'finished_at', '')\n"
     "redis.call('PERSIST', job)\n"
     "return 1\n";
+
+// ARGV: ns id. Returns 1, or an error reply for an unknown or running job.
+const char* const delete_script =
+    PREFORKD_LUA_RELEASE_UNIQUE
+    PREFORKD_LUA_DELETE_JOB
+    "local ns, id = ARGV[1], ARGV[2]\n"
+    "local p = ns .. ':preforkd:'\n"
+    "local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'queue', 'payload', 'unique_key', 'locked_by')\n"
+    "if not f[1] then return redis.error_reply('missing') end\n"
+    "if f[1] == 'running' then return redis.error_reply('running ' .. (f[5] or '')) end\n"
+    "delete_job(ns, p, id, f)\n"
+    "return 1\n";
+
+// ARGV: ns queue states(",queued,dead,") id... Deletes those of the ids that are jobs of
+// `queue` in one of `states` and not running. Returns how many.
+const char* const delete_jobs_script =
+    PREFORKD_LUA_RELEASE_UNIQUE
+    PREFORKD_LUA_DELETE_JOB
+    "local ns, queue, states = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local p = ns .. ':preforkd:'\n"
+    "local deleted = 0\n"
+    "for i = 4, #ARGV do\n"
+    "  local f = redis.call('HMGET', p .. 'job:' .. ARGV[i], 'state', 'queue', 'payload', 'unique_key')\n"
+    "  if f[1] and f[1] ~= 'running' and f[2] == queue and string.find(states, ',' .. f[1] .. ',', 1, true) then\n"
+    "    delete_job(ns, p, ARGV[i], f)\n"
+    "    deleted = deleted + 1\n"
+    "  end\n"
+    "end\n"
+    "return deleted\n";
+
+// ARGV: ns queue count. Takes up to `count` entries off the head of the queue's list
+// and deletes them, with the record of each whose record says it waits there (a copy
+// of a running job, pushed again by a Resque client, leaves the running job's alone).
+// Returns how many entries it took: a whole list in one call would block the server.
+const char* const drain_queue_script =
+    PREFORKD_LUA_RELEASE_UNIQUE
+    "local ns, queue, count = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
+    "local p = ns .. ':preforkd:'\n"
+    "local taken = 0\n"
+    "while taken < count do\n"
+    "  local raw = redis.pcall('LPOP', ns .. ':queue:' .. queue)\n"
+    "  if type(raw) ~= 'string' then break end\n"
+    "  taken = taken + 1\n"
+    "  local _, _, id = string.find(raw, '\"preforkd\":{\"id\":\"(%d+)\"}}$')\n"
+    "  if id then\n"
+    "    local job = p .. 'job:' .. id\n"
+    "    local f = redis.call('HMGET', job, 'state', 'queue', 'payload', 'unique_key')\n"
+    "    if f[1] == 'queued' and f[2] == queue and f[3] == raw then\n"
+    "      release_unique(p, f[4], id)\n"
+    "      redis.call('DEL', job)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return taken\n";
 
 }  // namespace preforkd::redis

@@ -1,7 +1,7 @@
 // The Lua scripts that make each step of the Redis job lifecycle atomic on the server:
 // claim (with the previous jobs' acks and the move of due delayed jobs, in one round
 // trip), finish (retry / dead / release), enqueue, recover (dead workers' processing
-// lists) and retry_now. Keys, all under the namespace NS:
+// lists), retry_now and the deletes. Keys, all under the namespace NS:
 //   NS:queues, NS:queue:Q                 Resque's queue set and lists (job JSON)
 //   NS:failed, NS:stat:processed|failed   Resque's failure list and counters
 //   NS:preforkd:processing:WORKER         jobs leased to WORKER ("ID\n" + job JSON)
@@ -23,5 +23,8 @@ extern const char* const finish_script;
 extern const char* const enqueue_script;
 extern const char* const recover_script;
 extern const char* const retry_now_script;
+extern const char* const delete_script;
+extern const char* const delete_jobs_script;
+extern const char* const drain_queue_script;
 
 }  // namespace preforkd::redis

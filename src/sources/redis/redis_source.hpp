@@ -45,6 +45,8 @@ class RedisSource final : public JobSource {
   JobInfo get(const std::string& id) override;
   std::vector<JobInfo> list(const JobFilter& filter) override;
   void retry_now(const std::string& id) override;
+  void remove(const std::string& id) override;
+  int64_t remove_queue(const std::string& queue, std::span<const JobState> states) override;
   Unsettled take_unsettled() override;
 
  private:

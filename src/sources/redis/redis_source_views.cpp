@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "sources/job_messages.hpp"
 #include "sources/redis/redis_scripts.hpp"
 #include "sources/redis/redis_source.hpp"
 #include "sources/redis/resque_format.hpp"
@@ -143,6 +144,45 @@ std::vector<QueueStats> RedisSource::stats() {
   std::vector<QueueStats> out;
   for (auto& [name, q] : by_queue) out.push_back(q);
   return out;
+}
+
+void RedisSource::remove(const std::string& id) {
+  if (!numeric(id)) throw JobNotFound("no job with id '" + id + "' (Redis job ids are numbers)");
+  Reply reply = eval(delete_script, {settings_.ns, id}, true);
+  if (reply->type != REDIS_REPLY_ERROR) return;
+  std::string error(reply->str, reply->len);
+  if (error.rfind("running", 0) == 0) throw JobNotFound(running_job_not_deleted_message(id, error.substr(8)));
+  get(id);  // throws JobNotFound with the usual words
+  throw JobNotFound("no job with id " + id);
+}
+
+int64_t RedisSource::remove_queue(const std::string& queue, std::span<const JobState> states) {
+  // Each step is one script over a bounded number of jobs, so that a queue of millions
+  // never blocks the server for long. The list first: every entry in it waits there,
+  // records or not (a plain Resque client writes none).
+  constexpr int chunk = 500;
+  const std::string wanted = deletable_states_text(states);
+  int64_t deleted = 0;
+  if (wanted.find(",queued,") != std::string::npos) {
+    for (;;) {
+      int64_t taken = eval(drain_queue_script, {settings_.ns, queue, std::to_string(chunk)})->integer;
+      deleted += taken;
+      if (taken < chunk) break;
+    }
+  }
+  // Then the records: jobs due later, waiting to retry, dead, done.
+  std::string cursor = "0";
+  do {
+    Reply page = connection_.command({"SCAN", cursor, "MATCH", key("job:*"), "COUNT", std::to_string(chunk)});
+    cursor = reply_string(page->element[0]);
+    std::vector<std::string> args{settings_.ns, queue, wanted};
+    for (size_t i = 0; i < page->element[1]->elements; ++i) {
+      std::string name = reply_string(page->element[1]->element[i]);
+      args.push_back(name.substr(name.rfind(':') + 1));
+    }
+    if (args.size() > 3) deleted += eval(delete_jobs_script, std::move(args))->integer;
+  } while (cursor != "0");
+  return deleted;
 }
 
 void RedisSource::retry_now(const std::string& id) {

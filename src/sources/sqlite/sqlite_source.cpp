@@ -65,6 +65,8 @@ class SqliteSource final : public JobSource {
   JobInfo get(const std::string& id) override;
   std::vector<JobInfo> list(const JobFilter& filter) override;
   void retry_now(const std::string& id) override;
+  void remove(const std::string& id) override;
+  int64_t remove_queue(const std::string& queue, std::span<const JobState> states) override;
 
   static std::string database_path(const SourceConfig& config) {
     auto it = config.settings.find("path");
@@ -516,6 +518,29 @@ void SqliteSource::retry_now(const std::string& id) {
       .bind(2, now_ms())
       .run();
   tx.commit();
+}
+
+void SqliteSource::remove(const std::string& id) {
+  JobInfo info = get(id);  // throws JobNotFound for an unknown id
+  WriteTransaction tx(*db_);
+  db_->prepare("DELETE FROM preforkd_jobs WHERE id = ?1 AND state <> 'running'").bind(1, std::stoll(id)).run();
+  if (db_->changes() == 0) {
+    info = get(id);  // claimed since it was read, or gone
+    throw JobNotFound(running_job_not_deleted_message(id, info.locked_by));
+  }
+  tx.commit();
+}
+
+int64_t SqliteSource::remove_queue(const std::string& queue, std::span<const JobState> states) {
+  WriteTransaction tx(*db_);
+  db_->prepare("DELETE FROM preforkd_jobs WHERE queue = ?1 AND state <> 'running' "
+               "AND instr(?2, ',' || state || ',') > 0")
+      .bind(1, queue)
+      .bind(2, deletable_states_text(states))
+      .run();
+  int64_t deleted = db_->changes();
+  tx.commit();
+  return deleted;
 }
 
 JobSourceType sqlite_source_type() {

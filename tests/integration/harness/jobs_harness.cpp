@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <set>
 #include <sstream>
 
 namespace harness {
@@ -112,6 +113,57 @@ void expect_retry_refused_while_its_unique_key_is_held(const JobsFixture& f, con
       << result.err;
   EXPECT_EQ(f.state(dead), "dead");
   EXPECT_EQ(f.state(holder), "queued");
+}
+
+void expect_deleted_jobs_never_run_and_running_ones_are_left_alone(const JobsFixture& f,
+                                                                   const std::string& queue) {
+  const std::string typo = queue + "_typo";
+  std::vector<std::string> typo_ids = f.enqueue_batch(typo, {"{}", "{}"});
+  typo_ids.push_back(f.enqueue(typo, "{}", {"--delay", "1h"}));
+  typo_ids.push_back(f.enqueue(typo, "{}", {"--unique", "typo-key"}));
+  std::string kept = f.enqueue(queue, "{}");
+  std::string doomed = f.enqueue(queue, "{}", {"--unique", "k"});
+
+  auto by_id = f.ctl({"delete", "999999", doomed});
+  EXPECT_EQ(by_id.exit_code, 1);  // the unknown id, said; the other deleted all the same
+  EXPECT_EQ(by_id.out, "job " + doomed + " deleted\n");
+  EXPECT_NE(by_id.err.find("no job with id 999999"), std::string::npos) << by_id.err;
+  EXPECT_EQ(f.ctl({"job", doomed}).exit_code, 1);
+  std::string again = f.enqueue(queue, "{}", {"--unique", "k"});
+  EXPECT_NE(again, doomed);
+
+  auto by_queue = f.ctl({"delete", "--queue", typo});
+  EXPECT_EQ(by_queue.exit_code, 0) << by_queue.err;
+  EXPECT_EQ(by_queue.out, "deleted 4 job(s) of queue " + typo + "\n");
+  for (const auto& id : typo_ids) EXPECT_EQ(f.ctl({"job", id}).exit_code, 1) << "job " << id;
+  EXPECT_EQ(f.stats(typo)["queued"], 0);
+  std::string key_holder = f.enqueue(typo, "{}", {"--unique", "typo-key"});
+  EXPECT_NE(key_holder, typo_ids[3]);
+  EXPECT_EQ(f.ctl({"delete", key_holder}).exit_code, 0);
+
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(f.wait_state(kept, "done")) << daemon.output();
+  ASSERT_TRUE(f.wait_state(again, "done")) << daemon.output();
+  std::string dead = f.enqueue(queue, R"({"permanent": true})");
+  ASSERT_TRUE(f.wait_state(dead, "dead")) << daemon.output();
+  std::string busy = f.enqueue(queue, R"({"sleep_ms": 60000})");
+  ASSERT_TRUE(f.wait_state(busy, "running")) << daemon.output();
+
+  auto refused = f.ctl({"delete", busy});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("job " + busy + " is running (held by "), std::string::npos) << refused.err;
+  auto dead_only = f.ctl({"delete", "--queue", queue, "--state", "dead"});
+  EXPECT_EQ(dead_only.exit_code, 0) << dead_only.err;
+  EXPECT_EQ(dead_only.out, "deleted 1 dead job(s) of queue " + queue + "\n");
+  EXPECT_NE(dead_only.err.find("1 running job(s) of queue " + queue + " left alone"), std::string::npos)
+      << dead_only.err;
+  EXPECT_EQ(f.ctl({"job", dead}).exit_code, 1);
+  EXPECT_EQ(f.state(kept), "done");
+  EXPECT_EQ(f.state(busy), "running");
+
+  std::set<std::string> deleted(typo_ids.begin(), typo_ids.end());
+  deleted.insert(doomed);
+  for (const auto& run : f.runs()) EXPECT_FALSE(deleted.count(run.id)) << "deleted job " << run.id << " ran";
 }
 
 void expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(const JobsFixture& f,

@@ -56,6 +56,15 @@ std::string exec_handler();        // { exec: [test_handler, exec] }
 void expect_retry_refused_while_its_unique_key_is_held(const JobsFixture& f, const std::string& queue);
 std::string persistent_handler();  // { persistent: [test_handler, persistent] }
 
+// `preforkctl delete`, before any worker runs: one job of `queue` by id (with an unknown
+// id beside it), and every job of a mistyped queue (due now, due in an hour, one with a
+// unique key) by queue. They never run, and their unique keys are free at once. Then,
+// with the pool of `f.config` running (one worker on `queue`): a running job is refused
+// by id and left alone by queue, a dead one goes with `--state dead`, done ones stay.
+// Starts and stops its own Daemon.
+void expect_deleted_jobs_never_run_and_running_ones_are_left_alone(const JobsFixture& f,
+                                                                   const std::string& queue);
+
 // kill -9 of the one worker of `f.config` (its source leasing 5 jobs per claim, jobs
 // with max_attempts 1) while the first of a batch of five runs: no job of the batch is
 // charged, and each then runs alone; a second kill -9 of the job, now alone, is charged
