@@ -89,17 +89,10 @@ Db::~Db() {
   sqlite3_close_v2(db_);
 }
 
-int Db::try_exec(const char* sql, std::string& message) {
-  char* error = nullptr;
-  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
-  if (rc != SQLITE_OK) message = error ? error : sqlite3_errstr(rc);
-  sqlite3_free(error);
-  return rc;
-}
+int Db::try_exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
 
 void Db::exec(const char* sql) {
-  std::string message;
-  if (int rc = try_exec(sql, message); rc != SQLITE_OK) fail(rc, statement_label(sql));
+  if (int rc = try_exec(sql); rc != SQLITE_OK) fail(rc, statement_label(sql));
 }
 
 void Db::exec_retrying_busy(const char* sql) {
@@ -107,8 +100,7 @@ void Db::exec_retrying_busy(const char* sql) {
   const auto deadline = steady_clock::now() + busy_timeout_;
   auto pause = milliseconds(1);
   for (;;) {
-    std::string message;
-    int rc = try_exec(sql, message);
+    int rc = try_exec(sql);
     if (rc == SQLITE_OK) return;
     if ((rc & 0xff) != SQLITE_BUSY || steady_clock::now() + pause > deadline) fail(rc, statement_label(sql));
     std::this_thread::sleep_for(pause);

@@ -65,8 +65,8 @@ class Db {
   [[noreturn]] void fail(int rc, std::string_view what) const;
 
  private:
-  // sqlite3_exec; on failure fills message with SQLite's text.
-  int try_exec(const char* sql, std::string& message);
+  // sqlite3_exec; on failure, fail() reads SQLite's text from the connection.
+  int try_exec(const char* sql);
 
   std::string path_;
   std::chrono::milliseconds busy_timeout_;

@@ -1,6 +1,8 @@
 // Schema of the SQLite job table (see sqlite_schema.hpp).
 #include "sources/sqlite/sqlite_schema.hpp"
 
+#include <sys/statvfs.h>
+
 namespace preforkd::sqlite {
 namespace {
 
@@ -47,6 +49,20 @@ int64_t pragma_value(Db& db, const char* sql) {
   return value;
 }
 
+// Below this much free space, a connection checkpoints its write-ahead log every 16
+// pages instead of SQLite's 1,000 (4 MiB). The log only gives its space back once its
+// pages are in the database, and taking them in may grow the database: on a disk freed
+// by less than the log would grow to, the log took all of it, the database could not
+// take the log back, and nothing moved until more was freed. Where space is plenty,
+// the larger log is kept: fewer checkpoints, each with its fsync.
+constexpr unsigned long long low_space_bytes = 32ull << 20;
+
+bool short_of_space(const std::string& path) {
+  struct statvfs fs {};
+  return ::statvfs(path.c_str(), &fs) == 0 &&
+         static_cast<unsigned long long>(fs.f_bavail) * fs.f_frsize < low_space_bytes;
+}
+
 }  // namespace
 
 void prepare_schema(Db& db) {
@@ -57,6 +73,7 @@ void prepare_schema(Db& db) {
   // handler) while another process opens the same new file: retried.
   db.exec_retrying_busy("PRAGMA journal_mode=WAL");
   db.exec("PRAGMA synchronous=NORMAL");
+  if (short_of_space(db.path())) db.exec("PRAGMA wal_autocheckpoint=16");
 
   if (pragma_value(db, "PRAGMA application_id") == application_id &&
       pragma_value(db, "PRAGMA user_version") >= schema_version)
