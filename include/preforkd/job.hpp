@@ -50,6 +50,9 @@ struct Job {
 struct RetryDecision {
   bool retry = false;
   std::chrono::milliseconds delay{0};
+  // false: the attempt this claim counted never ran (runs that did not report had used
+  // them all); the job is dead with that attempt not counted.
+  bool attempt_ran = true;
 };
 
 // Everything known about one job, for `preforkctl job` / `jobs`.

@@ -51,7 +51,7 @@ void record_outcome(JobSource& source, const PoolConfig& pool, const Job& job,
       spdlog::warn("{}: dead: {} (the handler asked not to retry)", prefix, outcome.error);
       return;
     case Kind::exhausted:
-      source.fail(job, outcome.error, {false, Duration{0}});
+      source.fail(job, outcome.error, {false, Duration{0}, false});
       spdlog::warn("{}: dead without a run: {}", prefix, outcome.error);
       return;
     case Kind::retry:

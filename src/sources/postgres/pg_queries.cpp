@@ -140,7 +140,7 @@ Queries::Queries(const TableName& table, int prefetch) {
                 leased_by_worker + " RETURNING queue) SELECT pg_notify($5, queue) FROM j";
   bury = "WITH " + acks_cte(t, "$4", "$5") + " UPDATE " + t +
          " SET state = 'dead', locked_by = NULL, lease_until = NULL, finished_at = now(), "
-         "last_error = $3" + leased_by_worker;
+         "last_error = $3, attempts = attempts - $6::int" + leased_by_worker;
   release = "WITH " + acks_cte(t, "$4", "$5") + ", j AS (UPDATE " + t +
             " SET state = 'queued', locked_by = NULL, lease_until = NULL, "
             "attempts = greatest(attempts - 1, 0), started_at = NULL, finished_at = now()" +

@@ -26,7 +26,7 @@ struct Queries {
   std::string next_due;       // $1 queues[] -> ms until the next due job or lease expiry, or NULL
   std::string complete;       // $1 id, $2 worker
   std::string retry_later;    // $1 id, $2 worker, $3 error, $4 delay ms, $5 channel, $6/$7 acks
-  std::string bury;           // $1 id, $2 worker, $3 error, $4/$5 acks
+  std::string bury;           // $1 id, $2 worker, $3 error, $4/$5 acks, $6 attempts not counted (0|1)
   std::string release;        // $1 id, $2 worker, $3 channel, $4/$5 acks
   std::string extend_lease;   // $1 id, $2 worker, $3 lease ms, $4/$5 acks, $6 the job's holder
   std::string hand_back;      // $1 ids[] to give back, $2 worker, $3/$4 acks, $5 channel

@@ -274,7 +274,8 @@ void PostgresSource::fail(const Job& job, std::string_view reason, RetryDecision
              acks[0], acks[1]},
             "schedule job " + job.id + " for a retry");
   else
-    db_.run("bury", sql_.bury, {number(job.id), worker_id_, error, acks[0], acks[1]},
+    db_.run("bury", sql_.bury,
+            {number(job.id), worker_id_, error, acks[0], acks[1], retry.attempt_ran ? "0" : "1"},
             "mark job " + job.id + " dead");
   pending_acks_.clear();
 }

@@ -151,7 +151,8 @@ const char* const claim_script =
   "  redis.call('DEL', p .. 'job:' .. id)\n"                                         \
   "end\n"
 
-// ARGV: ns holder now mode(done|retry|dead|release) id error run_at failure_json keep_done
+// ARGV: ns holder now mode(done|retry|dead|dead_unrun|release) id error run_at failure_json keep_done
+// (dead_unrun: dead, the attempt of this claim not counted: it never ran)
 // Returns 1, or 0 when the lease was lost (the job was recovered and runs elsewhere).
 const char* const finish_script =
     PREFORKD_LUA_RELEASE_UNIQUE
@@ -166,7 +167,8 @@ const char* const finish_script =
     "  redis.call('ZADD', p .. 'delayed', ARGV[7], q .. '\\n' .. raw)\n"
     "  redis.call('HSET', job, 'state', 'retry', 'last_error', ARGV[6], 'run_at', ARGV[7],\n"
     "             'finished_at', now, 'locked_by', '')\n"
-    "elseif mode == 'dead' then\n"
+    "elseif mode == 'dead' or mode == 'dead_unrun' then\n"
+    "  if mode == 'dead_unrun' then redis.call('HINCRBY', job, 'attempts', -1) end\n"
     "  redis.call('RPUSH', ns .. ':failed', ARGV[8])\n"
     "  redis.call('INCR', ns .. ':stat:failed')\n"
     "  redis.call('INCR', ns .. ':stat:processed')\n"

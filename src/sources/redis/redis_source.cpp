@@ -244,7 +244,7 @@ void RedisSource::fail(const Job& job, std::string_view reason, RetryDecision re
     finish(job, "retry", error, now_ms() + retry.delay.count());
     return;
   }
-  finish(job, "dead", error, 0,
+  finish(job, retry.attempt_ran ? "dead" : "dead_unrun", error, 0,
          resque_failure(resque_body(job.payload), job.queue, job.lease_holder, error,
                         std::chrono::system_clock::now()));
 }

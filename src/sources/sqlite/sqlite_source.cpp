@@ -358,8 +358,9 @@ void SqliteSource::fail(const Job& job, std::string_view reason, RetryDecision r
   } else {
     finish(job,
            "UPDATE preforkd_jobs SET state = 'dead', locked_by = NULL, lease_until = NULL, "
-           "finished_at = ?3, last_error = ?4 WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
-           error, 0);
+           "finished_at = ?3, last_error = ?4, attempts = attempts - ?5 "
+           "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
+           error, retry.attempt_ran ? 0 : 1);
   }
 }
 

@@ -203,6 +203,7 @@ void expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(const 
             std::string::npos)
       << f.job(ids[0]).dump();
   EXPECT_TRUE(daemon.wait_output("dead without a run: attempts exhausted (1 of 1)")) << daemon.output();
+  EXPECT_EQ(f.job(ids[0])["attempts"], 1) << f.job(ids[0]).dump();
   for (size_t i = 1; i < ids.size(); ++i) {
     ASSERT_TRUE(f.wait_state(ids[i], "done", 30s)) << "job " << ids[i] << "\n" << daemon.output();
     EXPECT_EQ(f.job(ids[i])["attempts"], 1) << "job " << ids[i];
@@ -238,6 +239,9 @@ void expect_a_job_whose_worker_died_is_claimed_alone_from_then_on(const JobsFixt
   ASSERT_NE(now.front(), first);
   ::kill(now.front(), SIGKILL);
   ASSERT_TRUE(f.wait_state(poison, "dead", 30s)) << daemon.output();
+  // Its record shows the two runs it had, not the claim that found none left (it
+  // said 3 of 2).
+  EXPECT_EQ(f.job(poison)["attempts"], 2) << f.job(poison).dump();
   for (const auto& id : others) {
     ASSERT_TRUE(f.wait_state(id, "done", 30s)) << "job " << id << "\n" << daemon.output();
     EXPECT_EQ(f.job(id)["attempts"], 1) << "job " << id;
