@@ -171,11 +171,17 @@ TEST(ExecHandler, ATimeoutStopsWhatTheHandlerStartedInTheBackgroundToo) {
 // A handler program gone at run time (a deploy swapping it, a lost mode bit) is no
 // failure of the job: it used to end dead after its attempts ("handler exit status
 // 127"), none of them a run. Now the job waits, uncounted, and runs once it is back.
-TEST(ExecHandler, AHandlerThatCannotBeStartedChargesNoAttemptAndSaysWhy) {
+// A handler program gone (a deploy in progress) or not executable: the job goes back
+// uncounted and the worker exits, respawned with backoff, until the program is back. For
+// exec (one process per job) and persistent handlers (started at the first job) alike.
+class HandlerThatCannotBeStarted : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HandlerThatCannotBeStarted, ChargesNoAttemptAndSaysWhy) {
+  const std::string kind = GetParam();
   JobsFixture f;
   std::string handler = f.dir.file("handler");
   std::filesystem::copy_file(test_handler_bin(), handler);
-  write_file(f.config, "pools:\n" + jobs_pool("work", "{ exec: [" + handler + ", exec] }", {"q"}, 1,
+  write_file(f.config, "pools:\n" + jobs_pool("work", "{ " + kind + ": [" + handler + ", " + kind + "] }", {"q"}, 1,
                                               "    err_respawn_interval: 50ms\n    err_respawn_max: 200ms\n"
                                               "    retry: { max_attempts: 1 }\n"));
   Daemon daemon(f.config, f.env);
@@ -191,6 +197,9 @@ TEST(ExecHandler, AHandlerThatCannotBeStartedChargesNoAttemptAndSaysWhy) {
   ASSERT_TRUE(f.wait_state(id, "done", 20s)) << daemon.output();
   EXPECT_EQ(f.job(id)["attempts"], 1);  // with max_attempts 1: no try before was charged
 }
+
+INSTANTIATE_TEST_SUITE_P(Handlers, HandlerThatCannotBeStarted, ::testing::Values("exec", "persistent"),
+                         [](const auto& info) { return info.param; });
 
 TEST(PersistentHandler, RetryFalseMakesTheJobDeadAtOnce) {
   JobsFixture f;
