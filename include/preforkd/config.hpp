@@ -106,11 +106,14 @@ struct Config {
   // Named job sources. Without a `sources:` section there is one, "default": SQLite
   // at var/jobs.db beside the config file.
   std::map<std::string, SourceConfig> sources;
+  std::vector<std::string> source_order;  // the names of `sources`, in the file's order
   std::vector<PoolConfig> pools;
 
   const PoolConfig* find_pool(const std::string& name) const;
   // The source that serves `queue` (the first jobs pool listing it), else the first.
   const SourceConfig* source_for_queue(const std::string& queue) const;
+  // The source defined first in the file (nullptr when there is none).
+  const SourceConfig* first_source() const;
 };
 
 // Thrown by load_config with every problem found, each as "FILE:LINE:COL: message".

@@ -44,6 +44,12 @@ const SourceConfig* Config::source_for_queue(const std::string& queue) const {
       if (it != sources.end()) return &it->second;
     }
   }
+  return first_source();
+}
+
+const SourceConfig* Config::first_source() const {
+  for (const auto& name : source_order)
+    if (auto it = sources.find(name); it != sources.end()) return &it->second;
   return sources.empty() ? nullptr : &sources.begin()->second;
 }
 

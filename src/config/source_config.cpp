@@ -55,6 +55,7 @@ void read_sources(Config& config, const YAML::Node& node, Problems& problems) {
       else
         source.settings[setting.key] = *value;
     }
+    config.source_order.push_back(source.name);
     config.sources[source.name] = std::move(source);
   }
 }
@@ -66,6 +67,7 @@ void default_sources(Config& config) {
   source.type = "sqlite";
   source.base_dir = config.base_dir;
   source.defined_at = config.path;
+  config.source_order.push_back(source.name);
   config.sources[source.name] = std::move(source);
 }
 

@@ -22,8 +22,11 @@ Args parse_args(int argc, char** argv, const std::set<std::string>& value_option
         if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a FILE");
         value = argv[++i];
       }
+      if (!args.config_path.empty()) throw std::invalid_argument(arg + " given twice");
       args.config_path = value;
     } else if (arg.size() > 1 && arg[0] == '-' && arg != "-") {
+      // Given twice, the last would win without a word: `delete --queue a --queue b`.
+      if (args.options.count(arg)) throw std::invalid_argument(arg + " given twice");
       if (flags.count(arg)) {
         if (inline_value) throw std::invalid_argument(arg + " takes no value");
         args.options[arg] = "";

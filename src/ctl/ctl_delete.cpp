@@ -2,6 +2,7 @@
 // that need not be kept (dead, done), by id or a whole queue at a time. Running jobs
 // are left to finish: their workers still report on them.
 #include <cstdio>
+#include <set>
 
 #include "ctl/ctl_commands.hpp"
 
@@ -12,7 +13,9 @@ constexpr const char* deletable = "queued, retry, dead, done";
 
 int delete_ids(const Args& args, JobSource& source) {
   int status = 0;
+  std::set<std::string> seen;
   for (const auto& id : args.positional) {
+    if (!seen.insert(id).second) continue;  // `delete 5 5`: deleted once, not "no job 5"
     try {
       source.remove(id);
       std::printf("job %s deleted\n", id.c_str());
@@ -40,6 +43,7 @@ int delete_queue(const Args& args, JobSource& source, const std::string& queue) 
   int64_t deleted = source.remove_queue(queue, states);
   std::printf("deleted %lld%s job(s) of queue %s\n", static_cast<long long>(deleted), which.c_str(),
               queue.c_str());
+  if (!which.empty()) return 0;  // a state was asked for: the running jobs are not in question
   for (const auto& stats : source.stats())
     if (stats.queue == queue && stats.running > 0)
       std::fprintf(stderr, "preforkctl: %lld running job(s) of queue %s left alone: delete them once "

@@ -138,9 +138,6 @@ int job_command(const Args& args, JobSource& source) {
 }
 
 int jobs_command(const Args& args, JobSource& source) {
-  if (!args.positional.empty())
-    throw std::invalid_argument("jobs takes no argument (got '" + args.positional.front() +
-                                "'): filter with --queue, --state, --limit");
   JobFilter filter;
   filter.queue = args.get("--queue").value_or("");
   if (!filter.queue.empty()) require_queue_name(filter.queue, "--queue");
@@ -191,8 +188,6 @@ int retry_command(const Args& args, JobSource& source) {
 }
 
 int stats_command(const Args& args, JobSource& source) {
-  if (!args.positional.empty())
-    throw std::invalid_argument("stats takes no argument (got '" + args.positional.front() + "')");
   auto stats = source.stats();
   if (args.has("--json")) {
     nlohmann::json out = nlohmann::json::object();

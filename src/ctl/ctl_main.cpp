@@ -56,7 +56,14 @@ const SourceConfig& choose_source(const Config& config, const ctl::Args& args) {
   if (args.command == "enqueue" && !args.positional.empty())
     return *config.source_for_queue(args.positional.front());
   if (auto queue = args.get("--queue")) return *config.source_for_queue(*queue);
-  return config.sources.begin()->second;
+  if (args.command == "delete" && config.sources.size() > 1) {
+    // Ids are per source: job 7 of one is not job 7 of another, and a delete is for good.
+    std::string known;
+    for (const auto& name : config.source_order) known += " " + name;
+    throw std::invalid_argument("delete ID: " + config.path + " has several sources (" + known.substr(1) +
+                                "): say which one holds the jobs with --source NAME");
+  }
+  return *config.first_source();
 }
 
 }  // namespace
@@ -80,16 +87,20 @@ int run_ctl(int argc, char** argv) {
     const char* name;
     int (*run)(const ctl::Args&, JobSource&);
     std::set<std::string> options;  // besides --source, which every command takes
+    // For a command that takes no argument: what to say to one given (nullptr: it takes
+    // some, and checks them itself).
+    const char* no_arguments = nullptr;
   };
   const CommandSpec commands[] = {
       {"enqueue", ctl::enqueue_command,
        {"--payload", "--batch", "--delay", "--at", "--priority", "--unique", "--max-attempts"}},
       {"job", ctl::job_command, {"--json"}},
-      {"jobs", ctl::jobs_command, {"--queue", "--state", "--limit", "--json"}},
+      {"jobs", ctl::jobs_command, {"--queue", "--state", "--limit", "--json"},
+       ": filter with --queue, --state, --limit"},
       {"retry", ctl::retry_command, {}},
       {"delete", ctl::delete_command, {"--queue", "--state"}},
-      {"stats", ctl::stats_command, {"--json"}},
-      {"migrate", ctl::migrate_command, {}}};
+      {"stats", ctl::stats_command, {"--json"}, ""},
+      {"migrate", ctl::migrate_command, {}, ": name the source with --source NAME"}};
   const CommandSpec* command = nullptr;
   for (const auto& spec : commands)
     if (args.command == spec.name) command = &spec;
@@ -104,6 +115,10 @@ int run_ctl(int argc, char** argv) {
     for (const auto& allowed : command->options) takes += " " + allowed;
     return fail("option " + option + " does not apply to " + command->name + " (it takes: " + takes + ")", 2);
   }
+  // Checked before the source is opened: opening one may create its tables (migrate).
+  if (command->no_arguments && !args.positional.empty())
+    return fail(std::string(command->name) + " takes no argument (got '" + args.positional.front() + "')" +
+                    command->no_arguments, 2);
   if (args.config_path.empty()) return fail("no config file: give -c FILE", 2);
 
   Config config;

@@ -159,6 +159,12 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
        "--state 'running' is not one of queued, retry, dead, done (running jobs are never deleted)"},
       {{"delete", "--queue", "bad q"}, "", "--queue 'bad q' is not valid"},
       {{"delete", "999"}, "", "no job with id 999"},
+      // Found by a probe: migrate took an argument and ignored it; a repeated option
+      // kept its last value without a word; " 1" and "+2" were job ids to SQLite only.
+      {{"migrate", "foo"}, "", "migrate takes no argument (got 'foo'): name the source with --source NAME"},
+      {{"delete", "--queue", "q1", "--queue", "q2"}, "", "--queue given twice"},
+      {{"job", " 1"}, "", "no job with id ' 1' (SQLite job ids are positive numbers)"},
+      {{"job", "+2"}, "", "no job with id '+2'"},
   };
   for (const auto& c : cases) {
     auto result = f.ctl(c.args, c.input);
@@ -258,6 +264,31 @@ TEST(Queue, DeletedJobsNeverRunAndRunningOnesAreLeftAlone) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q1"}, 1));
   expect_deleted_jobs_never_run_and_running_ones_are_left_alone(f, "q1");
+}
+
+// Ids are per source. Found by a probe: "the first source" was the first by name, not
+// in the file, and `delete 1` deleted another source's job 1.
+TEST(Queue, WithSeveralSourcesTheFirstInTheFileIsTheDefaultAndDeleteByIdNeedsOne) {
+  JobsFixture f;
+  write_file(f.config, "sources:\n"
+                       "  main: { type: sqlite, path: main.db }\n"
+                       "  archive: { type: sqlite, path: archive.db }\n"
+                       "pools:\n" +
+                           jobs_pool("work", exec_handler(), {"q1"}, 1, "    source: main\n") +
+                           jobs_pool("old", exec_handler(), {"a1"}, 1, "    source: archive\n"));
+  std::string in_main = f.enqueue("q1", "{}");
+  std::string in_archive = f.enqueue("a1", "{}");
+  ASSERT_EQ(in_main, in_archive);  // both job 1, of different sources
+  EXPECT_EQ(f.job(in_main)["queue"], "q1");
+  auto ambiguous = f.ctl({"delete", in_main});
+  EXPECT_EQ(ambiguous.exit_code, 2);
+  EXPECT_NE(ambiguous.err.find("has several sources (main archive): say which one holds the jobs with --source NAME"),
+            std::string::npos)
+      << ambiguous.err;
+  auto chosen = f.ctl({"delete", in_archive, "--source", "archive"});
+  EXPECT_EQ(chosen.exit_code, 0) << chosen.err;
+  EXPECT_EQ(f.ctl({"job", in_archive, "--source", "archive"}).exit_code, 1);
+  EXPECT_EQ(f.state(in_main), "queued");
 }
 
 TEST(Queue, RetryRefusesAJobThatIsNotDead) {

@@ -167,6 +167,26 @@ TEST(Postgres, DeletedJobsNeverRunAndRunningOnesAreLeftAlone) {
   expect_deleted_jobs_never_run_and_running_ones_are_left_alone(t.f, "q1");
 }
 
+// Found by a probe: one DELETE over a queue that workers are claiming from deadlocked
+// with their claims (which write the previous results in the same statement), and the
+// delete or a worker failed. Each job is now either deleted or runs to its end.
+TEST(Postgres, DeletingAQueueWhileWorkersDrainItHoldsUpNobody) {
+  PgJobs t;
+  t.configure(jobs_pool("work", exec_handler(), {"q1"}, 2));
+  t.f.enqueue_batch("q1", std::vector<std::string>(30000, "{}"));
+  Daemon daemon(t.f.config, t.f.env);
+  ASSERT_TRUE(wait_until([&] { return t.count("state = 'done'") >= 20; })) << daemon.output();
+  auto result = t.f.ctl({"delete", "--queue", "q1"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  ASSERT_EQ(result.out.rfind("deleted ", 0), 0u) << result.out;
+  int64_t deleted = std::stoll(result.out.substr(8));
+  EXPECT_GT(deleted, 0);
+  EXPECT_EQ(t.count("true"), 30000 - deleted);  // those running then, and nothing else
+  EXPECT_TRUE(wait_until([&] { return t.count("state <> 'done'") == 0; })) << daemon.output();
+  EXPECT_EQ(daemon.count_output("deadlock"), 0u) << daemon.output();
+  EXPECT_EQ(daemon.count_output("failed"), 0u) << daemon.output();
+}
+
 TEST(Postgres, ABatchIsOneTransactionInOrder) {
   PgJobs t;
   t.configure(jobs_pool("work", exec_handler(), {"q1"}, 1));

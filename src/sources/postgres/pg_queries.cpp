@@ -188,9 +188,13 @@ Queries::Queries(const TableName& table, int prefetch) {
               "WHERE id = $1::bigint AND state IN ('dead', 'retry') RETURNING queue) "
               "SELECT pg_notify($2, queue) FROM j";
   remove = "DELETE FROM " + t + " WHERE id = $1::bigint AND state <> 'running' RETURNING id";
-  remove_queue = "WITH j AS (DELETE FROM " + t +
+  // SKIP LOCKED: a row a worker is claiming is passed over (it is about to run), never
+  // waited for. A plain DELETE over the queue waited for a claim that, writing the
+  // worker's previous results in the same statement, waited for a row the DELETE held:
+  // a deadlock, and one of the two failed.
+  remove_queue = "WITH j AS (DELETE FROM " + t + " WHERE id IN (SELECT id FROM " + t +
                  " WHERE queue = $1 AND state <> 'running' AND strpos($2, ',' || state || ',') > 0 "
-                 "RETURNING 1) SELECT count(*) FROM j";
+                 "LIMIT $3::bigint FOR UPDATE SKIP LOCKED) RETURNING 1) SELECT count(*) FROM j";
 }
 
 }  // namespace preforkd::postgres

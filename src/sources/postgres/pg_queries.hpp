@@ -38,7 +38,7 @@ struct Queries {
   std::string list;           // $1 queue or '', $2 state or '', $3 limit
   std::string retry_now;      // $1 id, $2 channel
   std::string remove;         // $1 id -> the id when deleted (not running)
-  std::string remove_queue;   // $1 queue, $2 states ",queued,dead," -> count deleted
+  std::string remove_queue;   // $1 queue, $2 states ",queued,dead,", $3 at most -> count deleted
 };
 
 }  // namespace preforkd::postgres

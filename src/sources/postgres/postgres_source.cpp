@@ -15,6 +15,7 @@
 #include <map>
 #include <tuple>
 
+#include "sources/job_ids.hpp"
 #include "sources/job_messages.hpp"
 #include "sources/postgres/pg_array.hpp"
 #include "sources/postgres/pg_connection.hpp"
@@ -402,11 +403,9 @@ JobInfo PostgresSource::read_info(const Result& rows, int row) {
 }
 
 std::string PostgresSource::number(const std::string& id) const {
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), value);
-  if (id.empty() || ec != std::errc() || end != id.data() + id.size() || value <= 0)
-    throw JobNotFound("no job with id '" + id + "' (PostgreSQL job ids are positive numbers)");
-  return id;
+  auto value = parse_job_id(id);
+  if (!value) throw JobNotFound("no job with id '" + id + "' (PostgreSQL job ids are positive numbers)");
+  return std::to_string(*value);
 }
 
 JobInfo PostgresSource::get(const std::string& id) {
@@ -427,16 +426,30 @@ std::vector<JobInfo> PostgresSource::list(const JobFilter& filter) {
 }
 
 void PostgresSource::remove(const std::string& id) {
-  auto rows = db_.run("remove", sql_.remove, {number(id)}, "delete job " + id);
-  if (rows.rows() > 0) return;
-  JobInfo info = get(id);  // throws JobNotFound for an unknown id
-  throw JobNotFound(running_job_not_deleted_message(id, info.locked_by));
+  for (int tries = 1;; ++tries) {
+    auto rows = db_.run("remove", sql_.remove, {number(id)}, "delete job " + id);
+    if (rows.rows() > 0) return;
+    JobInfo info = get(id);  // throws JobNotFound for an unknown id
+    if (info.state == JobState::running) throw JobNotFound(running_job_not_deleted_message(id, info.locked_by));
+    // It ended between the two statements (it was running when the DELETE ran).
+    if (tries == 3)
+      throw JobNotFound("job " + id + " changed state while being deleted (now " +
+                        job_state_name(info.state) + "): try again");
+  }
 }
 
 int64_t PostgresSource::remove_queue(const std::string& queue, std::span<const JobState> states) {
-  auto rows = db_.run("remove_queue", sql_.remove_queue, {queue, deletable_states_text(states)},
-                      "delete jobs of queue " + queue);
-  return std::stoll(rows.text(0, 0));
+  // In slices, each its own short transaction: rows locked for that long only.
+  constexpr int64_t slice = 10000;
+  const std::string wanted = deletable_states_text(states);
+  int64_t deleted = 0;
+  for (;;) {
+    auto rows = db_.run("remove_queue", sql_.remove_queue, {queue, wanted, std::to_string(slice)},
+                        "delete jobs of queue " + queue);
+    int64_t count = std::stoll(rows.text(0, 0));
+    deleted += count;
+    if (count < slice) return deleted;
+  }
 }
 
 void PostgresSource::retry_now(const std::string& id) {

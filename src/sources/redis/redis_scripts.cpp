@@ -97,6 +97,12 @@ const char* const claim_script =
     "  else\n"
     "    redis.call('SADD', ns .. ':queues', q)\n"
     "    redis.call('ZREM', p .. 'delayed', member)\n"
+    // A retry that is due waits in its queue like any job: its record says so, or a
+    // delete or a `retry` by hand would look for it in the delayed set.
+    "    local _, _, id = string.find(raw, '\"preforkd\":{\"id\":\"(%d+)\"}}$')\n"
+    "    if id and redis.call('HGET', p .. 'job:' .. id, 'state') == 'retry' then\n"
+    "      redis.call('HSET', p .. 'job:' .. id, 'state', 'queued')\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "local out = {}\n"
@@ -137,15 +143,22 @@ const char* const claim_script =
     "return out\n";
 
 // Shared helper: deletes job `id` (its hash fields f = state, queue, payload,
-// unique_key) and its entry where it waits: the queue's list, or the delayed set (a
-// job due later, or waiting to retry). Resque's failure list and counters are history
-// and keep theirs (resque-web clears them).
+// unique_key) and its entry where it waits: the delayed set (due later, or waiting to
+// retry), else the queue's list (O(length): looked at only when the set has no entry).
+// A dead or done job leaves the count of its state (NS:preforkd:dead|done). Resque's
+// failure list and counters are history and keep theirs (resque-web clears them). A
+// queue key of another type is no list to take an entry from, not an error.
 #define PREFORKD_LUA_DELETE_JOB                                                       \
   "local function delete_job(ns, p, id, f)\n"                                        \
   "  local state, q, raw = f[1], f[2], f[3]\n"                                       \
   "  if q and raw and (state == 'queued' or state == 'retry') then\n"               \
-  "    if state == 'queued' then redis.call('LREM', ns .. ':queue:' .. q, 1, raw) end\n" \
-  "    redis.call('ZREM', p .. 'delayed', q .. '\\n' .. raw)\n"                     \
+  "    if redis.call('ZREM', p .. 'delayed', q .. '\\n' .. raw) == 0 then\n"        \
+  "      redis.pcall('LREM', ns .. ':queue:' .. q, 1, raw)\n"                         \
+  "    end\n"                                                                        \
+  "  elseif q and (state == 'dead' or state == 'done') then\n"                        \
+  "    if tonumber(redis.call('HGET', p .. state, q) or '0') > 0 then\n"              \
+  "      redis.call('HINCRBY', p .. state, q, -1)\n"                                  \
+  "    end\n"                                                                        \
   "  end\n"                                                                          \
   "  release_unique(p, f[4], id)\n"                                                  \
   "  redis.call('DEL', p .. 'job:' .. id)\n"                                         \
@@ -275,24 +288,30 @@ const char* const retry_now_script =
     "if f[1] ~= 'dead' and f[1] ~= 'retry' then\n"
     "  return redis.error_reply('job ' .. id .. ' is ' .. f[1] .. ': only dead or retry-waiting jobs can be retried')\n"
     "end\n"
-    "if f[1] == 'retry' then redis.call('ZREM', p .. 'delayed', f[2] .. '\\n' .. f[3]) end\n"
-    "redis.call('RPUSH', ns .. ':queue:' .. f[2], f[3])\n"
+    // A retry no longer in the delayed set was moved into its queue when it came due (by
+    // a version that left its record saying retry): it waits there already.
+    "local waiting = f[1] == 'retry' and redis.call('ZREM', p .. 'delayed', f[2] .. '\\n' .. f[3]) == 0\n"
+    "if f[1] == 'dead' and tonumber(redis.call('HGET', p .. 'dead', f[2]) or '0') > 0 then\n"
+    "  redis.call('HINCRBY', p .. 'dead', f[2], -1)\n"
+    "end\n"
+    "if not waiting then redis.call('RPUSH', ns .. ':queue:' .. f[2], f[3]) end\n"
     "redis.call('SADD', ns .. ':queues', f[2])\n"
     "redis.call('HSET', job, 'state', 'queued', 'attempts', 0, 'run_at', now, 'finished_at', '')\n"
     "redis.call('PERSIST', job)\n"
     "return 1\n";
 
-// ARGV: ns id. Returns 1, or an error reply for an unknown or running job.
+// ARGV: ns id. Returns "deleted", "missing", or "running HOLDER" (plain replies: Redis
+// puts a code of its own before the text of an error reply).
 const char* const delete_script =
     PREFORKD_LUA_RELEASE_UNIQUE
     PREFORKD_LUA_DELETE_JOB
     "local ns, id = ARGV[1], ARGV[2]\n"
     "local p = ns .. ':preforkd:'\n"
     "local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'queue', 'payload', 'unique_key', 'locked_by')\n"
-    "if not f[1] then return redis.error_reply('missing') end\n"
-    "if f[1] == 'running' then return redis.error_reply('running ' .. (f[5] or '')) end\n"
+    "if not f[1] then return 'missing' end\n"
+    "if f[1] == 'running' then return 'running ' .. (f[5] or '') end\n"
     "delete_job(ns, p, id, f)\n"
-    "return 1\n";
+    "return 'deleted'\n";
 
 // ARGV: ns queue states(",queued,dead,") id... Deletes those of the ids that are jobs of
 // `queue` in one of `states` and not running. Returns how many.
@@ -328,7 +347,7 @@ const char* const drain_queue_script =
     "  if id then\n"
     "    local job = p .. 'job:' .. id\n"
     "    local f = redis.call('HMGET', job, 'state', 'queue', 'payload', 'unique_key')\n"
-    "    if f[1] == 'queued' and f[2] == queue and f[3] == raw then\n"
+    "    if (f[1] == 'queued' or f[1] == 'retry') and f[2] == queue and f[3] == raw then\n"
     "      release_unique(p, f[4], id)\n"
     "      redis.call('DEL', job)\n"
     "    end\n"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "sources/job_ids.hpp"
 #include "sources/job_messages.hpp"
 #include "sources/redis/redis_scripts.hpp"
 #include "sources/redis/redis_source.hpp"
@@ -64,14 +65,27 @@ JobInfo info_from(const std::string& id, const std::map<std::string, std::string
   return info;
 }
 
-bool numeric(const std::string& id) {
-  return !id.empty() && id.size() < 19 && std::all_of(id.begin(), id.end(), ::isdigit);
+// The id as the job's key names it ("003" is job 3); throws JobNotFound for no id.
+std::string canonical_id(const std::string& id) {
+  auto number = parse_job_id(id);
+  if (!number) throw JobNotFound("no job with id '" + id + "' (Redis job ids are positive numbers)");
+  return std::to_string(*number);
+}
+
+// `text` matched literally by SCAN's MATCH (a namespace may hold * ? [ ] \).
+std::string glob_escaped(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
 }
 
 }  // namespace
 
-JobInfo RedisSource::get(const std::string& id) {
-  if (!numeric(id)) throw JobNotFound("no job with id '" + id + "' (Redis job ids are numbers)");
+JobInfo RedisSource::get(const std::string& given_id) {
+  const std::string id = canonical_id(given_id);
   auto fields = hash_fields(connection_.command({"HGETALL", key("job:" + id)}).get());
   if (fields.empty()) throw JobNotFound("no job with id " + id + " in redis " + settings_.url.display() +
                                         " namespace " + settings_.ns + " (done jobs are kept for keep_done)");
@@ -82,7 +96,7 @@ std::vector<JobInfo> RedisSource::list(const JobFilter& filter) {
   std::vector<std::string> ids;
   std::string cursor = "0";
   do {
-    Reply page = connection_.command({"SCAN", cursor, "MATCH", key("job:*"), "COUNT", "1000"});
+    Reply page = connection_.command({"SCAN", cursor, "MATCH", glob_escaped(key("job:")) + "*", "COUNT", "1000"});
     cursor = reply_string(page->element[0]);
     for (size_t i = 0; i < page->element[1]->elements; ++i) {
       std::string name = reply_string(page->element[1]->element[i]);
@@ -146,13 +160,12 @@ std::vector<QueueStats> RedisSource::stats() {
   return out;
 }
 
-void RedisSource::remove(const std::string& id) {
-  if (!numeric(id)) throw JobNotFound("no job with id '" + id + "' (Redis job ids are numbers)");
-  Reply reply = eval(delete_script, {settings_.ns, id}, true);
-  if (reply->type != REDIS_REPLY_ERROR) return;
-  std::string error(reply->str, reply->len);
-  if (error.rfind("running", 0) == 0) throw JobNotFound(running_job_not_deleted_message(id, error.substr(8)));
-  get(id);  // throws JobNotFound with the usual words
+void RedisSource::remove(const std::string& given_id) {
+  const std::string id = canonical_id(given_id);
+  std::string outcome = reply_string(eval(delete_script, {settings_.ns, id}).get());
+  if (outcome == "deleted") return;
+  if (outcome.rfind("running ", 0) == 0) throw JobNotFound(running_job_not_deleted_message(id, outcome.substr(8)));
+  get(id);  // "missing": throws JobNotFound with the usual words
   throw JobNotFound("no job with id " + id);
 }
 
@@ -173,7 +186,7 @@ int64_t RedisSource::remove_queue(const std::string& queue, std::span<const JobS
   // Then the records: jobs due later, waiting to retry, dead, done.
   std::string cursor = "0";
   do {
-    Reply page = connection_.command({"SCAN", cursor, "MATCH", key("job:*"), "COUNT", std::to_string(chunk)});
+    Reply page = connection_.command({"SCAN", cursor, "MATCH", glob_escaped(key("job:")) + "*", "COUNT", std::to_string(chunk)});
     cursor = reply_string(page->element[0]);
     std::vector<std::string> args{settings_.ns, queue, wanted};
     for (size_t i = 0; i < page->element[1]->elements; ++i) {
@@ -185,8 +198,8 @@ int64_t RedisSource::remove_queue(const std::string& queue, std::span<const JobS
   return deleted;
 }
 
-void RedisSource::retry_now(const std::string& id) {
-  if (!numeric(id)) throw JobNotFound("no job with id '" + id + "' (Redis job ids are numbers)");
+void RedisSource::retry_now(const std::string& given_id) {
+  const std::string id = canonical_id(given_id);
   Reply reply = eval(retry_now_script, {settings_.ns, id, std::to_string(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count())}, true);
   if (reply->type == REDIS_REPLY_ERROR) throw JobNotFound(std::string(reply->str, reply->len));

@@ -18,6 +18,7 @@
 #include <filesystem>
 
 #include "preforkd/config.hpp"
+#include "sources/job_ids.hpp"
 #include "sources/job_messages.hpp"
 #include "sources/source_settings.hpp"
 #include "sources/sqlite/sqlite_db.hpp"
@@ -355,12 +356,17 @@ void SqliteSource::fail(const Job& job, std::string_view reason, RetryDecision r
            "finished_at = ?3, last_error = ?4, run_at = ?5 "
            "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
            error, now_ms() + retry.delay.count());
+  } else if (retry.attempt_ran) {
+    finish(job,
+           "UPDATE preforkd_jobs SET state = 'dead', locked_by = NULL, lease_until = NULL, "
+           "finished_at = ?3, last_error = ?4 WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
+           error, 0);
   } else {
     finish(job,
            "UPDATE preforkd_jobs SET state = 'dead', locked_by = NULL, lease_until = NULL, "
-           "finished_at = ?3, last_error = ?4, attempts = attempts - ?5 "
+           "finished_at = ?3, last_error = ?4, attempts = max(attempts - 1, 0) "
            "WHERE id = ?1 AND locked_by = ?2 AND state = 'running'",
-           error, retry.attempt_ran ? 0 : 1);
+           error, 0);
   }
 }
 
@@ -472,16 +478,10 @@ JobInfo SqliteSource::read_info(const Statement& row) {
 }
 
 JobInfo SqliteSource::get(const std::string& id) {
-  int64_t number = 0;
-  try {
-    size_t used = 0;
-    number = std::stoll(id, &used);
-    if (used != id.size()) throw std::invalid_argument(id);
-  } catch (const std::exception&) {
-    throw JobNotFound("no job with id '" + id + "' (SQLite job ids are numbers)");
-  }
+  auto number = parse_job_id(id);
+  if (!number) throw JobNotFound("no job with id '" + id + "' (SQLite job ids are positive numbers)");
   auto stmt = db_->prepare("SELECT " PREFORKD_JOB_COLUMNS " FROM preforkd_jobs WHERE id = ?1");
-  stmt.bind(1, number);
+  stmt.bind(1, *number);
   if (!stmt.step()) throw JobNotFound("no job with id " + id + " in " + path_);
   return read_info(stmt);
 }

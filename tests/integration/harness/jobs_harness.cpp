@@ -144,7 +144,7 @@ void expect_deleted_jobs_never_run_and_running_ones_are_left_alone(const JobsFix
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(f.wait_state(kept, "done")) << daemon.output();
   ASSERT_TRUE(f.wait_state(again, "done")) << daemon.output();
-  std::string dead = f.enqueue(queue, R"({"permanent": true})");
+  std::string dead = f.enqueue(queue, R"({"exit": 1})", {"--max-attempts", "1"});
   ASSERT_TRUE(f.wait_state(dead, "dead")) << daemon.output();
   std::string busy = f.enqueue(queue, R"({"sleep_ms": 60000})");
   ASSERT_TRUE(f.wait_state(busy, "running")) << daemon.output();
@@ -155,10 +155,16 @@ void expect_deleted_jobs_never_run_and_running_ones_are_left_alone(const JobsFix
   auto dead_only = f.ctl({"delete", "--queue", queue, "--state", "dead"});
   EXPECT_EQ(dead_only.exit_code, 0) << dead_only.err;
   EXPECT_EQ(dead_only.out, "deleted 1 dead job(s) of queue " + queue + "\n");
-  EXPECT_NE(dead_only.err.find("1 running job(s) of queue " + queue + " left alone"), std::string::npos)
-      << dead_only.err;
+  EXPECT_EQ(dead_only.err, "");  // the running job is not in question
+  auto whole_queue = f.ctl({"delete", "--queue", queue});
+  EXPECT_EQ(whole_queue.exit_code, 0) << whole_queue.err;
+  EXPECT_EQ(whole_queue.out, "deleted 2 job(s) of queue " + queue + "\n");  // the two done
+  EXPECT_NE(whole_queue.err.find("1 running job(s) of queue " + queue + " left alone"), std::string::npos)
+      << whole_queue.err;
   EXPECT_EQ(f.ctl({"job", dead}).exit_code, 1);
-  EXPECT_EQ(f.state(kept), "done");
+  EXPECT_EQ(f.stats(queue)["dead"], 0);
+  EXPECT_EQ(f.stats(queue)["done"], 0);
+  EXPECT_EQ(f.ctl({"job", kept}).exit_code, 1);
   EXPECT_EQ(f.state(busy), "running");
 
   std::set<std::string> deleted(typo_ids.begin(), typo_ids.end());

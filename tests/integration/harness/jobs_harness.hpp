@@ -60,7 +60,9 @@ std::string persistent_handler();  // { persistent: [test_handler, persistent] }
 // id beside it), and every job of a mistyped queue (due now, due in an hour, one with a
 // unique key) by queue. They never run, and their unique keys are free at once. Then,
 // with the pool of `f.config` running (one worker on `queue`): a running job is refused
-// by id and left alone by queue, a dead one goes with `--state dead`, done ones stay.
+// by id; `--state dead` takes the dead one and says nothing of the running one; the
+// whole queue then takes the done ones and says it left the running one. The counts of
+// `stats` follow.
 // Starts and stops its own Daemon.
 void expect_deleted_jobs_never_run_and_running_ones_are_left_alone(const JobsFixture& f,
                                                                    const std::string& queue);
