@@ -1,7 +1,9 @@
 // preforkctl: load the config, pick the source, run one command, report errors.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <string>
 
@@ -128,12 +130,27 @@ int run_ctl(int argc, char** argv) {
     for (const auto& problem : e.problems()) std::fprintf(stderr, "%s\n", problem.c_str());
     return fail("cannot use " + args.config_path + ": fix the problems above", 1);
   }
+  std::string acting_as;  // as root: the pools' user this run switched to, for messages
   try {
     const SourceConfig& chosen = choose_source(config, args);
     if (::geteuid() == 0) {
       // Root could make the database its own, and the pools' user could then not use it.
-      if (std::string why = open_first_as_pools_user(config, chosen.name); !why.empty())
-        std::fprintf(stderr, "preforkctl: warning: source '%s' %s\n", chosen.name.c_str(), why.c_str());
+      const JobSourceType* type = find_job_source_type(chosen.type);
+      bool local_files = type && type->files && !type->files(chosen).empty();
+      if (!local_files) {
+        if (std::string why = open_first_as_pools_user(config, chosen.name); !why.empty())
+          std::fprintf(stderr, "preforkctl: warning: source '%s' %s\n", chosen.name.c_str(), why.c_str());
+      } else if (auto identity = first_pools_identity(config, chosen.name)) {
+        // The whole run as the pools' user: every file it makes is theirs. As root, SQLite
+        // made each -wal and -shm root's and gave it to the database's owner an instant
+        // later; a worker that opened one in between could only read it, and failed its
+        // next write ("attempt to write a readonly database").
+        if (!switch_credentials(identity->credentials))
+          return fail("cannot act as " + identity->name + " of the pools on source '" + chosen.name +
+                          "': " + std::strerror(errno),
+                      1);
+        acting_as = identity->name;
+      }
     }
     std::unique_ptr<JobSource> source = open_job_source(chosen);
     int status = command->run(args, *source);
@@ -145,6 +162,8 @@ int run_ctl(int argc, char** argv) {
   } catch (const JobNotFound& e) {
     return fail(e.what(), 1);
   } catch (const SourceError& e) {
+    if (!acting_as.empty())
+      return fail(std::string(e.what()) + " (preforkctl ran as " + acting_as + ", as the pools on this source do)", 1);
     return fail(e.what(), 1);
   }
 }

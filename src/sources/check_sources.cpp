@@ -86,10 +86,10 @@ std::string try_open_as(const SourceConfig& source, const Credentials& credentia
 
 bool has_sources_to_check(const Config& config) { return !used_sources(config).empty(); }
 
-std::string open_first_as_pools_user(const Config& config, const std::string& source) {
+std::optional<PoolsIdentity> first_pools_identity(const Config& config, const std::string& source) {
   auto used = used_sources(config);
   auto it = used.find(source);
-  if (it == used.end()) return "";
+  if (it == used.end()) return std::nullopt;
   for (const auto& [user, group] : it->second) {
     std::optional<Credentials> credentials;
     try {
@@ -98,11 +98,16 @@ std::string open_first_as_pools_user(const Config& config, const std::string& so
       continue;  // not on this host: preforkctl may run where the pools do not
     }
     if (!credentials) continue;
-    std::string why = try_open_as(config.sources.at(source), *credentials);
-    return why.empty() ? "" : "as " + (user.empty() ? "group '" + group + "'" : "user '" + user + "'") +
-                                  " (its workers run so): " + why;
+    return PoolsIdentity{*credentials, user.empty() ? "group '" + group + "'" : "user '" + user + "'"};
   }
-  return "";
+  return std::nullopt;
+}
+
+std::string open_first_as_pools_user(const Config& config, const std::string& source) {
+  auto identity = first_pools_identity(config, source);
+  if (!identity) return "";
+  std::string why = try_open_as(config.sources.at(source), identity->credentials);
+  return why.empty() ? "" : "as " + identity->name + " (its workers run so): " + why;
 }
 
 std::vector<std::string> check_sources(const Config& config) {

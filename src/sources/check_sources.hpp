@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "preforkd/config.hpp"
+#include "util/credentials.hpp"
 
 namespace preforkd {
 
@@ -22,5 +23,13 @@ bool has_sources_to_check(const Config& config);
 // "" when it opened, when no pool on it has a user, or when that user does not exist
 // on this host; else why it could not.
 std::string open_first_as_pools_user(const Config& config, const std::string& source);
+
+// The user and group of the first jobs pool on `source` that has `user:`/`group:` and
+// whose user exists on this host; nullopt when there is none.
+struct PoolsIdentity {
+  Credentials credentials;
+  std::string name;  // "user 'NAME'" or "group 'NAME'", for messages
+};
+std::optional<PoolsIdentity> first_pools_identity(const Config& config, const std::string& source);
 
 }  // namespace preforkd
