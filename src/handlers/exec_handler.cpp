@@ -25,10 +25,10 @@ HandlerOutcome ExecHandler::run(const Job& job, const RunControl& control) {
   if (control.timeout.count() > 0) deadline = std::chrono::steady_clock::now() + control.timeout;
   switch (process.wait(false, deadline, control, nullptr)) {
     case HandlerProcess::Event::timed_out:
-      process.stop(control.grace);
+      process.stop(control);
       return {HandlerOutcome::Kind::timeout, fmt::format("timeout after {}ms", control.timeout.count())};
     case HandlerProcess::Event::fast_stop:
-      process.stop(control.grace);
+      process.stop(control);
       return {HandlerOutcome::Kind::given_back, "stopped by TERM"};
     case HandlerProcess::Event::line:
     case HandlerProcess::Event::line_too_long:  // only with capture_stdout, not used here

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -156,6 +157,13 @@ bool HandlerProcess::write_stdin(const std::string& data, bool close_after) {
   return flush_stdin();
 }
 
+size_t HandlerProcess::unread_stdin_bytes() const {
+  if (!stdin_) return 0;
+  int in_pipe = 0;  // FIONREAD on a pipe counts its buffered bytes, from either end
+  if (::ioctl(stdin_.get(), FIONREAD, &in_pipe) != 0) return 0;
+  return static_cast<size_t>(in_pipe) + stdin_pending_.size();
+}
+
 bool HandlerProcess::flush_stdin() {
   while (stdin_ && !stdin_pending_.empty()) {
     ssize_t n = ::write(stdin_.get(), stdin_pending_.data(), stdin_pending_.size());
@@ -281,23 +289,30 @@ HandlerProcess::Event HandlerProcess::wait(bool want_line,
   }
 }
 
-void HandlerProcess::stop(std::chrono::milliseconds grace) {
+void HandlerProcess::stop(const RunControl& control) {
   if (!running()) return;
   ::kill(-pid_, SIGTERM);
   ::kill(pid_, SIGTERM);
-  pollfd fd{pidfd_.get(), POLLIN, 0};
-  auto deadline = Clock::now() + grace;
-  while (!reap(false)) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      spdlog::warn("{}: still running {}ms after TERM: sending KILL", log_prefix_, grace.count());
+  // Until it exits the job is still its own: its output is logged as it comes (a
+  // handler that writes while it cleans up would block on a full pipe and be KILLed),
+  // and the lease is kept (else another worker would run the job beside it). Only the
+  // stop signals are not listened to: this is the stop.
+  RunControl grace_period = control;
+  grace_period.stop_fd = -1;
+  grace_period.fast_stop = nullptr;
+  const auto deadline = Clock::now() + control.grace;
+  for (;;) {
+    Event event = wait(false, deadline, grace_period, nullptr);
+    if (event == Event::exited) break;
+    if (event == Event::timed_out) {
+      spdlog::warn("{}: still running {}ms after TERM: sending KILL", log_prefix_, control.grace.count());
       ::kill(-pid_, SIGKILL);
       ::kill(pid_, SIGKILL);
       reap(true);
       break;
     }
-    ::poll(&fd, 1, static_cast<int>(left));
   }
+  lines_.clear();  // answers to a job that is over
   ::kill(-pid_, SIGKILL);  // whatever the handler left behind in its group
   if (stdout_) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
   if (stderr_) forward_output(stderr_.get(), err_buffer_, false);

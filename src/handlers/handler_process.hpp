@@ -39,6 +39,9 @@ class HandlerProcess {
   // closed stdin. `close_after` closes stdin once all is written, so the process sees
   // EOF (exec handlers read the payload to EOF).
   bool write_stdin(const std::string& data, bool close_after);
+  // Bytes given to write_stdin that the process has not read: still in the pipe or not
+  // yet written to it. 0 once stdin is closed (nothing known).
+  size_t unread_stdin_bytes() const;
 
   // line_too_long: with `capture_stdout`, a stdout line grew past max_line_bytes; what
   // was read of it is dropped.
@@ -49,8 +52,9 @@ class HandlerProcess {
   Event wait(bool want_line, std::optional<std::chrono::steady_clock::time_point> deadline,
              const RunControl& control, std::string* line);
 
-  // TERM to the process group, KILL after `grace`; reaps it.
-  void stop(std::chrono::milliseconds grace);
+  // TERM to the process group, KILL after control.grace; reaps it. Meanwhile its output
+  // is forwarded and control.heartbeat keeps the lease.
+  void stop(const RunControl& control);
   std::string describe_exit() const;
 
  private:

@@ -10,19 +10,19 @@ namespace preforkd {
 
 std::string persistent_request(const Job& job) {
   nlohmann::json request = {{"id", job.id}, {"queue", job.queue}, {"attempt", job.attempt}};
+  std::string line = request.dump();
+  line.pop_back();  // the closing brace: the payload goes last, whatever it is
+  line += ",\"payload\":";
   if (parse_outside_json(job.payload).is_discarded()) {
     // Not JSON (a Resque client may push anything): it travels as a JSON string.
-    request["payload"] = job.payload;
-    return request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    line += nlohmann::json(job.payload).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    // Valid JSON goes as its own text, not parsed and written out again, which turned
+    // 18446744073709551616 into 1.8446744073709552e+19 and 1.10 into 1.1. A raw line
+    // break in valid JSON is whitespace (a string cannot hold one): a space keeps it on
+    // the one line of the protocol.
+    for (char c : job.payload) line += (c == '\n' || c == '\r') ? ' ' : c;
   }
-  // Valid JSON goes as its own text, not parsed and written out again, which turned
-  // 18446744073709551616 into 1.8446744073709552e+19 and 1.10 into 1.1. A raw line
-  // break in valid JSON is whitespace (a string cannot hold one): a space keeps it on
-  // the one line of the protocol.
-  std::string line = request.dump();
-  line.pop_back();  // the closing brace: the payload goes last
-  line += ",\"payload\":";
-  for (char c : job.payload) line += (c == '\n' || c == '\r') ? ' ' : c;
   line += "}\n";
   return line;
 }
@@ -83,18 +83,27 @@ HandlerProcess& PersistentHandler::process() {
 
 HandlerOutcome PersistentHandler::run(const Job& job, const RunControl& control) {
   const std::string request = persistent_request(job);
-  // A handler that died between two jobs is restarted before the job is sent; one that
-  // dies on reading the request gets one more, fresh, try.
+  // A handler that died between two jobs is restarted before the job is sent. One that
+  // was on its way out when the job was sent (a handler that exits after every N jobs,
+  // just after its answer) took the request into its pipe and never read it: the job is
+  // sent to a new one, uncharged. One that dies on reading it gets one more, fresh, try.
   for (int tries = 0; tries < 2; ++tries) {
     HandlerProcess& handler = process();
-    if (handler.write_stdin(request, false)) return read_answer(job, control);
-    handler.stop(control.grace);
+    if (!handler.write_stdin(request, false)) {
+      handler.stop(control);
+      continue;
+    }
+    if (auto outcome = read_answer(job, control, request.size())) return *outcome;
+    spdlog::info("pool={} pid={} job={}: persistent handler pid {} {} before it read the job; "
+                 "sending the job to a new one",
+                 pool_.name, ::getpid(), job.id, handler.pid(), handler.describe_exit());
   }
   return {HandlerOutcome::Kind::failed,
           "persistent handler closed its stdin (" + process_->describe_exit() + ")"};
 }
 
-HandlerOutcome PersistentHandler::read_answer(const Job& job, const RunControl& control) {
+std::optional<HandlerOutcome> PersistentHandler::read_answer(const Job& job, const RunControl& control,
+                                                             size_t request_bytes) {
   HandlerProcess& handler = *process_;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   if (control.timeout.count() > 0) deadline = std::chrono::steady_clock::now() + control.timeout;
@@ -102,18 +111,19 @@ HandlerOutcome PersistentHandler::read_answer(const Job& job, const RunControl& 
     std::string line;
     switch (handler.wait(true, deadline, control, &line)) {
       case HandlerProcess::Event::timed_out:
-        handler.stop(control.grace);
-        return {HandlerOutcome::Kind::timeout, fmt::format("timeout after {}ms", control.timeout.count())};
+        handler.stop(control);
+        return HandlerOutcome{HandlerOutcome::Kind::timeout, fmt::format("timeout after {}ms", control.timeout.count())};
       case HandlerProcess::Event::fast_stop:
-        handler.stop(control.grace);
-        return {HandlerOutcome::Kind::given_back, "stopped by TERM"};
+        handler.stop(control);
+        return HandlerOutcome{HandlerOutcome::Kind::given_back, "stopped by TERM"};
       case HandlerProcess::Event::exited:
-        return {HandlerOutcome::Kind::failed,
-                "persistent handler " + handler.describe_exit() + " while running the job"};
+        if (handler.unread_stdin_bytes() >= request_bytes) return std::nullopt;  // never read a byte of it
+        return HandlerOutcome{HandlerOutcome::Kind::failed,
+                              "persistent handler " + handler.describe_exit() + " while running the job"};
       case HandlerProcess::Event::line_too_long:
         // The rest of that line would be taken for the next job's answer: a fresh process.
-        handler.stop(control.grace);
-        return {HandlerOutcome::Kind::failed,
+        handler.stop(control);
+        return HandlerOutcome{HandlerOutcome::Kind::failed,
                 fmt::format("persistent handler wrote a line longer than {} MiB on stdout: "
                             "stopped (answers are one JSON line; write large results elsewhere)",
                             HandlerProcess::max_line_bytes >> 20)};

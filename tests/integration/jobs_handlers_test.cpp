@@ -168,9 +168,6 @@ TEST(ExecHandler, ATimeoutStopsWhatTheHandlerStartedInTheBackgroundToo) {
   EXPECT_TRUE(wait_until([&] { return !pid_alive(pid); })) << "pid " << pid;
 }
 
-// A handler program gone at run time (a deploy swapping it, a lost mode bit) is no
-// failure of the job: it used to end dead after its attempts ("handler exit status
-// 127"), none of them a run. Now the job waits, uncounted, and runs once it is back.
 // A handler program gone (a deploy in progress) or not executable: the job goes back
 // uncounted and the worker exits, respawned with backoff, until the program is back. For
 // exec (one process per job) and persistent handlers (started at the first job) alike.
@@ -200,6 +197,57 @@ TEST_P(HandlerThatCannotBeStarted, ChargesNoAttemptAndSaysWhy) {
 
 INSTANTIATE_TEST_SUITE_P(Handlers, HandlerThatCannotBeStarted, ::testing::Values("exec", "persistent"),
                          [](const auto& info) { return info.param; });
+
+// Found by a probe: the lease heartbeat stopped at TERM, so with a grace longer than
+// the lease the job was handed to a second worker (and a third) while the first was
+// still running it.
+TEST(ExecHandler, DuringItsGraceAfterTermTheJobKeepsItsLeaseAndRunsNowhereElse) {
+  JobsFixture f;
+  write_file(f.config, "sources:\n  local: { type: sqlite, path: var/jobs.db, lease: 1s }\npools:\n" +
+                           jobs_pool("work", exec_handler(), {"mail"}, 2,
+                                     "    timeout: 300ms\n    timeout_grace: 10s\n"
+                                     "    retry: { max_attempts: 2, backoff: fixed, base: 50ms }\n"));
+  Daemon daemon(f.config, f.env);
+  // It ignores TERM and ends by itself 3 s in: three leases past its timeout.
+  std::string id = f.enqueue("mail", R"({"ignore_term": true, "sleep_ms": 3000})");
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() >= 2; }, 30s)) << daemon.output();
+  std::string log = read_file(f.job_log);
+  size_t first_end = log.find("end " + id + " 1 ");
+  size_t second_run = log.find("run " + id + " 2 ");
+  ASSERT_NE(first_end, std::string::npos) << "a second run began while the first was running\n" << log;
+  EXPECT_LT(first_end, second_run) << log;
+  EXPECT_EQ(daemon.count_output("sending KILL"), 0u) << daemon.output();
+}
+
+// Found by a probe: during the grace after TERM the handler's output was not read, so
+// one that wrote more than a pipe holds while it cleaned up blocked, and was KILLed.
+TEST(ExecHandler, AHandlerThatWritesWhileItCleansUpAfterTermIsReadNotKilled) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"mail"}, 1,
+                                              "    timeout: 300ms\n    timeout_grace: 5s\n"
+                                              "    retry: { max_attempts: 1 }\n"));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("mail", R"({"on_term_write": 300000, "sleep_ms": 20000})");
+  ASSERT_TRUE(f.wait_state(id, "dead", 30s)) << daemon.output();
+  EXPECT_EQ(f.job(id)["last_error"], "timeout after 300ms");
+  EXPECT_TRUE(daemon.wait_output("term handler done")) << daemon.output();
+  EXPECT_EQ(daemon.count_output("sending KILL"), 0u);
+}
+
+// Found by a probe: a handler that exits after answering (one that recycles itself
+// every N jobs) could take the next request into its pipe on its way out. That job
+// was charged ("exit status 0 while running the job") without ever reaching it.
+TEST(PersistentHandler, AJobSentToAHandlerOnItsWayOutGoesToANewOneUncharged) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1,
+                                              "    retry: { max_attempts: 1 }\n"));
+  auto ids = f.enqueue_batch("mail", {R"({"exit_after_answer_ms": 500})", "{}"});
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(f.wait_state(ids[1], "done", 30s)) << daemon.output();
+  EXPECT_EQ(f.job(ids[1])["attempts"], 1);
+  EXPECT_EQ(f.ends_per_job()[ids[1]], 1);
+  EXPECT_TRUE(daemon.wait_output("before it read the job; sending the job to a new one")) << daemon.output();
+}
 
 TEST(PersistentHandler, RetryFalseMakesTheJobDeadAtOnce) {
   JobsFixture f;
