@@ -40,6 +40,8 @@ TEST(PersistentProtocol, ThePayloadTravelsAsWrittenNumbersIncluded) {
 TEST(PersistentProtocol, APayloadThatIsNotJsonTravelsAsAString) {
   Job job{"1", "q", "plain text", 1, 0, 0, ""};
   EXPECT_EQ(nlohmann::json::parse(preforkd::persistent_request(job))["payload"], "plain text");
+  // In the same order as any request, the payload last (it came before "queue").
+  EXPECT_EQ(preforkd::persistent_request(job), R"({"attempt":1,"id":"1","queue":"q","payload":"plain text"})" "\n");
 }
 
 TEST(PersistentProtocol, AnswersAreParsed) {
