@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -19,12 +20,24 @@ namespace preforkd {
 
 namespace {
 
-// Each source a jobs pool uses, with the pools' (user, group) pairs.
-std::map<std::string, std::set<std::pair<std::string, std::string>>> used_sources(const Config& config) {
-  std::map<std::string, std::set<std::pair<std::string, std::string>>> used;
-  for (const auto& pool : config.pools)
-    if (pool.kind == PoolKind::jobs && config.sources.count(pool.jobs.source))
-      used[pool.jobs.source].insert({pool.user, pool.group});
+using Identity = std::pair<std::string, std::string>;  // a pool's (user, group)
+
+// Each source a jobs pool uses, with the pools' identities: in the pools' order, those
+// with a user or group first, the supervisor's own (no user, no group) last. The first
+// open may create the database, and a database the supervisor (root) made is one the
+// other pools' users cannot write; one a pool's user made, root can.
+std::map<std::string, std::vector<Identity>> used_sources(const Config& config) {
+  std::map<std::string, std::vector<Identity>> used;
+  for (const auto& pool : config.pools) {
+    if (pool.kind != PoolKind::jobs || !config.sources.count(pool.jobs.source)) continue;
+    auto& identities = used[pool.jobs.source];
+    Identity identity{pool.user, pool.group};
+    if (std::find(identities.begin(), identities.end(), identity) == identities.end())
+      identities.push_back(identity);
+  }
+  for (auto& [source, identities] : used)
+    std::stable_partition(identities.begin(), identities.end(),
+                          [](const Identity& identity) { return !identity.first.empty() || !identity.second.empty(); });
   return used;
 }
 

@@ -418,6 +418,30 @@ TEST(Queue, TheDatabaseOfAJobsPoolWithAUserIsMadeByThatUser) {
   EXPECT_EQ(daemon.count_output("source 'default' failed"), 0u) << daemon.output();
 }
 
+// Two pools on one source, one as nobody, one as the supervisor's user (root). Found by
+// a probe: the start check opened the source as root first, made the database root's,
+// then refused to start the pool of nobody, who could only read it.
+TEST(Queue, PoolsOfTwoUsersOnOneSourceGetADatabaseBothCanWrite) {
+  JobsFixture f;
+  passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  give_var_to(f, *nobody);
+  write_file(f.job_log, "");
+  ASSERT_EQ(::chmod(f.job_log.c_str(), 0666), 0);
+  write_file(f.config, "pools:\n" + jobs_pool("mine", exec_handler(), {"q1"}, 1) +
+                           jobs_pool("theirs", exec_handler(), {"q2"}, 1, "    user: nobody\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  struct stat st {};
+  ASSERT_EQ(::stat(f.dir.file("var/jobs.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody->pw_uid);
+  std::string theirs = f.enqueue("q2", "{}");
+  std::string mine = f.enqueue("q1", "{}");
+  EXPECT_TRUE(f.wait_state(theirs, "done")) << daemon.output();
+  EXPECT_TRUE(f.wait_state(mine, "done")) << daemon.output();
+}
+
 // `preforkctl migrate` ahead of a deploy, as root: the database it makes belongs to the
 // pools' user. It used to belong to root, and preforkd then refused to start the pool
 // ("can only be opened read-only by this user").
