@@ -108,6 +108,18 @@ void read_jobs(PoolConfig& pool, const YAML::Node& node, const std::string& path
   if (auto n = node["timeout_grace"]) {
     if (auto v = read_duration(n, path + ".timeout_grace", problems)) jobs.timeout_grace = *v;
   }
+  if (pool.graceful_timeout <= jobs.timeout_grace) {
+    // On TERM the supervisor KILLs its workers after graceful_timeout; a worker waits up
+    // to timeout_grace for its handler before it gives the job back.
+    YAML::Node at = node["graceful_timeout"] ? node["graceful_timeout"] : node["timeout_grace"];
+    if (at)
+      problems.at(at, path + ".graceful_timeout (" + std::to_string(pool.graceful_timeout.count()) +
+                          "ms) must be longer than " + path + ".timeout_grace (" +
+                          std::to_string(jobs.timeout_grace.count()) +
+                          "ms): on TERM a worker would be KILLed while its handler still has its grace, "
+                          "and the job it runs would not be given back (it would wait for its lease); "
+                          "raise graceful_timeout or lower timeout_grace");
+  }
   if (auto n = node["retry"]) read_retry(jobs.retry, n, path + ".retry", problems);
 
   if (jobs.handler.kind == HandlerKind::in_process && problems.checks_host()) {

@@ -55,6 +55,25 @@ TEST(CheckCommand, ADelayCapBelowItsFirstStepIsAnError) {
     EXPECT_NE(result.err.find(config + expected), std::string::npos) << expected << "\n" << result.err;
 }
 
+// Found by a probe: with graceful_timeout 2s and timeout_grace 10s, TERM KILLed the
+// worker while its handler had its grace, and the job was not given back.
+TEST(CheckCommand, AGracefulTimeoutNotLongerThanTheHandlersGraceIsAnError) {
+  TempDir dir;
+  std::string config = dir.file("grace.yaml");
+  auto result = check_file(config, "pools:\n"
+                                   "  a:\n    queues: [q]\n    handler: { exec: [/bin/true] }\n"
+                                   "    graceful_timeout: 2s\n    timeout_grace: 10s\n"
+                                   "  b:\n    queues: [r]\n    handler: { exec: [/bin/true] }\n"
+                                   "    timeout_grace: 30s\n");
+  EXPECT_EQ(result.exit_code, 1);
+  for (const std::string expected :
+       {":5:23: pools.a.graceful_timeout (2000ms) must be longer than pools.a.timeout_grace (10000ms): on "
+        "TERM a worker would be KILLed while its handler still has its grace, and the job it runs would "
+        "not be given back (it would wait for its lease); raise graceful_timeout or lower timeout_grace",
+        ":10:20: pools.b.graceful_timeout (30000ms) must be longer than pools.b.timeout_grace (30000ms)"})
+    EXPECT_NE(result.err.find(config + expected), std::string::npos) << expected << "\n" << result.err;
+}
+
 TEST(CheckCommand, APoolNameGivenTwiceIsAnError) {
   TempDir dir;
   std::string config = dir.file("twice.yaml");
