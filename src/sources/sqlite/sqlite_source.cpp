@@ -88,7 +88,9 @@ class SqliteSource final : public JobSource {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     if (ec)
-      throw SourceError("sqlite " + path + ": cannot create its directory: " + ec.message());
+      throw SourceError("sqlite " + path + ": cannot create or reach its directory: " + ec.message() +
+                        " (uid " + std::to_string(::geteuid()) +
+                        " needs to search every directory above it, and to write the last one)");
     auto db = std::make_unique<Db>(path, busy_timeout);
     prepare_schema(*db);
     return db;
