@@ -289,6 +289,13 @@ HandlerProcess::Event HandlerProcess::wait(bool want_line,
   }
 }
 
+bool HandlerProcess::close_stdin_and_wait(std::chrono::milliseconds grace) {
+  stdin_pending_.clear();
+  stdin_.reset();
+  RunControl quiet;  // no heartbeat (no job), no stop signals
+  return wait(false, Clock::now() + grace, quiet, nullptr) == Event::exited;
+}
+
 void HandlerProcess::stop(const RunControl& control) {
   if (!running()) return;
   ::kill(-pid_, SIGTERM);

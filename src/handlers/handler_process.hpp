@@ -52,6 +52,9 @@ class HandlerProcess {
   Event wait(bool want_line, std::optional<std::chrono::steady_clock::time_point> deadline,
              const RunControl& control, std::string* line);
 
+  // Closes stdin (what was queued for it is dropped) and waits up to `grace` for the
+  // process to exit, forwarding its output; true when it did.
+  bool close_stdin_and_wait(std::chrono::milliseconds grace);
   // TERM to the process group, KILL after control.grace; reaps it. Meanwhile its output
   // is forwarded and control.heartbeat keeps the lease.
   void stop(const RunControl& control);

@@ -63,6 +63,20 @@ std::optional<HandlerOutcome> parse_persistent_answer(const std::string& line,
 
 PersistentHandler::PersistentHandler(const PoolConfig& pool) : pool_(pool) {}
 
+PersistentHandler::~PersistentHandler() {
+  // The worker is done with it (recycled, QUIT, a reload): end of input is the handler's
+  // cue to finish what it does after an answer and exit, as `while (<STDIN>)` does. It
+  // used to be KILLed at once. One still running after timeout_grace gets TERM, then KILL.
+  if (!process_ || !process_->running()) return;
+  RunControl control;
+  control.grace = pool_.jobs.timeout_grace;
+  if (process_->close_stdin_and_wait(control.grace)) return;
+  spdlog::warn("pool={} pid={}: persistent handler pid {} still running {}ms after its stdin was "
+               "closed: sending TERM",
+               pool_.name, ::getpid(), process_->pid(), control.grace.count());
+  process_->stop(control);
+}
+
 HandlerProcess& PersistentHandler::process() {
   // No waitpid per job: a handler that died since the last answer makes the request's
   // write fail (EPIPE), run() then stops (reaps) it and comes back here for a new one.

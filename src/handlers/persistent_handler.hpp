@@ -16,6 +16,7 @@ namespace preforkd {
 class PersistentHandler final : public Handler {
  public:
   explicit PersistentHandler(const PoolConfig& pool);
+  ~PersistentHandler() override;  // closes the handler's stdin and waits for it to exit
   HandlerOutcome run(const Job& job, const RunControl& control) override;
 
  private:

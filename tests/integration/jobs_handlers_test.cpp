@@ -249,6 +249,21 @@ TEST(PersistentHandler, AJobSentToAHandlerOnItsWayOutGoesToANewOneUncharged) {
   EXPECT_TRUE(daemon.wait_output("before it read the job; sending the job to a new one")) << daemon.output();
 }
 
+// Found by a probe: a worker that was done (recycled, QUIT, a reload) KILLed its
+// persistent handler, which lost what it does after an answer. It now gets end of input.
+TEST(PersistentHandler, AWorkerThatIsDoneClosesItsHandlersInputInsteadOfKillingIt) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1,
+                                              "    max_requests_per_child: 1\n"));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("mail", "{}");
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("got EOF")) << daemon.output();
+  daemon.signal(SIGQUIT);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+  EXPECT_EQ(daemon.count_output("sending TERM"), 0u) << daemon.output();
+}
+
 TEST(PersistentHandler, RetryFalseMakesTheJobDeadAtOnce) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1, fast_retry));
