@@ -32,6 +32,12 @@ std::optional<HandlerOutcome> parse_persistent_answer(const std::string& line,
                                                       std::string* problem) {
   std::string why;
   auto answer = parse_outside_json(line, &why);
+  if (answer.is_discarded()) {
+    // One byte that is not UTF-8 (in a note, an error text) made the whole answer "not
+    // JSON": it was ignored, and the job waited for its timeout, or for ever.
+    std::string repaired = with_valid_utf8(line);
+    if (repaired != line) answer = parse_outside_json(repaired, &why);
+  }
   if (answer.is_discarded() || !answer.is_object()) {
     *problem = answer.is_discarded() ? "not JSON: " + why : "not a JSON object";
     return std::nullopt;

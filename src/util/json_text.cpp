@@ -52,4 +52,28 @@ nlohmann::json parse_outside_json(std::string_view text, std::string* why) {
   }
 }
 
+std::string with_valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+    unsigned char c = byte(0);
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = length > 0 && i + length <= text.size();
+    for (size_t k = 1; valid && k < length; ++k) valid = (byte(k) & 0xC0) == 0x80;
+    // No overlong forms, no UTF-16 surrogates, nothing past U+10FFFF.
+    if (valid && length == 2) valid = c >= 0xC2;
+    if (valid && length == 3) valid = !(c == 0xE0 && byte(1) < 0xA0) && !(c == 0xED && byte(1) >= 0xA0);
+    if (valid && length == 4) valid = c <= 0xF4 && !(c == 0xF0 && byte(1) < 0x90) && !(c == 0xF4 && byte(1) >= 0x90);
+    if (valid) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i += 1;
+    }
+  }
+  return out;
+}
+
 }  // namespace preforkd

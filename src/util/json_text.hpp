@@ -17,4 +17,8 @@ constexpr size_t max_json_depth = 512;
 // then says which, without nlohmann's "[json.exception...]" prefix.
 nlohmann::json parse_outside_json(std::string_view text, std::string* why = nullptr);
 
+// `text` with each byte that is no part of valid UTF-8 replaced by U+FFFD (JSON text
+// must be UTF-8; nlohmann refuses the whole text for one stray byte).
+std::string with_valid_utf8(std::string_view text);
+
 }  // namespace preforkd

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "handlers/persistent_handler.hpp"
+#include "util/json_text.hpp"
 
 using preforkd::HandlerOutcome;
 using preforkd::Job;
@@ -42,6 +43,25 @@ TEST(PersistentProtocol, APayloadThatIsNotJsonTravelsAsAString) {
   EXPECT_EQ(nlohmann::json::parse(preforkd::persistent_request(job))["payload"], "plain text");
   // In the same order as any request, the payload last (it came before "queue").
   EXPECT_EQ(preforkd::persistent_request(job), R"({"attempt":1,"id":"1","queue":"q","payload":"plain text"})" "\n");
+}
+
+// Found by a probe: one byte that is not UTF-8 anywhere in an answer made it "not JSON",
+// and the job waited for its timeout (for ever without one).
+TEST(PersistentProtocol, AnAnswerWithBytesThatAreNotUtf8IsStillAnAnswer) {
+  std::string problem;
+  auto ok = preforkd::parse_persistent_answer("{\"id\":\"7\",\"status\":\"ok\",\"note\":\"\xff\"}", "7", &problem);
+  ASSERT_TRUE(ok) << problem;
+  EXPECT_EQ(ok->kind, HandlerOutcome::Kind::done);
+  auto failed = preforkd::parse_persistent_answer(
+      "{\"id\":\"7\",\"status\":\"error\",\"error\":\"caf\xe9 closed\",\"retry\":false}", "7", &problem);
+  ASSERT_TRUE(failed) << problem;
+  EXPECT_EQ(failed->kind, HandlerOutcome::Kind::permanent);
+  EXPECT_EQ(failed->error, "caf\xEF\xBF\xBD closed");
+  EXPECT_EQ(preforkd::with_valid_utf8("\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  // An overlong '/' and a UTF-16 surrogate: each byte replaced.
+  std::string replacement = "\xEF\xBF\xBD";
+  EXPECT_EQ(preforkd::with_valid_utf8("\xC0\xAF\xED\xA0\x80"),
+            replacement + replacement + replacement + replacement + replacement);
 }
 
 TEST(PersistentProtocol, AnswersAreParsed) {
