@@ -35,6 +35,14 @@ void give_var_to(const JobsFixture& f, const passwd& user) {
   ASSERT_EQ(::chown(f.dir.file("var").c_str(), user.pw_uid, user.pw_gid), 0);
 }
 
+// What a pool running as nobody needs of the fixture: var/ (as give_var_to) and the job
+// log its handlers append to.
+void give_var_and_job_log_to(const JobsFixture& f, const passwd& user) {
+  give_var_to(f, user);
+  write_file(f.job_log, "");
+  ASSERT_EQ(::chmod(f.job_log.c_str(), 0666), 0);
+}
+
 }  // namespace
 
 TEST(Queue, ADelayedJobDoesNotRunBeforeItsTime) {
@@ -407,9 +415,7 @@ TEST(Queue, TheDatabaseOfAJobsPoolWithAUserIsMadeByThatUser) {
   JobsFixture f;
   passwd* nobody = ::getpwnam("nobody");
   ASSERT_NE(nobody, nullptr);
-  give_var_to(f, *nobody);
-  write_file(f.job_log, "");
-  ASSERT_EQ(::chmod(f.job_log.c_str(), 0666), 0);
+  ASSERT_NO_FATAL_FAILURE(give_var_and_job_log_to(f, *nobody));
   write_file(f.config, one_exec_pool("    user: nobody\n"));
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
@@ -429,9 +435,7 @@ TEST(Queue, PoolsOfTwoUsersOnOneSourceGetADatabaseBothCanWrite) {
   passwd* nobody = ::getpwnam("nobody");
   ASSERT_NE(nobody, nullptr);
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
-  give_var_to(f, *nobody);
-  write_file(f.job_log, "");
-  ASSERT_EQ(::chmod(f.job_log.c_str(), 0666), 0);
+  ASSERT_NO_FATAL_FAILURE(give_var_and_job_log_to(f, *nobody));
   write_file(f.config, "pools:\n" + jobs_pool("mine", exec_handler(), {"q1"}, 1) +
                            jobs_pool("theirs", exec_handler(), {"q2"}, 1, "    user: nobody\n"));
   Daemon daemon(f.config, f.env);
@@ -453,9 +457,7 @@ TEST(Queue, TheDatabaseMadeByPreforkctlAsRootBelongsToThePoolsUser) {
   passwd* nobody = ::getpwnam("nobody");
   ASSERT_NE(nobody, nullptr);
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
-  give_var_to(f, *nobody);
-  write_file(f.job_log, "");
-  ASSERT_EQ(::chmod(f.job_log.c_str(), 0666), 0);
+  ASSERT_NO_FATAL_FAILURE(give_var_and_job_log_to(f, *nobody));
   write_file(f.config, one_exec_pool("    user: nobody\n"));
   auto migrated = f.ctl({"migrate"});
   ASSERT_EQ(migrated.exit_code, 0) << migrated.err;
