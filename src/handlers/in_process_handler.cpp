@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 
 #include "util/log.hpp"
 #include "worker/retry_policy.hpp"
@@ -99,6 +100,7 @@ void InProcessHandler::watchdog() {
   std::unique_lock lock(mutex_);
   auto next_heartbeat = std::chrono::steady_clock::time_point::max();
   uint64_t watched_number = 0;
+  std::optional<std::chrono::steady_clock::time_point> term_seen;  // of the watched job
   while (!quitting_) {
     const Job* watched = current_;
     if (!watched) {
@@ -110,8 +112,29 @@ void InProcessHandler::watchdog() {
     if (job_number_ != watched_number) {
       watched_number = job_number_;
       next_heartbeat = started_ + control_->heartbeat_every;
+      term_seen.reset();
     }
     auto now = std::chrono::steady_clock::now();
+    // TERM (a fast stop) asks the job to stop (stop_requested()); one still running
+    // timeout_grace later is given back, as an exec handler's job is, and the worker
+    // exits. It used to run on until the supervisor's graceful_timeout KILLed the
+    // worker, and the job, its attempt counted, waited for its lease.
+    if (!term_seen && control_->fast_stop && control_->fast_stop()) term_seen = now;
+    if (term_seen && now >= *term_seen + control_->grace) {
+      Job job = *watched;
+      spdlog::error("pool={} pid={} job={}: in-process handler still running {}ms after TERM: "
+                    "giving the job back and exiting the worker",
+                    pool_.name, ::getpid(), job.id, control_->grace.count());
+      try {
+        if (!source) source = open_job_source(source_);
+        source->release(job);  // the same worker id: the source takes it as this lease's
+      } catch (const std::exception& e) {
+        spdlog::error("pool={} job={}: could not give it back ({}); the lease will expire",
+                      pool_.name, job.id, e.what());
+      }
+      spdlog::default_logger()->flush();
+      ::_exit(3);
+    }
     auto timeout = control_->timeout;
     auto deadline = timeout.count() > 0 ? started_ + timeout : std::chrono::steady_clock::time_point::max();
     auto kill_at = timeout.count() > 0 ? deadline + control_->grace : deadline;
@@ -143,6 +166,9 @@ void InProcessHandler::watchdog() {
       next_heartbeat = now + control_->heartbeat_every;
     }
     auto wake = std::min(next_heartbeat, now >= deadline ? kill_at : deadline);
+    // TERM is a flag the signal handler sets, not something to wait on: while a job
+    // runs it is looked at every 250 ms (a grace is at most that much longer).
+    wake = std::min(wake, term_seen ? *term_seen + control_->grace : now + std::chrono::milliseconds(250));
     changed_.wait_until(lock, wake);
   }
 }

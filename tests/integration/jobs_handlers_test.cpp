@@ -264,6 +264,25 @@ TEST(PersistentHandler, AWorkerThatIsDoneClosesItsHandlersInputInsteadOfKillingI
   EXPECT_EQ(daemon.count_output("sending TERM"), 0u) << daemon.output();
 }
 
+// Found by a probe: on TERM an in-process job that did not stop ran on until
+// graceful_timeout, when the worker was KILLed; the job, its attempt counted, waited for
+// its lease. timeout_grace after TERM it is now given back, as an exec handler's is.
+TEST(InProcessHandler, AJobThatDoesNotStopOnTermIsGivenBackAfterTheGrace) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", "in_process", {"inproc"}, 1,
+                                              "    timeout_grace: 500ms\n    graceful_timeout: 30s\n"));
+  Daemon daemon(f.config, f.env, {}, test_inprocess_bin());
+  std::string id = f.enqueue("inproc", R"({"sleep_ms": 60000, "ignore_term": true})");
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(exit_code(daemon.wait_exit(20s)), 0) << daemon.output();
+  EXPECT_NE(daemon.output().find("in-process handler still running 500ms after TERM: giving the job back"),
+            std::string::npos)
+      << daemon.output();
+  EXPECT_EQ(f.state(id), "queued");
+  EXPECT_EQ(f.job(id)["attempts"], 0);
+}
+
 TEST(PersistentHandler, RetryFalseMakesTheJobDeadAtOnce) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1, fast_retry));
