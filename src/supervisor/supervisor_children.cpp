@@ -105,11 +105,13 @@ std::vector<int> Supervisor::pick_cpus(const PoolRuntime& pool, int count) const
   }
   // Each on the CPU with the fewest of this pool's running children (stopping ones
   // included: an old generation still finishing its work still uses its CPU), counting
-  // the ones picked before it.
+  // the ones picked before it. A child that reported its clean end is not counted: it
+  // is on its way out, and its replacement is picked before it is reaped (counted, it
+  // sent the replacement to the other CPU, beside a child already there).
   std::map<int, int> load;
   for (int cpu : cpus) load[cpu] = 0;
   for (const auto& [pid, child] : children_)
-    if (child->pool == config.name && load.count(child->cpu)) ++load[child->cpu];
+    if (child->pool == config.name && !child->done && load.count(child->cpu)) ++load[child->cpu];
   for (int& choice : picked) {
     int best = cpus.front();
     for (int cpu : cpus)

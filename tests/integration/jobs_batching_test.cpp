@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "harness/jobs_harness.hpp"
@@ -157,12 +158,7 @@ TEST(Batching, APinnedWorkerKeepsItsPersistentHandlerOnItsCpu) {
   ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
   f.enqueue_batch("q", std::vector<std::string>(50, "{}"));
   ASSERT_TRUE(f.wait_done("q", 50)) << daemon.output();
-  auto allowed = [](pid_t pid) {
-    std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind("Cpus_allowed_list:", 0) == 0) return line.substr(line.find('\t') + 1);
-    return std::string("?");
-  };
+  auto allowed = cpus_allowed;
   int handlers = 0;
   for (pid_t worker : daemon.children()) {
     std::string cpu = allowed(worker);
@@ -173,4 +169,33 @@ TEST(Batching, APinnedWorkerKeepsItsPersistentHandlerOnItsCpu) {
     }
   }
   EXPECT_GE(handlers, 1);
+}
+
+// Found by a probe: the replacement of a worker that ended cleanly (here after each
+// job, max_requests_per_child: 1) was sent to the other CPU, its predecessor still
+// counted on its own, so both workers often ended on one CPU.
+TEST(Batching, APinnedWorkersReplacementTakesTheCpuItsPredecessorLeft) {
+  if (usable_cpus().size() < 2) GTEST_SKIP() << "needs two CPUs";
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q"}, 2,
+                                              "    cpu_affinity: auto\n    max_requests_per_child: 1\n"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  auto sorted_workers = [&] {
+    auto workers = daemon.children();
+    std::sort(workers.begin(), workers.end());
+    return workers;
+  };
+  ASSERT_TRUE(wait_until([&] { return sorted_workers().size() == 2; })) << daemon.output();
+  for (int i = 0; i < 8; ++i) {
+    auto before = sorted_workers();
+    std::string id = f.enqueue("q", "{}");
+    ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+    std::vector<pid_t> now;
+    ASSERT_TRUE(wait_until([&] {
+      now = sorted_workers();
+      return now.size() == 2 && now != before;
+    })) << daemon.output();
+    EXPECT_NE(cpus_allowed(now[0]), cpus_allowed(now[1])) << "job " << i << ": both workers on one CPU";
+  }
 }

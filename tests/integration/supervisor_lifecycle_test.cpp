@@ -264,28 +264,6 @@ TEST(Lifecycle, TheWorkingDirectoryIsEnteredAsThePoolsUser) {
   EXPECT_TRUE(daemon.running());
 }
 
-namespace {
-
-std::vector<int> usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  ::sched_getaffinity(0, sizeof set, &set);
-  std::vector<int> cpus;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-  return cpus;
-}
-
-// "Cpus_allowed_list" of /proc/PID/status: "0-1", "1", ...
-std::string cpus_allowed(pid_t pid) {
-  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("Cpus_allowed_list:", 0) == 0) return line.substr(line.find('\t') + 1);
-  return "?";
-}
-
-}  // namespace
-
 TEST(Lifecycle, CpuAffinityAutoPinsEachChildToOneCpuSpreadEvenly) {
   Fixture f;
   auto cpus = usable_cpus();

@@ -101,6 +101,10 @@ std::string process_name(pid_t pid);
 char process_state(pid_t pid);
 bool is_zombie(pid_t pid);
 bool pid_alive(pid_t pid);  // exists and is not a zombie
+// "Cpus_allowed_list" of /proc/PID/status: "0-1", "1", ...; "?" when it is gone.
+std::string cpus_allowed(pid_t pid);
+// The CPUs this process may run on.
+std::vector<int> usable_cpus();
 
 // The lines test_child appends to $TEST_CHILD_EVENTS.
 struct ChildEvent {
