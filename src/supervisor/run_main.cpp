@@ -34,6 +34,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int run_supervisor(const std::string& config_path) {
+  hold_supervisor_signals();
   Config config;
   try {
     config = load_config(config_path);

@@ -14,11 +14,27 @@ namespace {
 constexpr int handled_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGTTIN,
                                    SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
 
+sigset_t handled_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signo : handled_signals) sigaddset(&set, signo);
+  return set;
+}
+
 }  // namespace
+
+void hold_supervisor_signals() {
+  sigset_t set = handled_signal_set();
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+}
 
 Supervisor::Supervisor(Config config)
     : signals_(io_), notifier_(io_), config_(std::move(config)) {
   for (int signo : handled_signals) signals_.add(signo);
+  // Taken now: what arrived while they were held (hold_supervisor_signals) is handled
+  // as soon as the loop runs.
+  sigset_t set = handled_signal_set();
+  ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
   // A closed stderr pipe (multilog restarting) must not kill the supervisor.
   ::signal(SIGPIPE, SIG_IGN);
 }

@@ -41,6 +41,12 @@ struct PoolRuntime {
   std::optional<SpawnPlan> plan;
 };
 
+// Blocks the signals a Supervisor takes until one is constructed (it takes them, then
+// unblocks them). One that arrives during start-up (a source check waiting on a locked
+// database, a slow server) then waits for it, instead of killing the process (the
+// default of HUP, TERM, USR1) or stopping it (TTIN, TTOU), without a word.
+void hold_supervisor_signals();
+
 class Supervisor {
  public:
   explicit Supervisor(Config config);

@@ -513,6 +513,41 @@ TEST(Queue, ADatabaseThePoolsUserCannotWriteIsRefusedAndNeverReconnectedInALoop)
   EXPECT_EQ(daemon.count_output("reachable again"), 0u) << daemon.output();
 }
 
+// Found by a probe: a signal during the start-up source check (here waiting on a locked
+// database) came before the supervisor took its signals: HUP, TERM or USR1 killed it
+// without a word, TTIN stopped it. It now waits for the supervisor.
+TEST(Queue, ASignalDuringTheStartUpSourceCheckWaitsForTheSupervisor) {
+  JobsFixture f;
+  write_file(f.config, "sources:\n  local: { type: sqlite, path: var/jobs.db, busy_timeout: 30s }\npools:\n" +
+                           jobs_pool("work", exec_handler(), {"q1"}, 1));
+  ASSERT_EQ(f.ctl({"migrate"}).exit_code, 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(f.dir.file("var/jobs.db").c_str(), &db), SQLITE_OK);
+  // A database in rollback-journal mode, locked: the check's switch to WAL waits.
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  Daemon daemon(f.config, f.env);
+  auto holds_the_database = [&] {
+    // preforkd itself: before its exec the test's own copy holds the test's connection.
+    if (process_name(daemon.pid()) != "preforkd") return false;
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(daemon.pid()) + "/fd", ec))
+      if (std::filesystem::read_symlink(fd.path(), ec).string().find("jobs.db") != std::string::npos) return true;
+    return false;
+  };
+  ASSERT_TRUE(wait_until(holds_the_database)) << daemon.output();
+  daemon.signal(SIGHUP);
+  daemon.signal(SIGTTIN);
+  ASSERT_TRUE(daemon.running()) << daemon.output();
+  EXPECT_NE(process_state(daemon.pid()), 'T');
+  ASSERT_EQ(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  // The HUP may be taken before generation 1 is ready: then generation 2 is.
+  ASSERT_TRUE(daemon.wait_output("ready: all pools up")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("reload requested")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("TTIN")) << daemon.output();
+  EXPECT_TRUE(daemon.running());
+}
+
 // The database deleted while preforkd runs (and made anew by the next enqueue): the
 // workers used to keep the deleted file open, and new jobs waited until a HUP.
 TEST(Queue, ADatabaseDeletedWhileRunningIsReopenedAndNewJobsRun) {
