@@ -76,11 +76,16 @@ PersistentHandler::~PersistentHandler() {
   if (!process_ || !process_->running()) return;
   RunControl control;
   control.grace = pool_.jobs.timeout_grace;
-  if (process_->close_stdin_and_wait(control.grace)) return;
-  spdlog::warn("pool={} pid={}: persistent handler pid {} still running {}ms after its stdin was "
-               "closed: sending TERM",
-               pool_.name, ::getpid(), process_->pid(), control.grace.count());
-  process_->stop(control);
+  try {
+    if (process_->close_stdin_and_wait(control.grace)) return;
+    spdlog::warn("pool={} pid={}: persistent handler pid {} still running {}ms after its stdin was "
+                 "closed: sending TERM",
+                 pool_.name, ::getpid(), process_->pid(), control.grace.count());
+    process_->stop(control);
+  } catch (const std::exception& e) {
+    // poll() failed: ~HandlerProcess KILLs it, as before.
+    spdlog::warn("pool={} pid={}: persistent handler pid {}: {}", pool_.name, ::getpid(), process_->pid(), e.what());
+  }
 }
 
 HandlerProcess& PersistentHandler::process() {
