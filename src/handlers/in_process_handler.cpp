@@ -95,6 +95,25 @@ HandlerOutcome InProcessHandler::run(const Job& job, const RunControl& control) 
   return {};
 }
 
+void InProcessHandler::give_up(std::unique_ptr<JobSource>& source, const Job& watched, const char* after,
+                               const char* action,
+                               const std::function<void(JobSource&, const Job&)>& record) {
+  Job job = watched;
+  spdlog::error("pool={} pid={} job={}: in-process handler still running {}ms after {}: {} and "
+                "exiting the worker",
+                pool_.name, ::getpid(), job.id, control_->grace.count(), after, action);
+  try {
+    if (!source) source = open_job_source(source_);
+    // This worker's lease: the same worker id, so the source takes what it records.
+    record(*source, job);
+  } catch (const std::exception& e) {
+    spdlog::error("pool={} job={}: could not record it ({}); the lease will expire", pool_.name, job.id,
+                  e.what());
+  }
+  spdlog::default_logger()->flush();
+  ::_exit(3);
+}
+
 void InProcessHandler::watchdog() {
   std::unique_ptr<JobSource> source;  // its own connection: the main thread owns the other
   std::unique_lock lock(mutex_);
@@ -120,41 +139,17 @@ void InProcessHandler::watchdog() {
     // exits. It used to run on until the supervisor's graceful_timeout KILLed the
     // worker, and the job, its attempt counted, waited for its lease.
     if (!term_seen && control_->fast_stop && control_->fast_stop()) term_seen = now;
-    if (term_seen && now >= *term_seen + control_->grace) {
-      Job job = *watched;
-      spdlog::error("pool={} pid={} job={}: in-process handler still running {}ms after TERM: "
-                    "giving the job back and exiting the worker",
-                    pool_.name, ::getpid(), job.id, control_->grace.count());
-      try {
-        if (!source) source = open_job_source(source_);
-        source->release(job);  // the same worker id: the source takes it as this lease's
-      } catch (const std::exception& e) {
-        spdlog::error("pool={} job={}: could not give it back ({}); the lease will expire",
-                      pool_.name, job.id, e.what());
-      }
-      spdlog::default_logger()->flush();
-      ::_exit(3);
-    }
+    if (term_seen && now >= *term_seen + control_->grace)
+      give_up(source, *watched, "TERM", "giving the job back",
+              [](JobSource& s, const Job& job) { s.release(job); });
     auto timeout = control_->timeout;
     auto deadline = timeout.count() > 0 ? started_ + timeout : std::chrono::steady_clock::time_point::max();
     auto kill_at = timeout.count() > 0 ? deadline + control_->grace : deadline;
-    if (now >= kill_at) {
-      Job job = *watched;
-      spdlog::error("pool={} pid={} job={}: in-process handler still running {}ms after its "
-                    "timeout: failing the job and exiting the worker",
-                    pool_.name, ::getpid(), job.id, control_->grace.count());
-      try {
-        if (!source) source = open_job_source(source_);
-        // This worker's lease: the same worker id, so the source accepts the failure.
-        source->fail(job, fmt::format("timeout after {}ms", timeout.count()),
-                     decide_retry(pool_.jobs.retry, job.attempt, job.max_attempts));
-      } catch (const std::exception& e) {
-        spdlog::error("pool={} job={}: could not record the timeout ({}); the lease will expire",
-                      pool_.name, job.id, e.what());
-      }
-      spdlog::default_logger()->flush();
-      ::_exit(3);
-    }
+    if (now >= kill_at)
+      give_up(source, *watched, "its timeout", "failing the job", [&](JobSource& s, const Job& job) {
+        s.fail(job, fmt::format("timeout after {}ms", timeout.count()),
+               decide_retry(pool_.jobs.retry, job.attempt, job.max_attempts));
+      });
     if (now >= deadline && !timed_out_) timed_out_ = true;
     if (now >= next_heartbeat) {
       try {

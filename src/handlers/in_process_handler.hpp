@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -25,6 +26,11 @@ class InProcessHandler final : public Handler {
 
  private:
   void watchdog();
+  // The watched job still runs timeout_grace after `after` (a timeout, TERM): logs
+  // "`action` and exiting the worker", records it with `record` on the watchdog's own
+  // connection (opened into `source` if need be), and ends the worker (exit 3).
+  [[noreturn]] void give_up(std::unique_ptr<JobSource>& source, const Job& watched, const char* after,
+                            const char* action, const std::function<void(JobSource&, const Job&)>& record);
 
   const PoolConfig& pool_;
   const SourceConfig& source_;

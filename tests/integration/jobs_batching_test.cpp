@@ -158,14 +158,13 @@ TEST(Batching, APinnedWorkerKeepsItsPersistentHandlerOnItsCpu) {
   ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
   f.enqueue_batch("q", std::vector<std::string>(50, "{}"));
   ASSERT_TRUE(f.wait_done("q", 50)) << daemon.output();
-  auto allowed = cpus_allowed;
   int handlers = 0;
   for (pid_t worker : daemon.children()) {
-    std::string cpu = allowed(worker);
+    std::string cpu = cpus_allowed(worker);
     EXPECT_EQ(cpu.find_first_of("-,"), std::string::npos) << "worker " << worker << " not pinned: " << cpu;
     for (pid_t handler : children_of(worker)) {
       ++handlers;
-      EXPECT_EQ(allowed(handler), cpu) << "handler " << handler << " of worker " << worker;
+      EXPECT_EQ(cpus_allowed(handler), cpu) << "handler " << handler << " of worker " << worker;
     }
   }
   EXPECT_GE(handlers, 1);

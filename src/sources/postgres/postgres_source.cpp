@@ -403,9 +403,8 @@ JobInfo PostgresSource::read_info(const Result& rows, int row) {
 }
 
 std::string PostgresSource::number(const std::string& id) const {
-  auto value = parse_job_id(id);
-  if (!value) throw JobNotFound("no job with id '" + id + "' (PostgreSQL job ids are positive numbers)");
-  return std::to_string(*value);
+  if (!parse_job_id(id)) throw JobNotFound("no job with id '" + id + "' (PostgreSQL job ids are positive numbers)");
+  return id;  // the server reads "003" as 3: no text made per job on the workers' path
 }
 
 JobInfo PostgresSource::get(const std::string& id) {
