@@ -1,6 +1,8 @@
 // Starting and stopping the measured processes (see processes.hpp).
 #include "processes.hpp"
 
+#include "events.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,38 +26,12 @@ namespace {
 
 int run_counter = 0;
 
-std::unique_ptr<Process> spawn(const std::string& name, const std::vector<std::string>& argv,
-               const std::vector<std::string>& extra_env, const std::string& log) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  for (const auto& e : extra_env) env_strings.push_back(e);
-  std::vector<char*> envp, args;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-
-  // fork+exec rather than posix_spawn: the measured process must get TERM if the bench
-  // itself dies (PR_SET_PDEATHSIG), so nothing it started outlives it.
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork: " + std::string(std::strerror(errno)));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(1);
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int in = ::open("/dev/null", O_RDONLY);
-    if (out < 0 || in < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execve(args[0], args.data(), envp.data());
-    ::_exit(127);
-  }
-  return std::make_unique<Process>(pid, name, log);
+Launch make_launch(std::string name, std::vector<std::string> argv,
+                   const std::vector<std::string>& extra_env, std::string log) {
+  Launch launch{std::move(name), std::move(argv), {}, std::move(log)};
+  for (char** e = environ; *e; ++e) launch.env.emplace_back(*e);
+  for (const auto& e : extra_env) launch.env.push_back(e);
+  return launch;
 }
 
 std::string preforkd_config(const Paths& paths, const Side& side, int workers,
@@ -80,34 +56,78 @@ std::string preforkd_config(const Paths& paths, const Side& side, int workers,
 
 }  // namespace
 
+// vfork: the bench's own fork (its page tables, its threads) is not part of what a
+// cold start measures. Between vfork and exec the child makes system calls only.
+std::unique_ptr<Process> spawn(const Launch& launch, long long* launched_ns) {
+  std::vector<char*> envp, args;
+  for (const auto& e : launch.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  for (const auto& a : launch.argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const char* log = launch.log.c_str();
+  sigset_t none;
+  sigemptyset(&none);
+
+  // fork+exec rather than posix_spawn: the measured process must get TERM if the bench
+  // itself dies (PR_SET_PDEATHSIG), so nothing it started outlives it.
+  pid_t parent = ::getpid();
+  if (launched_ns) *launched_ns = now_ns();
+  pid_t pid = ::vfork();
+  if (pid < 0) throw std::runtime_error("vfork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    int out = ::open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (out < 0 || in < 0) ::_exit(126);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  return std::make_unique<Process>(pid, launch.name, launch.log);
+}
+
 std::string Side::label() const {
   return std::string(supervisor == Supervisor::preforkd ? "preforkd" : "Parallel::Prefork") +
          (children == Children::in_process ? " (in-process)" : " (exec)");
 }
 
-std::unique_ptr<Process> start_supervisor(const Paths& paths, const Side& side, int workers,
+Launch prepare_supervisor(const Paths& paths, const Side& side, int workers,
                           const std::string& mode, int work_ms) {
   std::string log = paths.work_dir + "/supervisor.log";
   if (side.supervisor == Supervisor::preforkd) {
     std::string config = preforkd_config(paths, side, workers, mode, work_ms);
     const std::string& binary =
         side.children == Children::in_process ? paths.library_pool : paths.preforkd;
-    return spawn("preforkd", {binary, "-c", config}, {}, log);
+    return make_launch("preforkd", {binary, "-c", config}, {}, log);
   }
   std::vector<std::string> argv = {"/usr/bin/perl", paths.peer_script, std::to_string(workers)};
   if (side.children == Children::exec) argv.push_back(paths.bench_child);
-  return spawn("Parallel::Prefork", argv,
+  return make_launch("Parallel::Prefork", argv,
                {"BENCH_FIFO=" + paths.fifo, "BENCH_MODE=" + mode,
                 "BENCH_WORK_MS=" + std::to_string(work_ms)},
                log);
 }
 
-std::unique_ptr<Process> start_bare(const Paths& paths, bool exec, const std::vector<std::string>& args) {
+Launch prepare_bare(const Paths& paths, bool exec, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {paths.bare_fork};
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back(exec ? paths.bench_child : "-");
-  return spawn("bare_fork", argv, {"BENCH_FIFO=" + paths.fifo, "BENCH_MODE=exit"},
-               paths.work_dir + "/bare.log");
+  return make_launch("bare_fork", argv, {"BENCH_FIFO=" + paths.fifo, "BENCH_MODE=exit"},
+                     paths.work_dir + "/bare.log");
+}
+
+std::unique_ptr<Process> start_supervisor(const Paths& paths, const Side& side, int workers,
+                                          const std::string& mode, int work_ms) {
+  return spawn(prepare_supervisor(paths, side, workers, mode, work_ms));
+}
+
+std::unique_ptr<Process> start_bare(const Paths& paths, bool exec,
+                                    const std::vector<std::string>& args) {
+  return spawn(prepare_bare(paths, exec, args));
 }
 
 void Process::signal(int signo) const {

@@ -55,7 +55,23 @@ class Process {
   bool running_ = true;
 };
 
+// What starting a process takes, built before the clock of a cold start runs: its
+// config written, its argv and environment in place.
+struct Launch {
+  std::string name;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string log;
+};
+
 // mode: exit | idle | work (see bench_child.c)
+Launch prepare_supervisor(const Paths& paths, const Side& side, int workers,
+                          const std::string& mode, int work_ms = 200);
+Launch prepare_bare(const Paths& paths, bool exec, const std::vector<std::string>& args);
+// Starts it; `launched_ns`, when given, gets the CLOCK_MONOTONIC stamp of the moment
+// just before the process is created.
+std::unique_ptr<Process> spawn(const Launch& launch, long long* launched_ns = nullptr);
+
 std::unique_ptr<Process> start_supervisor(const Paths& paths, const Side& side, int workers,
                           const std::string& mode, int work_ms = 200);
 std::unique_ptr<Process> start_bare(const Paths& paths, bool exec, const std::vector<std::string>& args);

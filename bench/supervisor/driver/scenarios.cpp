@@ -107,9 +107,10 @@ double percentile(std::vector<double> values, double p) {
 std::optional<double> cold_start(Bench& bench, const Side& side, int n, int reps) {
   std::vector<double> times;
   for (int rep = 0; rep < reps; ++rep) {
+    Launch launch = prepare_supervisor(bench.paths, side, n, "idle");
     size_t mark = bench.events.size();
-    long long launched = now_ns();
-    auto process = start_supervisor(bench.paths, side, n, "idle");
+    long long launched = 0;
+    auto process = spawn(launch, &launched);
     if (!wait_ready(bench, mark, n, std::chrono::seconds(60))) {
       say_failure(side.label() + " cold start of " + std::to_string(n), *process);
       return std::nullopt;
@@ -124,9 +125,10 @@ std::optional<double> cold_start(Bench& bench, const Side& side, int n, int reps
 std::optional<double> cold_start_bare(Bench& bench, bool exec, int n, int reps) {
   std::vector<double> times;
   for (int rep = 0; rep < reps; ++rep) {
+    Launch launch = prepare_bare(bench.paths, exec, {"burst", std::to_string(n)});
     size_t mark = bench.events.size();
-    long long launched = now_ns();
-    auto process = start_bare(bench.paths, exec, {"burst", std::to_string(n)});
+    long long launched = 0;
+    auto process = spawn(launch, &launched);
     if (!wait_ready(bench, mark, n, std::chrono::seconds(60))) {
       say_failure("bare burst of " + std::to_string(n), *process);
       return std::nullopt;
