@@ -49,6 +49,11 @@ void EventLog::read_loop() {
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) continue;
     if (fds[1].revents) return;
+    // Every figure comes from the children's own stamps, so reading late changes none
+    // of them. Reading in batches does: woken per line, this thread took about 6 % of
+    // a CPU while preforkd churned 6,000 children per second on two CPUs, and the
+    // faster side paid the more for it. The pipe holds far more than 2 ms of lines.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
     ssize_t n = ::read(fd_, buffer, sizeof buffer);
     if (n <= 0) continue;
     partial.append(buffer, static_cast<size_t>(n));
