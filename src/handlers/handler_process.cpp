@@ -197,7 +197,12 @@ void HandlerProcess::forward_output(int fd, std::string& buffer, bool to_line_qu
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-        (fd == stdout_.get() ? stdout_ : stderr_).reset();  // EOF
+        if (fd == stdout_.get()) {
+          stdout_.reset();  // EOF
+          end_of_stdout();
+        } else {
+          stderr_.reset();
+        }
       }
       break;
     }
@@ -220,6 +225,24 @@ void HandlerProcess::forward_output(int fd, std::string& buffer, bool to_line_qu
     }
     if (drained) break;
   }
+}
+
+void HandlerProcess::set_log_prefix(std::string prefix) {
+  if (stdout_) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
+  if (stderr_) forward_output(stderr_.get(), err_buffer_, false);
+  log_leftover_lines();
+  log_prefix_ = std::move(prefix);
+}
+
+void HandlerProcess::end_of_stdout() {
+  if (!capture_stdout_ || out_buffer_.empty()) return;
+  lines_.push_back(std::move(out_buffer_));
+  out_buffer_.clear();
+}
+
+void HandlerProcess::log_leftover_lines() {
+  for (const auto& line : lines_) spdlog::info("{}: {}", log_prefix_, line);
+  lines_.clear();
 }
 
 void HandlerProcess::flush_partial() {
@@ -275,6 +298,7 @@ HandlerProcess::Event HandlerProcess::wait(bool want_line,
       // grandchild may keep them open forever.
       if (stdout_) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
       if (stderr_) forward_output(stderr_.get(), err_buffer_, false);
+      end_of_stdout();
       if (!want_line || lines_.empty()) {
         stdout_.reset();
         stderr_.reset();
@@ -293,7 +317,9 @@ bool HandlerProcess::close_stdin_and_wait(std::chrono::milliseconds grace) {
   stdin_pending_.clear();
   stdin_.reset();
   RunControl quiet;  // no heartbeat (no job), no stop signals
-  return wait(false, Clock::now() + grace, quiet, nullptr) == Event::exited;
+  bool exited = wait(false, Clock::now() + grace, quiet, nullptr) == Event::exited;
+  log_leftover_lines();
+  return exited;
 }
 
 void HandlerProcess::stop(const RunControl& control) {
@@ -319,10 +345,11 @@ void HandlerProcess::stop(const RunControl& control) {
       break;
     }
   }
-  lines_.clear();  // answers to a job that is over
   ::kill(-pid_, SIGKILL);  // whatever the handler left behind in its group
   if (stdout_) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
   if (stderr_) forward_output(stderr_.get(), err_buffer_, false);
+  end_of_stdout();
+  log_leftover_lines();  // answers to a job that is over, said too late: logged
   flush_partial();
 }
 

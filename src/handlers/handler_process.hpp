@@ -59,6 +59,11 @@ class HandlerProcess {
   // is forwarded and control.heartbeat keeps the lease.
   void stop(const RunControl& control);
   std::string describe_exit() const;
+  // What each logged line of its output starts with from now on (a persistent
+  // handler's names the job it is running). Output already in the pipes is logged first,
+  // with the prefix it was written under; captured lines among it are logged too, as no
+  // answer to what comes next.
+  void set_log_prefix(std::string prefix);
 
  private:
   bool reap(bool block);
@@ -66,6 +71,11 @@ class HandlerProcess {
   bool flush_stdin();
   void forward_output(int fd, std::string& buffer, bool to_line_queue);
   void flush_partial();
+  // With `capture_stdout`: a last line the process left without its newline is still a
+  // line (an answer written with print, then exit).
+  void end_of_stdout();
+  // Captured lines nobody asked for (after an answer, during a stop): logged, not lost.
+  void log_leftover_lines();
 
   pid_t pid_ = -1;
   UniqueFd stdin_, stdout_, stderr_, pidfd_;

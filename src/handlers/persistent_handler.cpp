@@ -8,6 +8,15 @@
 
 namespace preforkd {
 
+namespace {
+
+std::string handler_log_prefix(const PoolConfig& pool, const std::string* job_id) {
+  return job_id ? fmt::format("pool={} pid={} job={} handler", pool.name, ::getpid(), *job_id)
+                : fmt::format("pool={} pid={} handler", pool.name, ::getpid());
+}
+
+}  // namespace
+
 std::string persistent_request(const Job& job) {
   nlohmann::json request = {{"id", job.id}, {"queue", job.queue}, {"attempt", job.attempt}};
   std::string line = request.dump();
@@ -62,7 +71,14 @@ std::optional<HandlerOutcome> parse_persistent_answer(const std::string& line,
   if (auto e = answer.find("error"); e != answer.end())
     error = e->is_string() ? e->get<std::string>() : e->dump();
   auto retry = answer.find("retry");
-  bool may_retry = retry == answer.end() || !retry->is_boolean() || retry->get<bool>();
+  if (retry != answer.end() && !retry->is_boolean()) {
+    // "false" or 0 may well mean "do not retry", but a job is not made dead on a guess:
+    // it follows the retry policy, and its error says why.
+    error += "; \"retry\" must be true or false, not " + retry->dump() +
+             ": the job follows the retry policy";
+    return HandlerOutcome{HandlerOutcome::Kind::failed, error};
+  }
+  bool may_retry = retry == answer.end() || retry->get<bool>();
   return HandlerOutcome{may_retry ? HandlerOutcome::Kind::failed : HandlerOutcome::Kind::permanent,
                         error};
 }
@@ -98,8 +114,7 @@ HandlerProcess& PersistentHandler::process() {
   }
   if (!process_) {
     process_ = std::make_unique<HandlerProcess>(
-        pool_.jobs.handler.argv, std::vector<std::string>{}, true,
-        fmt::format("pool={} pid={} handler", pool_.name, ::getpid()));
+        pool_.jobs.handler.argv, std::vector<std::string>{}, true, handler_log_prefix(pool_, nullptr));
     spdlog::info("pool={} pid={}: persistent handler started, pid {}", pool_.name, ::getpid(),
                  process_->pid());
   }
@@ -107,6 +122,18 @@ HandlerProcess& PersistentHandler::process() {
 }
 
 HandlerOutcome PersistentHandler::run(const Job& job, const RunControl& control) {
+  // Its output while it runs the job is logged with the job's id; what comes after the
+  // answer is logged without one, once this has returned.
+  struct JobPrefix {
+    PersistentHandler& owner;
+    ~JobPrefix() {
+      if (owner.process_) owner.process_->set_log_prefix(handler_log_prefix(owner.pool_, nullptr));
+    }
+  } restore{*this};
+  return run_job(job, control);
+}
+
+HandlerOutcome PersistentHandler::run_job(const Job& job, const RunControl& control) {
   const std::string request = persistent_request(job);
   // A handler that died between two jobs is restarted before the job is sent. One that
   // was on its way out when the job was sent (a handler that exits after every N jobs,
@@ -114,6 +141,7 @@ HandlerOutcome PersistentHandler::run(const Job& job, const RunControl& control)
   // sent to a new one, uncharged. One that dies on reading it gets one more, fresh, try.
   for (int tries = 0; tries < 2; ++tries) {
     HandlerProcess& handler = process();
+    handler.set_log_prefix(handler_log_prefix(pool_, &job.id));
     if (!handler.write_stdin(request, false)) {
       handler.stop(control);
       continue;

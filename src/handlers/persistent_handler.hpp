@@ -21,6 +21,7 @@ class PersistentHandler final : public Handler {
 
  private:
   HandlerProcess& process();
+  HandlerOutcome run_job(const Job& job, const RunControl& control);
   // nullopt: the handler exited without reading a byte of the request (`request_bytes`
   // long), so the job never reached it.
   std::optional<HandlerOutcome> read_answer(const Job& job, const RunControl& control, size_t request_bytes);

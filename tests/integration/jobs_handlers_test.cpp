@@ -317,3 +317,44 @@ TEST(PersistentHandler, OneHandlerProcessServesManyJobs) {
   for (const auto& run : f.runs()) handler_pids.insert(run.pid);
   EXPECT_EQ(handler_pids.size(), 1u);
 }
+
+// Found by a probe: a handler that printed its answer without the newline and exited
+// had the job failed ("exit status 0 while running the job"); the answer now counts.
+TEST(PersistentHandler, AnAnswerWithoutItsNewlineBeforeTheHandlerExitsStillCounts) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1, fast_retry));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("mail", R"({"answer_without_newline": true})");
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  EXPECT_EQ(f.job(id)["attempts"], 1);
+}
+
+// Found by a probe: what a dying handler wrote last, without a newline, was not logged.
+// Its stderr is logged with the job it was running.
+TEST(PersistentHandler, ItsLastWordsAreLoggedAndItsOutputNamesTheJob) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1,
+                                              "    retry: { max_attempts: 1 }\n"));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("mail", R"({"last_words": "cannot reach the mail relay"})");
+  ASSERT_TRUE(f.wait_state(id, "dead")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("job=" + id + ": handler output, not an answer (not JSON: "))
+      << daemon.output();
+  EXPECT_EQ(daemon.count_output("): cannot reach the mail relay"), 1u) << daemon.output();
+  EXPECT_EQ(daemon.count_output("job=" + id + " handler: persistent handler working on job " + id), 1u)
+      << daemon.output();
+}
+
+// Found by a probe: "retry": "false" was taken as true without a word.
+TEST(PersistentHandler, ARetryThatIsNotABooleanFollowsThePolicyAndTheErrorSaysSo) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1, fast_retry));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("mail", R"({"permanent": true, "retry_value": "false"})");
+  ASSERT_TRUE(f.wait_state(id, "dead")) << daemon.output();
+  EXPECT_EQ(f.job(id)["attempts"], 3);
+  EXPECT_NE(f.job(id)["last_error"].get<std::string>().find(
+                R"("retry" must be true or false, not "false": the job follows the retry policy)"),
+            std::string::npos)
+      << f.job(id);
+}

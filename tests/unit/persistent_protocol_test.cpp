@@ -82,6 +82,19 @@ TEST(PersistentProtocol, AnswersAreParsed) {
   EXPECT_EQ(permanent->kind, HandlerOutcome::Kind::permanent);
 }
 
+// Found by a probe: "retry": "false" (or 0) was taken as true without a word.
+TEST(PersistentProtocol, ARetryThatIsNotABooleanFollowsThePolicyAndTheErrorSaysSo) {
+  for (std::string value : {R"("false")", "0", "null", R"({"no":1})"}) {
+    std::string problem;
+    auto outcome = preforkd::parse_persistent_answer(
+        R"({"id":"7","status":"error","error":"smtp down","retry":)" + value + "}", "7", &problem);
+    ASSERT_TRUE(outcome) << value << ": " << problem;
+    EXPECT_EQ(outcome->kind, HandlerOutcome::Kind::failed) << value;
+    EXPECT_EQ(outcome->error, "smtp down; \"retry\" must be true or false, not " + value +
+                                  ": the job follows the retry policy");
+  }
+}
+
 TEST(PersistentProtocol, StrayOrMismatchedLinesAreNotAnswers) {
   std::string problem;
   EXPECT_FALSE(preforkd::parse_persistent_answer("hello", "7", &problem));
