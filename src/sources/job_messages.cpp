@@ -1,5 +1,7 @@
 #include "sources/job_messages.hpp"
 
+#include "util/log.hpp"
+
 namespace preforkd {
 
 std::string unique_key_held_message(const std::string& id, const std::string& unique_key,
@@ -13,6 +15,15 @@ std::string running_job_not_deleted_message(const std::string& id, const std::st
   return "job " + id + " is running" + (holder.empty() ? "" : " (held by " + holder + ")") +
          ": it is not deleted while its worker may still report on it; delete it once it has "
          "finished (see preforkctl job " + id + ")";
+}
+
+void log_leases_taken_back(const std::string& source, const std::vector<TakenBackJob>& jobs) {
+  constexpr size_t shown = 10;  // a dead worker that held a batch of 500 is not 500 lines
+  for (size_t i = 0; i < jobs.size() && i < shown; ++i)
+    spdlog::warn("{}: job {}: {}; queued again", source, jobs[i].id, jobs[i].why);
+  if (jobs.size() > shown)
+    spdlog::warn("{}: {} more job(s) of workers that died or hung queued again", source,
+                 jobs.size() - shown);
 }
 
 std::string deletable_states_text(std::span<const JobState> states) {

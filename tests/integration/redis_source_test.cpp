@@ -205,7 +205,8 @@ TEST(Redis, AWorkerKilledMidJobHasItsJobRecoveredAndRunAgain) {
   ASSERT_TRUE(wait_until([&] { return f.runs().size() == 2; }, 20s)) << daemon.output();
   EXPECT_EQ(f.runs()[1].id, id);
   EXPECT_EQ(f.runs()[1].attempt, 2);
-  EXPECT_TRUE(daemon.wait_output("job(s) of dead workers put back on their queues")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("job " + id + ": lease expired (held by ")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("; queued again")) << daemon.output();
 }
 
 TEST(Redis, AKilledWorkersBatchIsNotChargedAndEachOfItsJobsThenRunsAlone) {

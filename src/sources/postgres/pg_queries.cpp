@@ -118,8 +118,11 @@ Queries::Queries(const TableName& table, int prefetch) {
             "THEN ' with ' || (held.n - 1) || ' other job(s); attempt not counted, it runs alone next' "
             "ELSE '' END || ')' FROM held "
             "WHERE j.state = 'running' AND j.lease_until < now() AND j.locked_by IS NOT DISTINCT FROM held.locked_by "
-            "RETURNING j.queue) "
-            "SELECT pg_notify($1, queue) FROM (SELECT DISTINCT queue FROM expired) q";
+            "RETURNING j.id, j.queue, j.last_error), "
+            "notified AS (SELECT pg_notify($1, queue) FROM (SELECT DISTINCT queue FROM expired) q) "
+            // Each job taken back, for the log; joined with the notifications so that
+            // they are sent (a CTE nobody reads is not run).
+            "SELECT e.id, e.last_error FROM expired e, (SELECT count(*) FROM notified) n";
   prune = "DELETE FROM " + t +
           " WHERE state = 'done' AND finished_at < now() - $1::bigint * interval '1 millisecond'";
   next_due = "SELECT " + millis("least((SELECT min(n.run_at) FROM unnest($1::text[]) AS q(name), "

@@ -188,7 +188,10 @@ bool PostgresSource::try_claim(std::span<const std::string> queues) {
 void PostgresSource::maintain(bool force_reclaim) {
   auto now = steady::now();
   if (force_reclaim || now >= next_reclaim_) {
-    db_.run("reclaim", sql_.reclaim, {channel_}, "take back expired leases");
+    Result rows = db_.run("reclaim", sql_.reclaim, {channel_}, "take back expired leases");
+    std::vector<TakenBackJob> taken_back;
+    for (int row = 0; row < rows.rows(); ++row) taken_back.push_back({rows.text(row, 0), rows.text(row, 1)});
+    if (!taken_back.empty()) log_leases_taken_back("postgres " + db_.label(), taken_back);
     next_reclaim_ = now + reclaim_interval_;
   }
   if (now >= next_prune_) {

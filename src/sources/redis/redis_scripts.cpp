@@ -239,13 +239,14 @@ const char* const enqueue_script =
     "return out\n";
 
 // ARGV: ns now worker-to-recover-regardless... Recovers every worker whose heartbeat
-// expired, and the listed ones (this host's dead processes). Returns jobs recovered.
+// expired, and the listed ones (this host's dead processes). Returns the jobs recovered
+// as a flat list: id, last_error, id, last_error, ...
 const char* const recover_script =
     "local ns, now = ARGV[1], ARGV[2]\n"
     "local p = ns .. ':preforkd:'\n"
     "local forced = {}\n"
     "for i = 3, #ARGV do forced[ARGV[i]] = true end\n"
-    "local recovered = 0\n"
+    "local recovered = {}\n"
     "for _, w in ipairs(redis.call('SMEMBERS', p .. 'workers')) do\n"
     "  if forced[w] or redis.call('EXISTS', p .. 'heartbeat:' .. w) == 0 then\n"
     "    local processing = p .. 'processing:' .. w\n"
@@ -268,9 +269,10 @@ const char* const recover_script =
     "        redis.call('HINCRBY', job, 'attempts', -1)\n"
     "      end\n"
     "      redis.call('HSET', job, 'suspect', '1')\n"
-    "      redis.call('HSET', job, 'state', 'queued', 'locked_by', '',\n"
-    "                 'last_error', 'lease expired (held by ' .. w .. note .. ')')\n"
-    "      recovered = recovered + 1\n"
+    "      local why = 'lease expired (held by ' .. w .. note .. ')'\n"
+    "      redis.call('HSET', job, 'state', 'queued', 'locked_by', '', 'last_error', why)\n"
+    "      table.insert(recovered, id)\n"
+    "      table.insert(recovered, why)\n"
     "    end\n"
     "    redis.call('SREM', p .. 'workers', w)\n"
     "    redis.call('DEL', p .. 'heartbeat:' .. w)\n"

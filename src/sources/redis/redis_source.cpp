@@ -9,6 +9,7 @@
 #include <climits>
 #include <utility>
 
+#include "sources/job_messages.hpp"
 #include "sources/redis/redis_scripts.hpp"
 #include "sources/redis/resque_format.hpp"
 #include "sources/unsettled_jobs.hpp"
@@ -163,10 +164,11 @@ void RedisSource::maybe_recover() {
     std::string worker = reply_string(workers->element[i]);
     if (is_dead_local_worker(worker, settings_.node, ::getpid())) args.push_back(worker);
   }
-  int recovered = to_int(eval(recover_script, std::move(args)).get());
-  if (recovered > 0)
-    spdlog::warn("redis {}: {} job(s) of dead workers put back on their queues",
-                 settings_.url.display(), recovered);
+  Reply recovered = eval(recover_script, std::move(args));
+  std::vector<TakenBackJob> taken_back;
+  for (size_t i = 0; i + 1 < recovered->elements; i += 2)
+    taken_back.push_back({reply_string(recovered->element[i]), reply_string(recovered->element[i + 1])});
+  if (!taken_back.empty()) log_leases_taken_back("redis " + settings_.url.display(), taken_back);
 }
 
 void RedisSource::subscribe(std::span<const std::string> queues) {

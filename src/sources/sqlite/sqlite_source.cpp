@@ -229,16 +229,21 @@ bool SqliteSource::try_claim(std::span<const std::string> queues) {
   // job that caused it. The attempt was counted at the claim, so a job that keeps
   // killing its worker ends dead; but of a batch (prefetch) nobody can tell which job
   // was running, so the jobs of a worker that held several get their attempt back.
-  db_->prepare(
-         "UPDATE preforkd_jobs AS j SET state = 'queued', locked_by = NULL, lease_until = NULL, "
-         "suspect = 1, attempts = iif(held.n > 1, max(attempts - 1, 0), attempts), "
-         "last_error = 'lease expired (held by ' || coalesce(j.locked_by, '?') || iif(held.n > 1, "
-         "' with ' || (held.n - 1) || ' other job(s); attempt not counted, it runs alone next', '') || ')' "
-         "FROM (SELECT locked_by, count(*) AS n FROM preforkd_jobs "
-         "      WHERE state = 'running' AND lease_until < ?1 GROUP BY locked_by) AS held "
-         "WHERE j.state = 'running' AND j.lease_until < ?1 AND j.locked_by IS held.locked_by")
-      .bind(1, now)
-      .run();
+  std::vector<TakenBackJob> taken_back;  // logged once committed
+  {
+    auto expired = db_->prepare(
+        "UPDATE preforkd_jobs AS j SET state = 'queued', locked_by = NULL, lease_until = NULL, "
+        "suspect = 1, attempts = iif(held.n > 1, max(attempts - 1, 0), attempts), "
+        "last_error = 'lease expired (held by ' || coalesce(j.locked_by, '?') || iif(held.n > 1, "
+        "' with ' || (held.n - 1) || ' other job(s); attempt not counted, it runs alone next', '') || ')' "
+        "FROM (SELECT locked_by, count(*) AS n FROM preforkd_jobs "
+        "      WHERE state = 'running' AND lease_until < ?1 GROUP BY locked_by) AS held "
+        "WHERE j.state = 'running' AND j.lease_until < ?1 AND j.locked_by IS held.locked_by "
+        "RETURNING id, last_error");
+    expired.bind(1, now);
+    while (expired.step())
+      taken_back.push_back({std::to_string(expired.int_column(0)), expired.text_column(1)});
+  }
   if (now >= next_prune_ms_) {
     db_->prepare("DELETE FROM preforkd_jobs WHERE state = 'done' AND finished_at < ?1")
         .bind(1, now - keep_done_.count())
@@ -280,6 +285,7 @@ bool SqliteSource::try_claim(std::span<const std::string> queues) {
     if (cut) break;
   }
   tx.commit();
+  if (!taken_back.empty()) log_leases_taken_back("sqlite " + path_, taken_back);
   pending_acks_.clear();
   for (auto& job : claimed) claimed_.push_back(std::move(job));
   // The lease counts from `now`; keep a margin for the clock and the handing out.

@@ -237,6 +237,9 @@ void expect_a_job_whose_worker_died_is_claimed_alone_from_then_on(const JobsFixt
   EXPECT_EQ(f.runs()[1].attempt, 2);
   EXPECT_EQ(f.stats(queue)["running"], 1);
   for (const auto& id : others) EXPECT_EQ(f.state(id), "queued") << "job " << id;
+  // The worker that took it back said so (it was not logged before).
+  EXPECT_TRUE(daemon.wait_output("job " + poison + ": lease expired (held by ")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("; queued again")) << daemon.output();
 
   // Alone again, charged again: with two attempts it is dead without a third run, and
   // the other four each run once.
