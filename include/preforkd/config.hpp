@@ -59,6 +59,9 @@ struct JobsConfig {
   Duration timeout{0};              // per job; 0: none
   Duration timeout_grace{std::chrono::seconds(5)};  // TERM -> KILL of a handler
   RetryConfig retry;
+  // Of an exec or persistent handler's output (stdout and stderr), what is logged per
+  // job; the rest is counted, and said in one line. 0: no limit.
+  size_t max_output_logged = 1 << 20;
 };
 
 struct PoolConfig {

@@ -8,7 +8,7 @@ namespace {
 
 constexpr const char* job_only_keys[] = {"source",  "queues",        "max_requests_per_child",
                                          "max_requests_jitter", "timeout", "timeout_grace",
-                                         "retry"};
+                                         "retry", "max_output_logged"};
 constexpr std::initializer_list<const char*> retry_keys = {"max_attempts", "backoff", "base", "max"};
 
 void read_handler(PoolConfig& pool, const YAML::Node& node, const std::string& path,
@@ -107,6 +107,9 @@ void read_jobs(PoolConfig& pool, const YAML::Node& node, const std::string& path
   }
   if (auto n = node["timeout_grace"]) {
     if (auto v = read_duration(n, path + ".timeout_grace", problems)) jobs.timeout_grace = *v;
+  }
+  if (auto n = node["max_output_logged"]) {
+    if (auto v = read_size(n, path + ".max_output_logged", problems)) jobs.max_output_logged = *v;
   }
   if (pool.graceful_timeout <= jobs.timeout_grace) {
     // On TERM the supervisor KILLs its workers after graceful_timeout; a worker waits up

@@ -24,7 +24,7 @@ constexpr std::initializer_list<const char*> pool_keys = {
     "fork_server",
     // jobs pools
     "handler", "source", "queues", "max_requests_per_child", "max_requests_jitter",
-    "timeout", "timeout_grace", "retry"};
+    "timeout", "timeout_grace", "retry", "max_output_logged"};
 
 // Signals whose forwarding a pool may choose (USR1 also reopens the supervisor's log).
 constexpr const char* mappable_signals[] = {"HUP", "QUIT", "TERM", "INT", "USR1", "USR2", "WINCH"};

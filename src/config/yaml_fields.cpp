@@ -207,6 +207,28 @@ std::optional<Duration> read_duration(const YAML::Node& node, const std::string&
   }
 }
 
+std::optional<size_t> read_size(const YAML::Node& node, const std::string& path, Problems& problems) {
+  const std::string text = node.IsScalar() ? node.Scalar() : "";
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
+  static constexpr std::pair<std::string_view, int> units[] = {
+      {"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}};
+  const auto* found = std::find_if(std::begin(units), std::end(units),
+                                   [&](const auto& u) { return u.first == unit; });
+  if (!node.IsScalar() || ec != std::errc() || end == text.data() || found == std::end(units)) {
+    problems.at(node, path + " must be a size such as 65536, 64KiB, 1MiB or 2GiB (got " +
+                          (node.IsScalar() ? text : std::string(type_name(node))) + ")");
+    return std::nullopt;
+  }
+  constexpr uint64_t max_size = uint64_t{1} << 40;  // 1 TiB: more is a typo
+  if (value > (max_size >> found->second)) {
+    problems.at(node, path + " must be at most 1024GiB (got " + text + ")");
+    return std::nullopt;
+  }
+  return static_cast<size_t>(value << found->second);
+}
+
 void check_delay_cap(const YAML::Node& mapping, const std::string& path, const char* first_key,
                      Duration first, const char* cap_key, Duration cap, Problems& problems) {
   if (cap >= first) return;

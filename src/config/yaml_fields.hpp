@@ -76,6 +76,8 @@ std::optional<int> read_count(const YAML::Node& node, const std::string& path,
                               Problems& problems);
 std::optional<Duration> read_duration(const YAML::Node& node, const std::string& path,
                                       Problems& problems);
+// A number of bytes: `65536`, `64KiB`, `1MiB`, `2GiB` (powers of 1024).
+std::optional<size_t> read_size(const YAML::Node& node, const std::string& path, Problems& problems);
 // A growing delay (`first`, doubling up to `cap`) whose cap is below its first step:
 // reported at the cap's key (or the first's, when the cap is the default), `path` the
 // mapping that holds both.

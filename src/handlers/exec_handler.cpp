@@ -18,7 +18,7 @@ HandlerOutcome ExecHandler::run(const Job& job, const RunControl& control) {
   HandlerProcess process(pool_.jobs.handler.argv,
                          {"PREFORK_JOB_ID=" + job.id, "PREFORK_QUEUE=" + job.queue,
                           "PREFORK_ATTEMPT=" + std::to_string(job.attempt)},
-                         false, prefix);
+                         false, prefix, pool_.jobs.max_output_logged);
   // A handler that does not read its stdin is fine: the write fails with EPIPE.
   process.write_stdin(job.payload, true);
   std::optional<std::chrono::steady_clock::time_point> deadline;

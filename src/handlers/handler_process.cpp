@@ -79,8 +79,10 @@ int handler_child_main(void* arg) {
 
 HandlerProcess::HandlerProcess(const std::vector<std::string>& argv,
                                const std::vector<std::string>& extra_env, bool capture_stdout,
-                               std::string log_prefix)
-    : capture_stdout_(capture_stdout), log_prefix_(std::move(log_prefix)) {
+                               std::string log_prefix, size_t max_output_logged)
+    : capture_stdout_(capture_stdout),
+      log_prefix_(std::move(log_prefix)),
+      max_output_logged_(max_output_logged) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error(syscall_error("pipe2", "stdin", errno));
   UniqueFd in_read(in[0]), in_write(in[1]);
@@ -149,6 +151,7 @@ HandlerProcess::~HandlerProcess() {
     ::kill(pid_, SIGKILL);
     reap(true);
   }
+  end_output_budget();
 }
 
 bool HandlerProcess::write_stdin(const std::string& data, bool close_after) {
@@ -212,12 +215,12 @@ void HandlerProcess::forward_output(int fd, std::string& buffer, bool to_line_qu
       std::string line = buffer.substr(0, nl);
       buffer.erase(0, nl + 1);
       if (to_line_queue) lines_.push_back(std::move(line));
-      else spdlog::info("{}: {}", log_prefix_, line);
+      else log_output(line);
     }
     // A runaway line without newline: log it in pieces rather than grow without bound;
     // one meant as an answer is dropped past max_line_bytes, and wait() says so.
     if (buffer.size() > 65536 && !to_line_queue) {
-      spdlog::info("{}: {}", log_prefix_, buffer);
+      log_output(buffer);
       buffer.clear();
     } else if (buffer.size() > max_line_bytes && to_line_queue) {
       line_too_long_ = true;
@@ -231,6 +234,7 @@ void HandlerProcess::set_log_prefix(std::string prefix) {
   if (stdout_) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
   if (stderr_) forward_output(stderr_.get(), err_buffer_, false);
   log_leftover_lines();
+  end_output_budget();
   log_prefix_ = std::move(prefix);
 }
 
@@ -241,13 +245,31 @@ void HandlerProcess::end_of_stdout() {
 }
 
 void HandlerProcess::log_leftover_lines() {
-  for (const auto& line : lines_) spdlog::info("{}: {}", log_prefix_, line);
+  for (const auto& line : lines_) log_output(line);
   lines_.clear();
 }
 
+void HandlerProcess::log_output(std::string_view text) {
+  if (max_output_logged_ > 0 && output_logged_ + text.size() > max_output_logged_) {
+    output_dropped_ += text.size();
+    output_logged_ = max_output_logged_;  // nothing more this job, not even a short line
+    return;
+  }
+  output_logged_ += text.size();
+  spdlog::info("{}: {}", log_prefix_, text);
+}
+
+void HandlerProcess::end_output_budget() {
+  if (output_dropped_ > 0)
+    spdlog::warn("{}: {} more byte(s) of handler output not logged (max_output_logged: {} "
+                 "byte(s) per job)",
+                 log_prefix_, output_dropped_, max_output_logged_);
+  output_logged_ = output_dropped_ = 0;
+}
+
 void HandlerProcess::flush_partial() {
-  if (!err_buffer_.empty()) spdlog::info("{}: {}", log_prefix_, err_buffer_);
-  if (!out_buffer_.empty() && !capture_stdout_) spdlog::info("{}: {}", log_prefix_, out_buffer_);
+  if (!err_buffer_.empty()) log_output(err_buffer_);
+  if (!out_buffer_.empty() && !capture_stdout_) log_output(out_buffer_);
   err_buffer_.clear();
   if (!capture_stdout_) out_buffer_.clear();
 }

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -21,8 +22,10 @@ class HandlerProcess {
   // Starts argv with `extra_env` added to the worker's environment. `capture_stdout`:
   // stdout lines are returned by wait() (persistent protocol) instead of logged.
   // Throws std::runtime_error when pipe or fork fail; exec failure shows as exit 127.
+  // `max_output_logged`: bytes of output logged per job (see set_log_prefix), 0 for no
+  // limit; past it output is still read, counted and dropped.
   HandlerProcess(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
-                 bool capture_stdout, std::string log_prefix);
+                 bool capture_stdout, std::string log_prefix, size_t max_output_logged = 0);
   ~HandlerProcess();  // KILLs the process group and reaps it if still running
   HandlerProcess(const HandlerProcess&) = delete;
   HandlerProcess& operator=(const HandlerProcess&) = delete;
@@ -62,8 +65,14 @@ class HandlerProcess {
   // What each logged line of its output starts with from now on (a persistent
   // handler's names the job it is running). Output already in the pipes is logged first,
   // with the prefix it was written under; captured lines among it are logged too, as no
-  // answer to what comes next.
+  // answer to what comes next. Starts a new budget of logged output, after a line on
+  // what the last one dropped.
   void set_log_prefix(std::string prefix);
+  // Logs one line of the handler's output as "{prefix}: {text}" (`text` may carry its
+  // own preamble) while the budget lasts; past it, counts it.
+  void log_output(std::string_view text);
+  // Says (once) how much output the budget dropped, and starts a new one.
+  void end_output_budget();
 
  private:
   bool reap(bool block);
@@ -85,6 +94,8 @@ class HandlerProcess {
   bool close_stdin_when_written_ = false;
   std::string out_buffer_, err_buffer_;
   std::vector<std::string> lines_;
+  size_t max_output_logged_;
+  size_t output_logged_ = 0, output_dropped_ = 0;
   bool line_too_long_ = false;
   std::optional<int> wait_status_;
 };

@@ -114,7 +114,8 @@ HandlerProcess& PersistentHandler::process() {
   }
   if (!process_) {
     process_ = std::make_unique<HandlerProcess>(
-        pool_.jobs.handler.argv, std::vector<std::string>{}, true, handler_log_prefix(pool_, nullptr));
+        pool_.jobs.handler.argv, std::vector<std::string>{}, true, handler_log_prefix(pool_, nullptr),
+        pool_.jobs.max_output_logged);
     spdlog::info("pool={} pid={}: persistent handler started, pid {}", pool_.name, ::getpid(),
                  process_->pid());
   }
@@ -184,8 +185,7 @@ std::optional<HandlerOutcome> PersistentHandler::read_answer(const Job& job, con
     }
     std::string problem;
     if (auto outcome = parse_persistent_answer(line, job.id, &problem)) return *outcome;
-    spdlog::info("pool={} pid={} job={}: handler output, not an answer ({}): {}", pool_.name,
-                 ::getpid(), job.id, problem, line);
+    handler.log_output(fmt::format("not an answer ({}): {}", problem, line));
   }
 }
 

@@ -338,7 +338,7 @@ TEST(PersistentHandler, ItsLastWordsAreLoggedAndItsOutputNamesTheJob) {
   Daemon daemon(f.config, f.env);
   std::string id = f.enqueue("mail", R"({"last_words": "cannot reach the mail relay"})");
   ASSERT_TRUE(f.wait_state(id, "dead")) << daemon.output();
-  EXPECT_TRUE(daemon.wait_output("job=" + id + ": handler output, not an answer (not JSON: "))
+  EXPECT_TRUE(daemon.wait_output("job=" + id + " handler: not an answer (not JSON: "))
       << daemon.output();
   EXPECT_EQ(daemon.count_output("): cannot reach the mail relay"), 1u) << daemon.output();
   EXPECT_EQ(daemon.count_output("job=" + id + " handler: persistent handler working on job " + id), 1u)
@@ -358,3 +358,31 @@ TEST(PersistentHandler, ARetryThatIsNotABooleanFollowsThePolicyAndTheErrorSaysSo
             std::string::npos)
       << f.job(id);
 }
+
+// Found by a probe: whatever a handler wrote went to the log, so one runaway handler
+// could fill the disk. Past max_output_logged per job its output is counted, not logged;
+// the next job has a budget of its own.
+class HandlerThatWritesALot : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HandlerThatWritesALot, HasItsOutputLoggedUpToMaxOutputLoggedPerJob) {
+  const std::string kind = GetParam();
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", kind == "exec" ? exec_handler() : persistent_handler(),
+                                              {"q"}, 1, "    max_output_logged: 4KiB\n"));
+  Daemon daemon(f.config, f.env);
+  // 1,000 lines of 100 bytes each, then 10: the first job logs 40 of them at most.
+  std::string loud = f.enqueue("q", R"({"spew_lines": 1000})");
+  ASSERT_TRUE(f.wait_state(loud, "done")) << daemon.output();
+  std::string quiet = f.enqueue("q", R"({"spew_lines": 10})");
+  ASSERT_TRUE(f.wait_state(quiet, "done")) << daemon.output();
+  ASSERT_TRUE(daemon.wait_output("more byte(s) of handler output not logged (max_output_logged: 4096 byte(s) per job)"))
+      << daemon.output();
+  EXPECT_EQ(daemon.count_output("not logged (max_output_logged"), 1u) << daemon.output();
+  size_t spewed = daemon.count_output(": spew xxxx");
+  EXPECT_GE(spewed, 10u + 30u) << daemon.output();
+  EXPECT_LE(spewed, 10u + 41u) << daemon.output();
+  EXPECT_EQ(f.state(loud), "done");
+}
+
+INSTANTIATE_TEST_SUITE_P(Handlers, HandlerThatWritesALot, ::testing::Values("exec", "persistent"),
+                         [](const auto& info) { return info.param; });

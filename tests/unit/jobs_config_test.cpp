@@ -28,6 +28,7 @@ TEST_F(JobsConfig, AJobsPoolGetsTheDefaultSqliteSourceAndDefaults) {
   ASSERT_EQ(config.sources.count("default"), 1u);
   EXPECT_EQ(config.sources.at("default").type, "sqlite");
   EXPECT_EQ(pool.jobs.retry.max_attempts, 3);
+  EXPECT_EQ(pool.jobs.max_output_logged, size_t{1} << 20);
   EXPECT_FALSE(config.node.empty());
 }
 
@@ -37,9 +38,11 @@ TEST_F(JobsConfig, EverySettingIsRead) {
                           "pools:\n  p:\n    handler: { persistent: [/bin/cat] }\n    queues: [a]\n"
                           "    source: local\n    max_requests_per_child: 100\n"
                           "    max_requests_jitter: 7\n    timeout: 30s\n    timeout_grace: 2s\n"
-                          "    retry: { max_attempts: 5, backoff: fixed, base: 250ms, max: 1m }\n";
+                          "    retry: { max_attempts: 5, backoff: fixed, base: 250ms, max: 1m }\n"
+                          "    max_output_logged: 64KiB\n";
   auto config = load_config(path_);
   const auto& jobs = config.pools[0].jobs;
+  EXPECT_EQ(jobs.max_output_logged, 65536u);
   EXPECT_EQ(config.node, "web-1");
   EXPECT_EQ(config.sources.at("local").settings.at("lease"), "5s");
   EXPECT_EQ(config.sources.at("local").node, "web-1");
@@ -149,4 +152,27 @@ TEST_F(JobsConfig, ASignalThatWouldKillAJobsWorkerMidJobIsRefused) {
   EXPECT_EQ(problems[1], at(5, 58, "pools.j.signals.INT: a jobs pool's workers have no handler for "
                                    "HUP, which would kill them in the middle of a job; map it to "
                                    "QUIT (stop after the job), TERM or INT (stop now), or remove it"));
+}
+
+TEST_F(JobsConfig, MaxOutputLoggedIsASizeInBytesOrPowersOf1024) {
+  auto size_of = [&](const std::string& value) {
+    std::ofstream(path_) << "pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n"
+                            "    max_output_logged: " << value << "\n";
+    return load_config(path_).pools[0].jobs.max_output_logged;
+  };
+  EXPECT_EQ(size_of("0"), 0u);
+  EXPECT_EQ(size_of("4096"), 4096u);
+  EXPECT_EQ(size_of("100B"), 100u);
+  EXPECT_EQ(size_of("2MiB"), size_t{2} << 20);
+  EXPECT_EQ(size_of("1GiB"), size_t{1} << 30);
+  for (std::string bad : {"1MB", "-1", "1.5MiB", "MiB", "2048GiB", "[1]"}) {
+    auto problems = problems_of("pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n"
+                                "    max_output_logged: " + bad + "\n");
+    ASSERT_EQ(problems.size(), 1u) << bad << ::testing::PrintToString(problems);
+    EXPECT_NE(problems[0].find(":5:24: pools.a.max_output_logged must be "), std::string::npos)
+        << problems[0];
+  }
+  auto command_pool = problems_of("pools:\n  a:\n    command: [/bin/cat]\n    max_output_logged: 1MiB\n");
+  ASSERT_EQ(command_pool.size(), 1u) << ::testing::PrintToString(command_pool);
+  EXPECT_EQ(command_pool[0], at(4, 5, "pools.a.max_output_logged applies only to jobs pools (those with 'handler:')"));
 }
