@@ -56,6 +56,8 @@ std::string same_file_key(const std::string& path) {
 // preforkd writes its pidfile and log: never over the config or a source's job files.
 void check_written_files_spare_the_rest(const Config& config, const YAML::Node& root,
                                         Problems& problems) {
+  // Nothing written (logs to stderr, no pidfile): no path to resolve, at each start and HUP.
+  if (config.log.file.empty() && config.pidfile.empty()) return;
   std::vector<std::pair<std::string, std::string>> kept = {
       {same_file_key(config.path), "the config file itself"}};
   for (const auto& [name, source] : config.sources)
