@@ -1,6 +1,8 @@
 // The handler examples under examples/ and conf/preforkd.yaml work as documented.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "harness/jobs_harness.hpp"
 
 using namespace harness;
@@ -52,4 +54,23 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Examples, TheShippedConfigIsValid) {
   auto result = run({preforkd_bin(), "-c", std::string(PREFORKD_SOURCE_DIR) + "/conf/preforkd.yaml", "--check"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
+// Found by a probe: the shipped config's Perl pool named its script as an argument,
+// relative to the config, which a child took from preforkd's working directory: every
+// job failed unless preforkd was started from inside conf/. Run here, as the README
+// runs it, from another directory, on a copy.
+TEST(Examples, TheShippedConfigRunsItsJobsWhereverPreforkdIsStartedFrom) {
+  JobsFixture f;
+  namespace fs = std::filesystem;
+  for (const char* dir : {"conf", "examples"})
+    fs::copy(fs::path(PREFORKD_SOURCE_DIR) / dir, fs::path(f.dir.path()) / dir, fs::copy_options::recursive);
+  f.config = f.dir.file("conf/preforkd.yaml");
+  ASSERT_NE(fs::current_path(), fs::path(f.dir.path()));
+  Daemon daemon(f.config, f.env);
+  std::string report = f.enqueue("reports", R"({"month": 11})");
+  std::string mail = f.enqueue("mail", R"({"to": "ann@example.org"})");
+  ASSERT_TRUE(f.wait_state(report, "done", 30s)) << daemon.output();
+  ASSERT_TRUE(f.wait_state(mail, "done", 30s)) << daemon.output();
+  EXPECT_EQ(f.job(report)["attempts"], 1);
 }
