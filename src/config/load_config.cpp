@@ -14,6 +14,7 @@
 #include "config/pool_config.hpp"
 #include "config/yaml_fields.hpp"
 #include "preforkd/job_source.hpp"
+#include "util/pidfile.hpp"
 
 namespace preforkd {
 namespace {
@@ -198,6 +199,8 @@ Config load_config(const std::string& path, bool check_host) {
     if (auto pidfile = config_detail::read_string(n, "pidfile", problems)) {
       config.pidfile = config_detail::absolute_from(config.base_dir, *pidfile);
       check_writable_file_path(config.pidfile, n, "pidfile", problems);
+      if (std::string why = why_not_a_pidfile(config.pidfile); !why.empty())
+        problems.at(n, "pidfile: " + not_a_pidfile_message(config.pidfile, why));
     }
   }
   config.node = host_name();

@@ -50,11 +50,12 @@ int run_supervisor(const std::string& config_path) {
     std::fprintf(stderr, "preforkd: cannot open log %s: %s\n", config.log.file.c_str(), e.what());
     return 1;
   }
-  // With `log.file` set the log is not where systemd, daemontools or a terminal looks:
-  // a refusal goes to stderr as well.
+  // With `log.file` set the log is not where systemd, daemontools or a terminal looks,
+  // and with `log.level: off` there is none: a refusal goes to stderr as well.
   auto refuse = [&](const std::string& problem) {
     spdlog::critical("refusing to start: {}", problem);
-    if (!config.log.file.empty()) std::fprintf(stderr, "preforkd: refusing to start: %s\n", problem.c_str());
+    if (!config.log.file.empty() || config.log.level == "off")
+      std::fprintf(stderr, "preforkd: refusing to start: %s\n", problem.c_str());
   };
   if (auto problems = check_sources(config); !problems.empty()) {
     for (const auto& problem : problems) refuse(problem);

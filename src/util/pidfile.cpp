@@ -35,10 +35,35 @@ bool names(const std::string& path, int fd) {
 
 }  // namespace
 
+std::string not_a_pidfile_message(const std::string& path, const std::string& why) {
+  return path + ": " + why + "; a pidfile is replaced at start and removed at exit, so preforkd "
+         "will not take this file: point `pidfile:` at another path (or remove the file if it "
+         "is an old pidfile)";
+}
+
+std::string why_not_a_pidfile(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return "";
+  if (!S_ISREG(st.st_mode)) return "it is not a regular file";
+  constexpr off_t longest = 32;  // a pid, a newline, and room for spaces
+  if (st.st_size > longest) return "it holds " + std::to_string(st.st_size) + " bytes, not a pid";
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t end = text.find_last_not_of(" \t\r\n");
+  text = end == std::string::npos ? "" : text.substr(0, end + 1);
+  bool pid = text.find_first_not_of("0123456789") == std::string::npos;
+  if (pid) return "";
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  return "it holds '" + text + "', not a pid";
+}
+
 Pidfile::Pidfile(std::string path) {
   // The new pidfile is written and locked beside the old one, then put in place in one
   // step (link when there is none, rename over a stale one): a reader never sees a
   // half-written pid. The lock lives as long as this process.
+  if (std::string why = why_not_a_pidfile(path); !why.empty())
+    throw std::runtime_error(not_a_pidfile_message(path, why));
   std::string temp = path + ".tmp." + std::to_string(::getpid());
   lock_ = UniqueFd(::open(temp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!lock_) fail("open", temp);

@@ -10,6 +10,13 @@
 
 namespace preforkd {
 
+// Why the file at `path` is not one preforkd may take as its pidfile (replace at start,
+// remove at exit): "" when it is missing, a symlink (replaced, never followed), or a
+// regular file holding one pid or nothing; else what it is, for the operator.
+std::string why_not_a_pidfile(const std::string& path);
+// The refusal, as --check and the start give it.
+std::string not_a_pidfile_message(const std::string& path, const std::string& why);
+
 class Pidfile {
  public:
   Pidfile() = default;

@@ -136,6 +136,44 @@ TEST(Lifecycle, AStalePidfileWhosePidWasReusedDoesNotBlockAStart) {
   expect_stale_pidfile_replaced(::getpid());
 }
 
+// Found by a probe: `pidfile:` naming a file that was there already (a typo, the
+// pool's own program) overwrote it at start and deleted it at exit.
+TEST(Lifecycle, APidfilePathThatHoldsSomethingElseIsRefusedAndTheFileKept) {
+  Fixture f;
+  write_file(f.dir.file("important.txt"), "precious data\n");
+  write_file(f.config, "pidfile: important.txt\npools:\n" + pool("a", "idle", 1));
+  std::string why = f.dir.file("important.txt") + ": it holds 'precious data', not a pid; a pidfile is "
+                    "replaced at start and removed at exit, so preforkd will not take this file";
+  auto check = run({preforkd_bin(), "-c", f.config, "--check"}, "", f.env);
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_NE(check.err.find(f.config + ":1:10: pidfile: " + why), std::string::npos) << check.err;
+  auto start = run({preforkd_bin(), "-c", f.config}, "", f.env);
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_NE(start.err.find(why), std::string::npos) << start.err;
+  EXPECT_EQ(read_file(f.dir.file("important.txt")), "precious data\n");
+  // A program is refused too, and an empty file is taken (touch run.pid).
+  write_file(f.config, "pidfile: " + test_child_bin() + "\npools:\n" + pool("a", "idle", 1));
+  EXPECT_NE(run({preforkd_bin(), "-c", f.config, "--check"}, "", f.env).err.find("bytes, not a pid"),
+            std::string::npos);
+  write_file(f.dir.file("run.pid"), "");
+  write_file(f.config, "pidfile: run.pid\npools:\n" + pool("a", "idle", 1));
+  EXPECT_EQ(run({preforkd_bin(), "-c", f.config, "--check"}, "", f.env).exit_code, 0);
+}
+
+// Found by a probe: with `log.level: off` a refused start said nothing at all.
+TEST(Lifecycle, ARefusedStartIsOnStderrEvenWithLoggingOff) {
+  Fixture f;
+  write_file(f.config, "log: { level: off }\npidfile: run.pid\npools:\n" + pool("a", "idle", 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(1));
+  ASSERT_TRUE(wait_until([&] { return !read_file(f.dir.file("run.pid")).empty(); }));
+  auto second = run({preforkd_bin(), "-c", f.config}, "", f.env);
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("refusing to start: " + f.dir.file("run.pid") + ": pidfile is held"),
+            std::string::npos)
+      << second.err;
+}
+
 TEST(Lifecycle, ARefusedStartIsOnStderrEvenWithALogFile) {
   Fixture f;
   write_file(f.config, "log: { file: preforkd.log }\npidfile: run.pid\npools:\n" + pool("a", "idle", 1));
