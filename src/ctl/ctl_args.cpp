@@ -5,6 +5,22 @@
 
 namespace preforkd::ctl {
 
+namespace {
+
+// `enqueue q --unique --batch`: the key forgotten, the next option taken for it (and
+// stdin never read). A value that looks like an option is written --unique=--KEY.
+std::string value_after(const std::string& option, int& i, int argc, char** argv, const char* what) {
+  if (i + 1 >= argc) throw std::invalid_argument(option + " needs " + what);
+  std::string next = argv[i + 1];
+  if (next.rfind("--", 0) == 0 || next == "-c")
+    throw std::invalid_argument(option + " needs " + what + ", got the option '" + next + "' (for a value " +
+                                "that starts with -- write " + option + "=VALUE)");
+  ++i;
+  return next;
+}
+
+}  // namespace
+
 Args parse_args(int argc, char** argv, const std::set<std::string>& value_options,
                 const std::set<std::string>& flags) {
   Args args;
@@ -18,10 +34,7 @@ Args parse_args(int argc, char** argv, const std::set<std::string>& value_option
       inline_value = true;
     }
     if (arg == "-c" || arg == "--config") {
-      if (!inline_value) {
-        if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a FILE");
-        value = argv[++i];
-      }
+      if (!inline_value) value = value_after(arg, i, argc, argv, "a FILE");
       if (!args.config_path.empty()) throw std::invalid_argument(arg + " given twice");
       args.config_path = value;
     } else if (arg.size() > 1 && arg[0] == '-' && arg != "-") {
@@ -31,10 +44,7 @@ Args parse_args(int argc, char** argv, const std::set<std::string>& value_option
         if (inline_value) throw std::invalid_argument(arg + " takes no value");
         args.options[arg] = "";
       } else if (value_options.count(arg)) {
-        if (!inline_value) {
-          if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-          value = argv[++i];
-        }
+        if (!inline_value) value = value_after(arg, i, argc, argv, "a value");
         args.options[arg] = value;
       } else {
         throw std::invalid_argument("unknown option '" + arg + "'");

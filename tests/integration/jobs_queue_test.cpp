@@ -151,6 +151,12 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
        "--at '2027-01-01T10:00:00' has no zone: add Z for UTC ('2027-01-01T10:00:00Z'), or give Unix "
        "seconds"},
       {{"jobs", "--limit", "-3"}, "", "--limit must be a number from 1 to 1000000 (got '-3')"},
+      // Found by a probe: the key forgotten, --batch became the key and stdin was never
+      // read (exit 0, one job with a null payload).
+      {{"enqueue", "q1", "--unique", "--batch"}, "{}\n{}\n",
+       "--unique needs a value, got the option '--batch' (for a value that starts with -- write "
+       "--unique=VALUE)"},
+      {{"enqueue", "q1", "--source", "--payload", "{}"}, "", "--source needs a value, got the option '--payload'"},
       {{"jobs", "--limit", "0"}, "", "--limit must be a number from 1 to 1000000 (got '0')"},
       {{"jobs", "--queue", "bad q"}, "", "--queue 'bad q' is not valid"},
       {{"jobs", "q1"}, "", "jobs takes no argument (got 'q1')"},
