@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "preforkd/job.hpp"
@@ -112,6 +113,9 @@ struct SourceConfig {
 struct JobSourceType {
   // Keys the type accepts under its `sources.NAME:` entry (besides `type`).
   std::vector<std::string> keys;
+  // Of those, the ones a source must give, each with what it is (for the message):
+  // {"url", "a libpq conninfo (host=... dbname=...) or a postgresql:// URL"}.
+  std::vector<std::pair<std::string, std::string>> required;
   // Checks one setting; returns "" when fine, else the message (what and what to do).
   std::function<std::string(const std::string& key, const std::string& value)> check;
   // Opens a connection. `worker_id` names the leaseholder ("node:pid").

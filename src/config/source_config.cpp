@@ -55,6 +55,9 @@ void read_sources(Config& config, const YAML::Node& node, Problems& problems) {
       else
         source.settings[setting.key] = *value;
     }
+    for (const auto& [key, what] : definition->required)
+      if (!entry.value[key])
+        problems.at(entry.key_node, path + ": a " + *type + " source needs '" + key + ":' (" + what + ")");
     config.source_order.push_back(source.name);
     config.sources[source.name] = std::move(source);
   }

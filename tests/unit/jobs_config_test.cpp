@@ -109,6 +109,15 @@ TEST_F(JobsConfig, SourceErrorsHaveTheirPositions) {
   EXPECT_EQ(problems[5], at(12, 5, "pools.b.queues applies only to jobs pools (those with 'handler:')"));
 }
 
+// Found by a probe: --check passed it, and the start refused it.
+TEST_F(JobsConfig, APostgresSourceWithoutItsUrlIsAnError) {
+  auto problems = problems_of("sources:\n  pg: { type: postgres, lease: 5s }\n"
+                              "pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n");
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(2, 3, "sources.pg: a postgres source needs 'url:' (a libpq conninfo "
+                                  "(host=... dbname=...) or a postgresql:// URL)"));
+}
+
 TEST_F(JobsConfig, SqlitePrefetchIsACountFromOneTo1000) {
   auto problems = problems_of(
       "sources:\n"

@@ -65,6 +65,7 @@ PostgresSettings settings_of(const SourceConfig& config) {
 JobSourceType postgres_source_type() {
   JobSourceType type;
   type.keys = {"url", "schema", "table", "lease", "keep_done", "prefetch"};
+  type.required = {{"url", "a libpq conninfo (host=... dbname=...) or a postgresql:// URL"}};
   type.check = check_setting;
   type.open = [](const SourceConfig& config, const std::string& worker_id) {
     return open_postgres_source(settings_of(config), worker_id);
