@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "sources/check_sources.hpp"
+#include "util/credentials.hpp"
 #include "util/log.hpp"
 
 namespace preforkd {
@@ -58,6 +59,8 @@ void Supervisor::build_pools() {
       spdlog::warn("pool={}: err_respawn_interval 0s turns the respawn backoff off: a child "
                    "that fails at once is replaced as fast as preforkd can fork",
                    pool.name);
+    if (std::string note = ignored_credentials_note(pool.name, pool.user, pool.group); !note.empty())
+      spdlog::warn("{}", note);
     auto shared = std::make_shared<const PoolConfig>(pool);
     pools_.emplace(pool.name, std::make_unique<PoolRuntime>(io_, shared));
   }

@@ -38,6 +38,21 @@ std::optional<Credentials> resolve_credentials(const std::string& user, const st
   return credentials;
 }
 
+std::string ignored_credentials_note(const std::string& pool, const std::string& user,
+                                     const std::string& group) {
+  if (::geteuid() == 0 || (user.empty() && group.empty())) return "";
+  const passwd* pw = user.empty() ? nullptr : ::getpwnam(user.c_str());
+  const struct group* gr = group.empty() ? nullptr : ::getgrnam(group.c_str());
+  bool same_user = user.empty() || (pw && pw->pw_uid == ::geteuid());
+  bool same_group = group.empty() || (gr && gr->gr_gid == ::getegid());
+  if (same_user && same_group) return "";
+  std::string asked = user.empty() ? "group " + group : group.empty() ? "user " + user
+                                                                       : "user " + user + " group " + group;
+  return "pool=" + pool + ": " + asked + " is ignored: preforkd is not root (it runs as uid " +
+         std::to_string(::geteuid()) + " gid " + std::to_string(::getegid()) +
+         "), so its children run as it does; start preforkd as root to switch users";
+}
+
 bool switch_credentials(const Credentials& credentials) {
   return ::setgroups(credentials.groups.size(), credentials.groups.data()) == 0 &&
          ::setgid(credentials.gid) == 0 && ::setuid(credentials.uid) == 0;

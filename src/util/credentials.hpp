@@ -22,6 +22,12 @@ struct Credentials {
 // Throws std::runtime_error naming a user or group that does not exist.
 std::optional<Credentials> resolve_credentials(const std::string& user, const std::string& group);
 
+// For a supervisor that is not root: why `user`/`group` (taken from pool `pool`) will
+// not be what its children run as, for a warning; "" when they name this process's own
+// uid and gid, or when it is root.
+std::string ignored_credentials_note(const std::string& pool, const std::string& user,
+                                     const std::string& group);
+
 // setgroups, setgid, setuid, in that order (each needs the privilege the next drops).
 // False, with errno set, when one fails. Makes no allocation.
 bool switch_credentials(const Credentials& credentials);
