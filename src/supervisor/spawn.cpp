@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,6 +38,17 @@ std::vector<std::string> child_environment(const PoolConfig& pool, unsigned gene
   merged.erase("NOTIFY_SOCKET");
   merged.erase("WATCHDOG_USEC");
   merged.erase("WATCHDOG_PID");
+  // A child switched to another user gets that user's login variables, as systemd's
+  // User= gives them (root's HOME sent a worker's caches to a directory it cannot
+  // write); the pool's `env` still has the last word.
+  if (!pool.user.empty() && ::geteuid() == 0) {
+    if (const passwd* pw = ::getpwnam(pool.user.c_str())) {
+      merged["HOME"] = pw->pw_dir;
+      merged["USER"] = pw->pw_name;
+      merged["LOGNAME"] = pw->pw_name;
+      merged["SHELL"] = pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh";
+    }
+  }
   for (const auto& [name, value] : pool.env) merged[name] = value;
   merged["PREFORKD_POOL"] = pool.name;
   merged["PREFORKD_GENERATION"] = std::to_string(generation);

@@ -1,5 +1,6 @@
 // Starting, stopping, resizing and operating the real preforkd binary.
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -266,6 +267,14 @@ TEST(Lifecycle, UserAndGroupApplyWhenRunAsRoot) {
   })) << read_file("/proc/" + std::to_string(child) + "/status");
   EXPECT_NE(read_file("/proc/" + std::to_string(child) + "/status").find("Gid:\t65534"),
             std::string::npos);
+  // Found by a probe: it kept root's HOME and no USER. Each entry ends with a NUL.
+  std::string environ_text = std::string(1, '\0') + read_file("/proc/" + std::to_string(child) + "/environ");
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  for (std::string entry : {"HOME=" + std::string(nobody->pw_dir), std::string("USER=nobody"),
+                            std::string("LOGNAME=nobody"), "SHELL=" + std::string(nobody->pw_shell)})
+    EXPECT_NE(environ_text.find(std::string(1, '\0') + entry + std::string(1, '\0')), std::string::npos)
+        << entry;
 }
 
 TEST(Lifecycle, AChildRunAsAnotherUserDiesWithAKilledSupervisor) {
