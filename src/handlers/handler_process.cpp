@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "supervisor/child.hpp"
+#include "util/json_text.hpp"
 #include "util/log.hpp"
 
 extern char** environ;
@@ -26,6 +27,27 @@ namespace preforkd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A handler's output as one readable log line: control bytes (a colour escape, a bell,
+// a carriage return that would hide the line's prefix on a terminal) written as \xHH,
+// tabs kept, bytes that are not UTF-8 replaced by U+FFFD (grep took the whole log for
+// binary).
+std::string printable_output(std::string_view text) {
+  std::string valid = with_valid_utf8(text);
+  std::string out;
+  out.reserve(valid.size());
+  for (unsigned char c : valid) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 UniqueFd open_pidfd(pid_t pid) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
 
@@ -256,7 +278,7 @@ void HandlerProcess::log_output(std::string_view text) {
     return;
   }
   output_logged_ += text.size();
-  spdlog::info("{}: {}", log_prefix_, text);
+  spdlog::info("{}: {}", log_prefix_, printable_output(text));
 }
 
 void HandlerProcess::end_output_budget() {

@@ -386,3 +386,17 @@ TEST_P(HandlerThatWritesALot, HasItsOutputLoggedUpToMaxOutputLoggedPerJob) {
 
 INSTANTIATE_TEST_SUITE_P(Handlers, HandlerThatWritesALot, ::testing::Values("exec", "persistent"),
                          [](const auto& info) { return info.param; });
+
+// Found by a probe: a handler's colour escapes, bell and carriage return went into the
+// text log as they were (a \r hid the line's prefix on a terminal), and a byte that is
+// not UTF-8 made grep take the log for binary.
+TEST(ExecHandler, ItsOutputIsLoggedAsPrintableText) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("q", R"({"stderr_text": "\u001b[31mred\u001b[0m\u0007 bell\r cr\ttab"})");
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("job=" + id + ": \\x1b[31mred\\x1b[0m\\x07 bell\\x0d cr\ttab \xef\xbf\xbd end"))
+      << daemon.output();
+  EXPECT_EQ(daemon.output().find('\x1b'), std::string::npos);
+}
