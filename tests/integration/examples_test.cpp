@@ -74,3 +74,22 @@ TEST(Examples, TheShippedConfigRunsItsJobsWhereverPreforkdIsStartedFrom) {
   ASSERT_TRUE(f.wait_state(mail, "done", 30s)) << daemon.output();
   EXPECT_EQ(f.job(report)["attempts"], 1);
 }
+
+// Found by a probe: the init files run /usr/local/bin/preforkd, which nothing put there.
+TEST(Examples, CmakeInstallPutsTheProgramsWhereTheInitFilesRunThem) {
+  TempDir prefix;
+  auto install = run({PREFORKD_CMAKE, "--install", PREFORKD_BINARY_DIR, "--prefix", prefix.path()});
+  ASSERT_EQ(install.exit_code, 0) << install.out << install.err;
+  auto version = run({prefix.file("bin/preforkd"), "--version"});
+  EXPECT_EQ(version.exit_code, 0) << version.err;
+  EXPECT_EQ(version.out.rfind("preforkd ", 0), 0u) << version.out;
+  EXPECT_EQ(run({prefix.file("bin/preforkctl"), "--help"}).exit_code, 0);
+  for (const char* file : {"share/doc/preforkd/README.md", "share/doc/preforkd/examples/preforkd.yaml",
+                           "share/doc/preforkd/init/systemd/preforkd.service",
+                           "share/doc/preforkd/init/daemontools/run"})
+    EXPECT_TRUE(std::filesystem::exists(prefix.file(file))) << file;
+  // The unit's paths are the default prefix's.
+  std::string unit = read_file(std::string(PREFORKD_SOURCE_DIR) + "/init/systemd/preforkd.service");
+  EXPECT_NE(unit.find("ExecStart=/usr/local/bin/preforkd "), std::string::npos);
+  EXPECT_NE(unit.find("Documentation=file:///usr/local/share/doc/preforkd/README.md"), std::string::npos);
+}
