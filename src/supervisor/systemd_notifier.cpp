@@ -25,7 +25,17 @@ SystemdNotifier::SystemdNotifier(boost::asio::io_context& io)
   }
 }
 
-void SystemdNotifier::ready() { send("READY=1"); }
+void SystemdNotifier::ready() {
+  // With the status of that moment, which the once-a-second limit may still hold back:
+  // `systemctl status` must not show "0/3 up" beside "active".
+  if (!pending_status_.empty() && pending_status_ != sent_status_) {
+    sent_status_ = pending_status_;
+    last_status_sent_ = std::chrono::steady_clock::now();
+    send("READY=1\nSTATUS=" + sent_status_);
+    return;
+  }
+  send("READY=1");
+}
 
 void SystemdNotifier::reloading() {
   // MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match this reload.
