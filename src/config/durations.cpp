@@ -14,6 +14,7 @@ Duration parse_duration(const std::string& text) {
   };
   if (text == "0") return Duration{0};
   size_t unit_at = text.find_first_not_of("0123456789.");
+  if (!text.empty() && text[0] == '-') return fail("a duration cannot be negative");
   if (unit_at == 0 || text.empty()) return fail("it must start with a number");
   if (unit_at == std::string::npos) return fail("a unit is missing");
   double value = 0;

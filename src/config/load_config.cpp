@@ -107,7 +107,12 @@ void read_log(Config& config, const YAML::Node& node, Problems& problems) {
     }
   }
   if (auto n = node["file"]) {
-    if (auto file = config_detail::read_string(n, "log.file", problems)) {
+    auto file = config_detail::read_string(n, "log.file", problems);
+    if (file && file->empty()) {
+      problems.at(n, "log.file must not be empty (leave the key out to log to stderr)");
+      file.reset();
+    }
+    if (file) {
       config.log.file = config_detail::absolute_from(config.base_dir, *file);
       check_writable_file_path(config.log.file, n, "log.file", problems);
     }
@@ -180,7 +185,20 @@ Config load_config(const std::string& path, bool check_host) {
                         "flatten it");
     throw ConfigError(problems.take());
   } catch (const YAML::ParserException& e) {
-    problems.at(e.mark, "YAML syntax error: " + e.msg);
+    std::string hint;
+    // yaml-cpp says "illegal map value" or the like for a tab in the indentation.
+    if (e.mark.line >= 0) {
+      size_t start = 0;
+      for (int line = 0; line < e.mark.line && start != std::string::npos; ++line)
+        start = content.find('\n', start) == std::string::npos ? std::string::npos
+                                                                : content.find('\n', start) + 1;
+      if (start != std::string::npos) {
+        size_t indent_end = content.find_first_not_of(" \t", start);
+        if (content.substr(start, indent_end - start).find('\t') != std::string::npos)
+          hint = " (this line is indented with a tab: YAML allows spaces only)";
+      }
+    }
+    problems.at(e.mark, "YAML syntax error: " + e.msg + hint);
     throw ConfigError(problems.take());
   }
 
@@ -196,7 +214,12 @@ Config load_config(const std::string& path, bool check_host) {
   config_detail::reject_unknown_keys(root, top_keys, "", problems);
   if (auto n = root["log"]) read_log(config, n, problems);
   if (auto n = root["pidfile"]) {
-    if (auto pidfile = config_detail::read_string(n, "pidfile", problems)) {
+    auto pidfile = config_detail::read_string(n, "pidfile", problems);
+    if (pidfile && pidfile->empty()) {
+      problems.at(n, "pidfile must not be empty (leave the key out for no pidfile)");
+      pidfile.reset();
+    }
+    if (pidfile) {
       config.pidfile = config_detail::absolute_from(config.base_dir, *pidfile);
       check_writable_file_path(config.pidfile, n, "pidfile", problems);
       if (std::string why = why_not_a_pidfile(config.pidfile); !why.empty())

@@ -180,6 +180,11 @@ std::optional<int> read_count(const YAML::Node& node, const std::string& path,
   const std::string text = node.IsScalar() ? node.Scalar() : "";
   long value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  bool digits_only = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  if (ec == std::errc::result_out_of_range && digits_only) {
+    problems.at(node, path + " must be at most " + std::to_string(max_count) + " (got " + text + ")");
+    return std::nullopt;
+  }
   if (!node.IsScalar() || text.empty() || ec != std::errc() || end != text.data() + text.size() ||
       value < 0) {
     problems.at(node, path + " must be a non-negative integer (got " +

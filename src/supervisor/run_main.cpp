@@ -77,11 +77,16 @@ int run_main(int argc, char** argv) {
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "-c" || arg == "--config") {
-      if (i + 1 >= argc) return usage_error(arg + " needs a FILE");
-      config_path = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      config_path = arg.substr(9);
+    if (arg == "-c" || arg == "--config" || arg.rfind("--config=", 0) == 0) {
+      // Given twice, the last one would win without a word (preforkctl refuses it too).
+      if (!config_path.empty())
+        return usage_error(arg.substr(0, arg.find('=')) + ": the config file is given twice");
+      if (arg.rfind("--config=", 0) == 0) {
+        config_path = arg.substr(9);
+      } else {
+        if (i + 1 >= argc) return usage_error(arg + " needs a FILE");
+        config_path = argv[++i];
+      }
     } else if (arg == "-t" || arg == "--check") {
       check_only = true;
     } else if (arg == "-V" || arg == "--version") {

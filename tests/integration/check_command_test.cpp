@@ -22,6 +22,16 @@ TEST(CheckCommand, ValidFileExitsZero) {
   EXPECT_NE(result.out.find("ok (3 pool(s))"), std::string::npos);
 }
 
+// Found by a probe: the last -c won without a word.
+TEST(CheckCommand, AConfigGivenTwiceIsAUsageError) {
+  TempDir dir;
+  std::string config = dir.file("preforkd.yaml");
+  write_file(config, "pools:\n  a:\n    command: [/bin/true]\n");
+  auto result = run({preforkd_bin(), "-c", config, "--config=" + config, "--check"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("--config: the config file is given twice"), std::string::npos) << result.err;
+}
+
 TEST(CheckCommand, InvalidFileListsEveryProblemAndExitsOne) {
   TempDir dir;
   std::string config = dir.file("bad.yaml");

@@ -247,6 +247,24 @@ TEST_F(ConfigFile, NoPoolsIsAnError) {
   EXPECT_EQ(problems[0], at(1, 1, "no 'pools:' section: add at least one pool (see conf/preforkd.yaml)"));
 }
 
+// Found by a probe: each of these was accepted without a word, or said something else
+// than what was wrong.
+TEST_F(ConfigFile, EmptyPathsHugeCountsNegativeDurationsAndTabsSayWhatIsWrong) {
+  auto problems = problems_of("pidfile: ''\nlog: { file: '' }\npools:\n  a:\n    command: [/bin/true]\n"
+                              "    workers: 99999999999999999999\n    spawn_interval: -5s\n");
+  ASSERT_EQ(problems.size(), 4u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(1, 10, "pidfile must not be empty (leave the key out for no pidfile)"));
+  EXPECT_EQ(problems[1], at(2, 14, "log.file must not be empty (leave the key out to log to stderr)"));
+  EXPECT_EQ(problems[2], at(6, 14, "pools.a.workers must be at most 100000 (got 99999999999999999999)"));
+  EXPECT_EQ(problems[3], at(7, 21, "pools.a.spawn_interval: '-5s' is not a duration (a duration cannot be "
+                                   "negative; write e.g. 250ms, 30s, 5m, 1h)"));
+  auto tab = problems_of("pools:\n  a:\n\tcommand: [/bin/true]\n");
+  ASSERT_EQ(tab.size(), 1u) << ::testing::PrintToString(tab);
+  EXPECT_NE(tab[0].find(":3:2: YAML syntax error: "), std::string::npos) << tab[0];
+  EXPECT_NE(tab[0].find("(this line is indented with a tab: YAML allows spaces only)"), std::string::npos)
+      << tab[0];
+}
+
 TEST_F(ConfigFile, PidfileInAMissingDirectoryIsReported) {
   auto problems = problems_of("pidfile: /no/such/dir/p.pid\npools: { a: { command: [/bin/true] } }\n");
   ASSERT_EQ(problems.size(), 1u);
