@@ -102,6 +102,9 @@ void read_jobs(PoolConfig& pool, const YAML::Node& node, const std::string& path
     if (auto v = read_count(n, path + ".max_requests_jitter", problems))
       jobs.max_requests_jitter = *v;
   }
+  if (jobs.max_requests_jitter > 0 && jobs.max_requests_per_child == 0)
+    problems.at(node["max_requests_jitter"], path + ".max_requests_jitter adds to max_requests_per_child, "
+                                             "which is not set (no limit): set it, or drop the jitter");
   if (auto n = node["timeout"]) {
     if (auto v = read_duration(n, path + ".timeout", problems)) jobs.timeout = *v;
   }

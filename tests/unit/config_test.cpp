@@ -123,8 +123,8 @@ TEST_F(ConfigFile, BadDurationsAreRejected) {
   ASSERT_EQ(problems.size(), 2u);
   EXPECT_EQ(problems[0], at(4, 23, "pools.a.graceful_timeout: '10' is not a duration (a unit is "
                                    "missing; write e.g. 250ms, 30s, 5m, 1h)"));
-  EXPECT_EQ(problems[1], at(5, 21, "pools.a.spawn_interval: '-1s' is not a duration (it must "
-                                   "start with a number; write e.g. 250ms, 30s, 5m, 1h)"));
+  EXPECT_EQ(problems[1], at(5, 21, "pools.a.spawn_interval: '-1s' is not a duration (a duration "
+                                   "cannot be negative; write e.g. 250ms, 30s, 5m, 1h)"));
 }
 
 TEST_F(ConfigFile, WrongTypesAreRejected) {

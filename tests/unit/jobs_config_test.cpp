@@ -109,6 +109,15 @@ TEST_F(JobsConfig, SourceErrorsHaveTheirPositions) {
   EXPECT_EQ(problems[5], at(12, 5, "pools.b.queues applies only to jobs pools (those with 'handler:')"));
 }
 
+// Found by a probe: taken without a word, and it did nothing.
+TEST_F(JobsConfig, AJitterWithoutARequestLimitIsAnError) {
+  auto problems = problems_of("pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n"
+                              "    max_requests_jitter: 50\n");
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(5, 26, "pools.a.max_requests_jitter adds to max_requests_per_child, which is not "
+                                   "set (no limit): set it, or drop the jitter"));
+}
+
 // Found by a probe: --check passed it, and the start refused it.
 TEST_F(JobsConfig, APostgresSourceWithoutItsUrlIsAnError) {
   auto problems = problems_of("sources:\n  pg: { type: postgres, lease: 5s }\n"
