@@ -37,11 +37,18 @@ constexpr const char* usage_text =
     "\n"
     "  --source NAME             the source to use (default: the one serving QUEUE,\n"
     "                            else the first in the file)\n"
+    "  -V, --version             print the version\n"
     "Works on the sources directly: no running preforkd is needed.\n";
 
 int fail(const std::string& message, int status) {
   std::fprintf(stderr, "preforkctl: %s\n", message.c_str());
   return status;
+}
+
+// The problem first and alone, where a terminal shows it: not under 20 lines of usage.
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "preforkctl: %s\n(preforkctl --help lists the commands and options)\n", message.c_str());
+  return 2;
 }
 
 const SourceConfig& choose_source(const Config& config, const ctl::Args& args) {
@@ -76,13 +83,16 @@ int run_ctl(int argc, char** argv) {
     args = ctl::parse_args(argc, argv,
                            {"--payload", "--delay", "--at", "--priority", "--unique",
                             "--max-attempts", "--source", "--queue", "--state", "--limit"},
-                           {"--json", "--batch", "-h", "--help"});
+                           {"--json", "--batch", "-h", "--help", "-V", "--version"});
   } catch (const std::invalid_argument& e) {
-    std::fputs(usage_text, stderr);
-    return fail(e.what(), 2);
+    return usage_error(e.what());
   }
   if (args.has("-h") || args.has("--help") || args.command == "help") {
     std::fputs(usage_text, stdout);
+    return 0;
+  }
+  if (args.has("-V") || args.has("--version") || args.command == "version") {
+    std::printf("preforkctl %s\n", PREFORKD_VERSION);
     return 0;
   }
   struct CommandSpec {
@@ -106,10 +116,8 @@ int run_ctl(int argc, char** argv) {
   const CommandSpec* command = nullptr;
   for (const auto& spec : commands)
     if (args.command == spec.name) command = &spec;
-  if (!command) {
-    std::fputs(usage_text, stderr);
-    return fail(args.command.empty() ? "no command given" : "unknown command '" + args.command + "'", 2);
-  }
+  if (!command)
+    return usage_error(args.command.empty() ? "no command given" : "unknown command '" + args.command + "'");
   for (const auto& [option, value] : args.options) {
     if (option == "--source" || command->options.count(option)) continue;
     // Taken and ignored, it would do something else than asked (`stats --queue Q`).

@@ -644,3 +644,14 @@ TEST(Queue, AFullDiskRefusesNewJobsLosesNoneAndWorkResumesOnceSpaceIsFreed) {
             std::string::npos)
       << stats.err;
 }
+
+// Found by a probe: no --version, and a usage error printed 20 lines of usage with the
+// problem at the bottom.
+TEST(Queue, PreforkctlSaysItsVersionAndPutsAUsageErrorFirst) {
+  auto version = run({preforkctl_bin(), "--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.out.rfind("preforkctl ", 0), 0u) << version.out;
+  auto wrong = run({preforkctl_bin(), "frobnicate"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_EQ(wrong.err, "preforkctl: unknown command 'frobnicate'\n(preforkctl --help lists the commands and options)\n");
+}
