@@ -145,8 +145,8 @@ Config load_config(const std::string& path, bool check_host) {
     else if (!S_ISREG(st.st_mode))
       problems.plain("is not a regular file (a device, a pipe or a socket); give the config file");
     else if (st.st_size > max_config_bytes)
-      problems.plain("is " + std::to_string(st.st_size >> 20) +
-                     " MiB, more than a config file can be (16 MiB); is it the right file?");
+      problems.plain("is " + std::to_string(st.st_size) +
+                     " bytes, more than a config file can be (16 MiB); is it the right file?");
     if (!problems.empty()) throw ConfigError(problems.take());
   }
   std::ifstream in(path);

@@ -73,7 +73,7 @@ SystemTime parse_time(const std::string& text) {
   long long seconds = 0;
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-    if (ec != std::errc()) seconds = latest + 1;  // out of range: too late
+    if (ec != std::errc()) seconds = latest;  // out of range: too late
   } else {
     std::tm tm{};
     const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M", &tm);
@@ -92,7 +92,7 @@ SystemTime parse_time(const std::string& text) {
         tm.tm_hour != given.tm_hour || tm.tm_min != given.tm_min || tm.tm_sec != given.tm_sec)
       throw std::invalid_argument("--at '" + text + "' is not a date that exists: " + form);
   }
-  if (seconds > latest)
+  if (seconds >= latest)
     throw std::invalid_argument("--at '" + text + "' is too far ahead: give a time before 2200");
   return SystemTime(std::chrono::seconds(seconds));
 }

@@ -151,6 +151,9 @@ TEST(Queue, BadInputIsRefusedAndNothingIsWritten) {
        "--at '2027-01-01T10:00:00' has no zone: add Z for UTC ('2027-01-01T10:00:00Z'), or give Unix "
        "seconds"},
       {{"jobs", "--limit", "-3"}, "", "--limit must be a number from 1 to 1000000 (got '-3')"},
+      // Found by a probe: "before 2200" took 2200-01-01 itself.
+      {{"enqueue", "q1", "--at", "2200-01-01T00:00:00Z"}, "", "is too far ahead: give a time before 2200"},
+      {{"enqueue", "q1", "--at", "7258118400"}, "", "is too far ahead: give a time before 2200"},
       // Found by a probe: the key forgotten, --batch became the key and stdin was never
       // read (exit 0, one job with a null payload).
       {{"enqueue", "q1", "--unique", "--batch"}, "{}\n{}\n",
