@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <yaml-cpp/depthguard.h>
@@ -77,6 +78,26 @@ void check_written_files_spare_the_rest(const Config& config, const YAML::Node& 
   if (root["log"].IsMap()) check(config.log.file, root["log"]["file"], "log.file");
   if (!config.log.file.empty()) kept.emplace_back(same_file_key(config.log.file), "log.file too");
   check(config.pidfile, root["pidfile"], "pidfile");
+}
+
+// Two sources on one database file (`var/x.db` and `./var/../var/x.db`) would be two
+// names for one set of jobs, each with its own settings: one source, one file.
+void check_sources_share_no_file(const Config& config, const YAML::Node& root, Problems& problems) {
+  if (!root["sources"].IsMap()) return;
+  std::map<std::string, std::string> owner;  // resolved file -> the source named first
+  for (const auto& entry : config_detail::entries(root["sources"])) {
+    auto source = config.sources.find(entry.key);
+    if (source == config.sources.end()) continue;
+    const JobSourceType* type = find_job_source_type(source->second.type);
+    if (!type || !type->files) continue;
+    std::vector<std::string> files = type->files(source->second);
+    if (files.empty()) continue;  // the first is the database; the rest follow from it
+    auto [it, first] = owner.emplace(same_file_key(files.front()), entry.key);
+    if (!first)
+      problems.at(entry.key_node, "sources." + entry.key + ": its database " + files.front() +
+                                      " is source '" + it->second +
+                                      "''s too; use that source (pools may share one)");
+  }
 }
 
 std::string host_name() {
@@ -244,6 +265,7 @@ Config load_config(const std::string& path, bool check_host) {
   }
 
   check_written_files_spare_the_rest(config, root, problems);
+  check_sources_share_no_file(config, root, problems);
   if (!problems.empty()) throw ConfigError(problems.take());
   return config;
 }

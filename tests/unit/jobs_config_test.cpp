@@ -109,6 +109,18 @@ TEST_F(JobsConfig, SourceErrorsHaveTheirPositions) {
   EXPECT_EQ(problems[5], at(12, 5, "pools.b.queues applies only to jobs pools (those with 'handler:')"));
 }
 
+// Found by a probe: two names for one set of jobs, each with its own settings.
+TEST_F(JobsConfig, TwoSourcesOnOneDatabaseFileAreAnError) {
+  auto problems = problems_of("sources:\n  a: { type: sqlite, path: var/x.db }\n"
+                              "  b: { type: sqlite, path: ./var/../var/x.db, lease: 5s }\n"
+                              "pools:\n  p:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n    source: a\n");
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_NE(problems[0].find(":3:3: sources.b: its database "), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("/var/x.db is source 'a''s too; use that source (pools may share one)"),
+            std::string::npos)
+      << problems[0];
+}
+
 // Found by a probe: taken without a word, and it did nothing.
 TEST_F(JobsConfig, AJitterWithoutARequestLimitIsAnError) {
   auto problems = problems_of("pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n"
@@ -131,8 +143,8 @@ TEST_F(JobsConfig, SqlitePrefetchIsACountFromOneTo1000) {
   auto problems = problems_of(
       "sources:\n"
       "  one: { type: sqlite, prefetch: 0 }\n"      // 2
-      "  two: { type: sqlite, prefetch: many }\n"   // 3
-      "  three: { type: sqlite, prefetch: 1000 }\n"
+      "  two: { type: sqlite, prefetch: many, path: two.db }\n"   // 3
+      "  three: { type: sqlite, prefetch: 1000, path: three.db }\n"
       "pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n    source: three\n");
   ASSERT_EQ(problems.size(), 2u) << ::testing::PrintToString(problems);
   EXPECT_EQ(problems[0], at(2, 34, "sources.one.prefetch: must be a number from 1 to 1000 (got 0)"));
