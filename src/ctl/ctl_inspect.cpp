@@ -49,7 +49,8 @@ nlohmann::json to_json(const JobInfo& info, RawPayloads& payloads) {
           {"state", job_state_name(info.state)},
           {"priority", info.priority},
           {"attempts", info.attempts},
-          {"max_attempts", info.max_attempts},
+          // 0 in the record: none given at enqueue, the pool's retry.max_attempts applies.
+          {"max_attempts", info.max_attempts ? nlohmann::json(info.max_attempts) : nlohmann::json(nullptr)},
           {"unique_key", info.unique_key.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.unique_key)},
           {"last_error", info.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.last_error)},
           {"locked_by", info.locked_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.locked_by)},
@@ -123,7 +124,8 @@ int job_command(const Args& args, JobSource& source) {
   line("queue", info.queue);
   line("state", job_state_name(info.state));
   line("attempts", std::to_string(info.attempts) +
-                       (info.max_attempts ? " of " + std::to_string(info.max_attempts) : ""));
+                       (info.max_attempts ? " of " + std::to_string(info.max_attempts)
+                                          : " (of the pool's retry.max_attempts)"));
   line("priority", std::to_string(info.priority));
   line("unique_key", info.unique_key);
   line("last_error", info.last_error);

@@ -658,3 +658,16 @@ TEST(Queue, PreforkctlSaysItsVersionAndPutsAUsageErrorFirst) {
   EXPECT_EQ(wrong.exit_code, 2);
   EXPECT_EQ(wrong.err, "preforkctl: unknown command 'frobnicate'\n(preforkctl --help lists the commands and options)\n");
 }
+
+// Found by a probe: a job that takes the pool's retry.max_attempts showed "max_attempts": 0.
+TEST(Queue, AJobWithoutItsOwnMaxAttemptsShowsThePoolsApplies) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  std::string pools = f.enqueue("q1", "{}");
+  std::string own = f.enqueue("q1", "{}", {"--max-attempts", "4"});
+  EXPECT_TRUE(f.job(pools)["max_attempts"].is_null()) << f.job(pools);
+  EXPECT_EQ(f.job(own)["max_attempts"], 4);
+  EXPECT_NE(f.ctl({"job", pools}).out.find("attempts     0 (of the pool's retry.max_attempts)\n"), std::string::npos)
+      << f.ctl({"job", pools}).out;
+  EXPECT_NE(f.ctl({"job", own}).out.find("attempts     0 of 4\n"), std::string::npos) << f.ctl({"job", own}).out;
+}
