@@ -21,7 +21,9 @@ class RawPayloads {
     return placeholder(texts_.size() - 1);
   }
   std::string dump(const nlohmann::json& value) const {
-    std::string out = value.dump(2);
+    // A byte that is not UTF-8 (a Resque client pushed it, a queue name in Redis) is
+    // shown as U+FFFD: nlohmann throws on it by default, and preforkctl aborted.
+    std::string out = value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
     size_t from = 0;  // the placeholders come in the order they were made
     for (size_t i = 0; i < texts_.size(); ++i) {
       std::string token = nlohmann::json(placeholder(i)).dump();
@@ -62,7 +64,9 @@ nlohmann::json to_json(const JobInfo& info, RawPayloads& payloads) {
           {"lease_until", time(info.lease_until)}};
 }
 
-void print_json(const nlohmann::json& value) { std::printf("%s\n", value.dump(2).c_str()); }
+void print_json(const nlohmann::json& value) {
+  std::printf("%s\n", value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
 
 }  // namespace
 

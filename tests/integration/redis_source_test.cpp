@@ -599,3 +599,24 @@ TEST(Redis, AQueueKeyOfAnotherTypeIsSkippedAndTheOtherQueuesServed) {
   EXPECT_EQ(daemon.count_output("reconnecting with backoff"), 0u) << daemon.output();
   EXPECT_EQ(redis.cli({"GET", "resque:queue:broken"}), "not a list\n");
 }
+
+// Found by a probe: one job (or queue name) with a byte that is not UTF-8, pushed by a
+// Resque client, made `job --json`, `jobs --json` and `stats --json` abort (exit 134).
+TEST(Redis, JsonListingsShowBytesThatAreNotUtf8InsteadOfAborting) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  push_as_resque_does(redis, "q", "{\"class\":\"G\",\"args\":[\"\xff\xfe\"]}");
+  redis.cli({"SADD", "resque:queues", "bad\xffq"});
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1 && f.runs()[0].ended; })) << daemon.output();
+  std::string id = f.runs()[0].id;
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"job", id, "--json"}, {"jobs", "--queue", "q", "--json"}, {"stats", "--json"}}) {
+    auto result = f.ctl(args);
+    EXPECT_EQ(result.exit_code, 0) << args[0] << ": " << result.err;
+    EXPECT_FALSE(nlohmann::json::parse(result.out, nullptr, false).is_discarded()) << result.out;
+    EXPECT_NE(result.out.find("\xef\xbf\xbd"), std::string::npos) << args[0] << ": " << result.out;
+  }
+}
