@@ -66,8 +66,11 @@ void SourceConnection::settle_carried() {
     source_->release(carried_.not_started.back());
     carried_.not_started.pop_back();
   }
-  spdlog::info("pool={} pid={}: source '{}': {} job(s) finished before the failure recorded, {} "
-               "leased and not started given back",
+  // Reported again, not known to be written: a deferred ack goes with the next statement,
+  // and a job whose lease ran out during the outage may have run again elsewhere.
+  spdlog::info("pool={} pid={}: source '{}': {} job(s) finished before the failure reported again "
+               "(one whose lease ran out meanwhile may have run again elsewhere), {} leased and not "
+               "started given back",
                pool_.name, ::getpid(), config_.name, done, not_started);
 }
 
@@ -81,11 +84,22 @@ void SourceConnection::broken(const std::exception& error) {
                                 std::make_move_iterator(left.not_started.end()));
   }
   source_.reset();
+  auto now = std::chrono::steady_clock::now();
   if (!in_outage_) {
     in_outage_ = true;
-    outage_started_ = std::chrono::steady_clock::now();
+    outage_started_ = last_outage_log_ = now;
+    outage_error_ = error.what();
     spdlog::error("pool={} pid={}: source '{}' failed: {}; reconnecting with backoff (up to {}ms)",
                   pool_.name, ::getpid(), config_.name, error.what(), max_backoff.count());
+  } else if (error.what() != outage_error_ || now - last_outage_log_ >= std::chrono::minutes(1)) {
+    // The first error of an outage is seldom its lasting cause (a dropped connection,
+    // then a password changed meanwhile): a new cause is said at once, the same one once
+    // a minute.
+    last_outage_log_ = now;
+    outage_error_ = error.what();
+    auto seconds = std::chrono::duration<double>(now - outage_started_).count();
+    spdlog::error("pool={} pid={}: source '{}' still failing after {:.0f}s: {}", pool_.name, ::getpid(),
+                  config_.name, seconds, error.what());
   }
   backoff_ = backoff_.count() == 0 ? first_backoff : std::min(backoff_ * 2, max_backoff);
 }

@@ -37,7 +37,8 @@ class SourceConnection {
   std::unique_ptr<JobSource> source_;
   JobSource::Unsettled carried_;
   bool in_outage_ = false;
-  std::chrono::steady_clock::time_point outage_started_;
+  std::chrono::steady_clock::time_point outage_started_, last_outage_log_;
+  std::string outage_error_;  // the last error logged in this outage
   Duration backoff_{0};
 };
 
