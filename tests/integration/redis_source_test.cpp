@@ -620,3 +620,29 @@ TEST(Redis, JsonListingsShowBytesThatAreNotUtf8InsteadOfAborting) {
     EXPECT_NE(result.out.find("\xef\xbf\xbd"), std::string::npos) << args[0] << ": " << result.out;
   }
 }
+
+// Found by a probe: a claim sent while Redis was paused, and given up after `timeout`,
+// ran once Redis answered again, on a connection its worker had already replaced. The
+// job waited for its lease and was then charged an attempt it never had: with
+// max_attempts 1, dead without a run. Now the worker takes such a job back at once.
+TEST(Redis, AClaimThatRanAfterItsWorkerGaveUpOnItChargesNothing) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis, ", timeout: 500ms, lease: 4s") + "pools:\n" +
+                           jobs_pool("w", exec_handler(), {"q"}, 2,
+                                     "    retry: { max_attempts: 1 }\n    err_respawn_interval: 10ms\n"));
+  Daemon daemon(f.config, f.env);
+  auto ids = f.enqueue_batch("q", std::vector<std::string>(40, R"({"sleep_ms": 20})"));
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() >= 4; })) << daemon.output();
+  ASSERT_EQ(::kill(redis.pid(), SIGSTOP), 0);
+  // Each worker claims as it finishes its job, and gives that claim up after 500ms.
+  bool gave_up = daemon.wait_output("no answer within the source's timeout", 10s, 2);
+  ::kill(redis.pid(), SIGCONT);
+  ASSERT_TRUE(gave_up) << daemon.output();
+  ASSERT_TRUE(f.wait_done("q", 40, 60s)) << f.stats("q")["dead"] << " dead\n" << daemon.output();
+  for (const auto& id : ids) EXPECT_EQ(f.job(id)["attempts"], 1) << "job " << id;
+  EXPECT_EQ(f.stats("q")["dead"], 0);
+  EXPECT_TRUE(daemon.wait_output("claimed on a connection its worker had already given up, never started: "
+                                 "attempt not counted)"))
+      << daemon.output();
+}

@@ -239,16 +239,22 @@ const char* const enqueue_script =
     "return out\n";
 
 // ARGV: ns now worker-to-recover-regardless... Recovers every worker whose heartbeat
-// expired, and the listed ones (this host's dead processes). Returns the jobs recovered
-// as a flat list: id, last_error, id, last_error, ...
+// expired, and the listed ones: this host's dead processes, and, marked '~', the
+// calling process's own lost connections (a claim it sent, gave up on after `timeout`,
+// and that Redis ran once it answered again: the job was never started, so its attempt
+// is given back and it is not suspect). Returns the jobs recovered as a flat list: id,
+// last_error, id, last_error, ...
 const char* const recover_script =
     "local ns, now = ARGV[1], ARGV[2]\n"
     "local p = ns .. ':preforkd:'\n"
-    "local forced = {}\n"
-    "for i = 3, #ARGV do forced[ARGV[i]] = true end\n"
+    "local forced, unstarted = {}, {}\n"
+    "for i = 3, #ARGV do\n"
+    "  local a = ARGV[i]\n"
+    "  if string.sub(a, 1, 1) == '~' then unstarted[string.sub(a, 2)] = true else forced[a] = true end\n"
+    "end\n"
     "local recovered = {}\n"
     "for _, w in ipairs(redis.call('SMEMBERS', p .. 'workers')) do\n"
-    "  if forced[w] or redis.call('EXISTS', p .. 'heartbeat:' .. w) == 0 then\n"
+    "  if forced[w] or unstarted[w] or redis.call('EXISTS', p .. 'heartbeat:' .. w) == 0 then\n"
     "    local processing = p .. 'processing:' .. w\n"
     // Each job goes back marked suspect: from then on it is claimed alone (claim_script),
     // so a death is charged to the one job that caused it. Of a batch (prefetch) nobody
@@ -256,7 +262,8 @@ const char* const recover_script =
     // back.
     "    local held = redis.call('LLEN', processing)\n"
     "    local note = ''\n"
-    "    if held > 1 then note = ' with ' .. (held - 1) .. ' other job(s); attempt not counted, it runs alone next' end\n"
+    "    if unstarted[w] then note = '; claimed on a connection its worker had already given up, never started: attempt not counted'\n"
+    "    elseif held > 1 then note = ' with ' .. (held - 1) .. ' other job(s); attempt not counted, it runs alone next' end\n"
     "    while true do\n"
     "      local entry = redis.call('RPOP', processing)\n"
     "      if not entry then break end\n"
@@ -265,10 +272,10 @@ const char* const recover_script =
     "      local job = p .. 'job:' .. id\n"
     "      local q = redis.call('HGET', job, 'queue') or 'default'\n"
     "      redis.call('LPUSH', ns .. ':queue:' .. q, raw)\n"
-    "      if held > 1 and tonumber(redis.call('HGET', job, 'attempts') or '0') > 0 then\n"
+    "      if (held > 1 or unstarted[w]) and tonumber(redis.call('HGET', job, 'attempts') or '0') > 0 then\n"
     "        redis.call('HINCRBY', job, 'attempts', -1)\n"
     "      end\n"
-    "      redis.call('HSET', job, 'suspect', '1')\n"
+    "      if not unstarted[w] then redis.call('HSET', job, 'suspect', '1') end\n"
     "      local why = 'lease expired (held by ' .. w .. note .. ')'\n"
     "      redis.call('HSET', job, 'state', 'queued', 'locked_by', '', 'last_error', why)\n"
     "      table.insert(recovered, id)\n"

@@ -47,6 +47,16 @@ bool is_dead_local_worker(const std::string& worker, const std::string& node, pi
   }
 }
 
+// One of this process's own earlier connections (`node:pid:N`, not `current`). A worker
+// holds one connection to its source at a time: every job of an earlier one was settled
+// (finished, failed or given back, under that connection's name) when it reconnected, so
+// what such a list still holds, it never knew it had.
+bool is_own_lost_connection(const std::string& worker, const std::string& node, pid_t self,
+                            const std::string& current) {
+  std::string own = node + ":" + std::to_string(self) + ":";
+  return worker != current && worker.rfind(own, 0) == 0;
+}
+
 int connections_opened = 0;
 
 }  // namespace
@@ -163,6 +173,7 @@ void RedisSource::maybe_recover() {
   for (size_t i = 0; i < workers->elements; ++i) {
     std::string worker = reply_string(workers->element[i]);
     if (is_dead_local_worker(worker, settings_.node, ::getpid())) args.push_back(worker);
+    else if (is_own_lost_connection(worker, settings_.node, ::getpid(), worker_id_)) args.push_back("~" + worker);
   }
   Reply recovered = eval(recover_script, std::move(args));
   std::vector<TakenBackJob> taken_back;

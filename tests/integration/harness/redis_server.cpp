@@ -77,4 +77,6 @@ std::string RedisServer::cli(const std::vector<std::string>& args) const {
   return run(argv, "", {}, 20s).out;
 }
 
+pid_t RedisServer::pid() const { return process_ ? process_->pid() : -1; }
+
 }  // namespace harness

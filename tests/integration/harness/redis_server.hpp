@@ -37,6 +37,7 @@ class RedisServer {
   std::string cli(const std::vector<std::string>& args) const;
   // SHUTDOWN (it flushes its append-only file), then start it again on the same port.
   void restart();
+  pid_t pid() const;  // to pause it (STOP/CONT)
 
  private:
   void start();
