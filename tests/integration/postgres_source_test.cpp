@@ -3,6 +3,7 @@
 // a worker is killed, LISTEN/NOTIFY wake-up, concurrent migration, connection loss /
 // server restarts during a drain, and `prefetch` with deferred acks.
 #include <gtest/gtest.h>
+#include <postgresql/libpq-fe.h>
 #include <signal.h>
 
 #include <memory>
@@ -465,4 +466,34 @@ TEST(Postgres, ABadPrefetchIsAConfigErrorWithItsPosition) {
   std::string at = t.f.config + ":3:" + std::to_string(line.find("prefetch: 0") + 11) + ": ";
   EXPECT_NE(check.err.find(at + "sources.pg.prefetch: must be a number from 1 to 1000 (got 0)"),
             std::string::npos) << check.err;
+}
+
+// Found by a probe: with the jobs table locked by another session (a migration, a LOCK
+// TABLE by hand), the lease heartbeat waited on the lock inside the job's wait loop, so
+// the job's timeout and TERM went unheard for as long as the lock lasted. The heartbeat
+// now waits a third of the lease at most, and every statement a lock_timeout.
+TEST(Postgres, AJobsTimeoutHoldsWhileItsTableIsLockedByAnotherSession) {
+  PgJobs t;
+  t.configure(jobs_pool("slow", exec_handler(), {"slow"}, 1,
+                        "    timeout: 2s\n    timeout_grace: 500ms\n    graceful_timeout: 10s\n"
+                        "    retry: { max_attempts: 1 }\n"),
+              ", lease: 3s");
+  Daemon daemon(t.f.config, t.f.env);
+  std::string id = t.f.enqueue("slow", R"({"sleep_ms": 60000})");
+  ASSERT_TRUE(wait_until([&] { return t.f.runs().size() == 1; })) << daemon.output();
+  pid_t handler = t.f.runs()[0].pid;
+  std::unique_ptr<PGconn, void (*)(PGconn*)> other(PQconnectdb(t.pg.url().c_str()), PQfinish);
+  ASSERT_EQ(PQstatus(other.get()), CONNECTION_OK);
+  PQclear(PQexec(other.get(), "BEGIN; LOCK TABLE preforkd_jobs IN ACCESS EXCLUSIVE MODE"));
+  // Its timeout (2s) stops the handler while the table is still locked.
+  bool stopped = wait_until([&] { return !pid_alive(handler); }, 20s);
+  // preforkctl waited as long as the lock lasted; now it says why it cannot answer.
+  auto stats = t.f.ctl({"stats"});
+  PQclear(PQexec(other.get(), "COMMIT"));
+  EXPECT_EQ(stats.exit_code, 1);
+  EXPECT_NE(stats.err.find("lock timeout"), std::string::npos) << stats.err;
+  ASSERT_TRUE(stopped) << daemon.output();
+  ASSERT_TRUE(t.f.wait_state(id, "dead", 30s)) << daemon.output();
+  EXPECT_NE(t.f.job(id)["last_error"].get<std::string>().find("timeout after 2000ms"), std::string::npos)
+      << t.f.job(id);
 }

@@ -68,6 +68,16 @@ PREFORKD_FORWARD(PGresult*, PQexecPrepared,
                  (PGconn * conn, const char* stmtName, int nParams, const char* const* paramValues,
                   const int* paramLengths, const int* paramFormats, int resultFormat),
                  (conn, stmtName, nParams, paramValues, paramLengths, paramFormats, resultFormat))
+PREFORKD_FORWARD(int, PQsendPrepare,
+                 (PGconn * conn, const char* stmtName, const char* query, int nParams,
+                  const Oid* paramTypes),
+                 (conn, stmtName, query, nParams, paramTypes))
+PREFORKD_FORWARD(int, PQsendQueryPrepared,
+                 (PGconn * conn, const char* stmtName, int nParams, const char* const* paramValues,
+                  const int* paramLengths, const int* paramFormats, int resultFormat),
+                 (conn, stmtName, nParams, paramValues, paramLengths, paramFormats, resultFormat))
+PREFORKD_FORWARD(int, PQisBusy, (PGconn * conn), (conn))
+PREFORKD_FORWARD(PGresult*, PQgetResult, (PGconn * conn), (conn))
 PREFORKD_FORWARD(int, PQconsumeInput, (PGconn * conn), (conn))
 PREFORKD_FORWARD(PGnotify*, PQnotifies, (PGconn * conn), (conn))
 PREFORKD_FORWARD(void, PQfreemem, (void* ptr), (ptr))

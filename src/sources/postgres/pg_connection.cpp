@@ -39,15 +39,17 @@ int64_t Result::integer(int row, int column) const {
 
 int64_t Result::affected() const { return std::strtoll(PQcmdTuples(result_), nullptr, 10); }
 
-Connection::Connection(const std::string& conninfo) {
+Connection::Connection(const std::string& conninfo, std::chrono::milliseconds lock_wait) {
   // Our defaults first, the operator's conninfo last: libpq keeps the last value of a
   // repeated keyword, so a connect_timeout in the URL wins. The keepalives and
   // tcp_user_timeout turn a server that vanished without a FIN into an error instead
   // of a worker blocked forever in a read.
+  // `options` in the conninfo replaces ours, lock_timeout with it.
+  const std::string options = lock_wait.count() > 0 ? "-c lock_timeout=" + std::to_string(lock_wait.count()) : "";
   const char* keys[] = {"connect_timeout",  "keepalives",       "keepalives_idle",
                         "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                        "application_name", "dbname",           nullptr};
-  const char* values[] = {"5", "1", "10", "5", "3", "30000", "preforkd", conninfo.c_str(), nullptr};
+                        "application_name", "options",          "dbname",  nullptr};
+  const char* values[] = {"5", "1", "10", "5", "3", "30000", "preforkd", options.c_str(), conninfo.c_str(), nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_) throw SourceError("postgres: out of memory opening a connection");
   const char* host = PQhost(conn_);
@@ -105,6 +107,56 @@ Result Connection::run(const std::string& name, const std::string& sql,
   return check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
                               nullptr, nullptr, 0),
                what);
+}
+
+Result Connection::run_within(const std::string& name, const std::string& sql,
+                              const std::vector<Param>& params, std::string_view what,
+                              std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  if (!prepared_.count(name)) {
+    // Preparing reads the table's definition, so it waits on the same lock.
+    if (!PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr)) fail(what, PQerrorMessage(conn_));
+    check(result_by(deadline, what, limit), what);
+    prepared_.insert(name);
+  }
+  auto values = c_strings(params);
+  if (!PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                           nullptr, 0))
+    fail(what, PQerrorMessage(conn_));
+  return check(result_by(deadline, what, limit), what);
+}
+
+PGresult* Connection::result_by(std::chrono::steady_clock::time_point deadline, std::string_view what,
+                                std::chrono::milliseconds limit) {
+  PGresult* last = nullptr;
+  for (;;) {
+    while (!PQisBusy(conn_)) {
+      PGresult* result = PQgetResult(conn_);
+      if (!result) return last;
+      if (last) PQclear(last);
+      last = result;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      if (last) PQclear(last);
+      // The statement is still in flight (a cancel request would wait on a server that
+      // does not answer): the connection is given up, and the caller's source with it.
+      PQfinish(conn_);
+      conn_ = nullptr;
+      fail(what, "no answer within " + std::to_string(limit.count()) +
+                     "ms (a table held locked, or a server that stopped answering); connection closed");
+    }
+    pollfd fd{PQsocket(conn_), POLLIN, 0};
+    int n = ::poll(&fd, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno != EINTR) {
+      if (last) PQclear(last);
+      throw SourceError("postgres " + label_ + ": " + syscall_error("poll", "connection socket", errno));
+    }
+    if (n > 0 && !PQconsumeInput(conn_)) {
+      if (last) PQclear(last);
+      fail(what, PQerrorMessage(conn_));
+    }
+  }
 }
 
 std::vector<std::string> Connection::take_notifications() {

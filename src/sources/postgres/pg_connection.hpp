@@ -44,7 +44,10 @@ class Result {
 class Connection {
  public:
   // `conninfo`: "host=... dbname=..." or a postgresql:// URL. Throws SourceError.
-  explicit Connection(const std::string& conninfo);
+  // `lock_wait`: the session's lock_timeout (0: the server's), so that a table someone
+  // holds locked fails a statement then instead of holding a worker, or preforkctl, for
+  // as long as the lock lasts.
+  explicit Connection(const std::string& conninfo, std::chrono::milliseconds lock_wait = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -59,6 +62,11 @@ class Connection {
   // Prepared under `name` on first use and kept for the connection's life.
   Result run(const std::string& name, const std::string& sql, const std::vector<Param>& params,
              std::string_view what);
+  // The same, waiting at most `limit` for the answer: a table someone else holds locked,
+  // or a server that stopped answering, fails it then (and closes the connection, whose
+  // statement is still in flight) instead of holding the caller.
+  Result run_within(const std::string& name, const std::string& sql, const std::vector<Param>& params,
+                    std::string_view what, std::chrono::milliseconds limit);
 
   // Notifications that arrived so far (their payloads), read without waiting.
   std::vector<std::string> take_notifications();
@@ -75,6 +83,9 @@ class Connection {
             const std::function<bool(const std::string& payload)>& wanted);
 
   [[noreturn]] void fail(std::string_view what, std::string_view detail) const;
+  // The result of what was sent (the last one), waiting until `deadline`.
+  PGresult* result_by(std::chrono::steady_clock::time_point deadline, std::string_view what,
+                      std::chrono::milliseconds limit);
 
  private:
   Result check(PGresult* result, std::string_view what);

@@ -52,7 +52,9 @@ class PostgresSource final : public JobSource {
         reclaim_interval_(std::clamp(settings.lease / 4, milliseconds(250), max_reclaim_interval)),
         worker_id_(std::move(worker_id)),
         prefetch_(settings.prefetch),
-        db_(settings.url) {
+        // A third of the lease: a statement still waiting on a lock then is no use to
+        // the lease it keeps (a migration's ALTER TABLE, a LOCK TABLE by hand).
+        db_(settings.url, std::max(settings.lease / 3, milliseconds(5000))) {
     prepare_schema(db_, table_);
     // One plan per prepared statement, made once. Left to choose, the server planned
     // claim_batch afresh on every call (its generic estimate for `LIMIT $3` and the
@@ -307,10 +309,12 @@ void PostgresSource::extend_lease(const Job& job) {
   // together.
   auto sent = steady::now();
   auto acks = ack_params();
-  db_.run("extend_lease", sql_.extend_lease,
-          {number(job.id), worker_id_, std::to_string(lease_.count()), acks[0], acks[1],
-           job.lease_holder.empty() ? worker_id_ : job.lease_holder},
-          "extend the lease of job " + job.id);
+  // Bounded: the heartbeat runs in a job's wait loop, which also enforces the job's
+  // timeout and hears TERM. A heartbeat later than a third of the lease is no use anyway.
+  db_.run_within("extend_lease", sql_.extend_lease,
+                 {number(job.id), worker_id_, std::to_string(lease_.count()), acks[0], acks[1],
+                  job.lease_holder.empty() ? worker_id_ : job.lease_holder},
+                 "extend the lease of job " + job.id, std::max(lease_ / 3, milliseconds(1000)));
   pending_acks_.clear();
   claimed_lease_until_ = lease_known_until(sent);
 }
