@@ -353,6 +353,8 @@ TEST(Postgres, LostConnectionsAndAServerRestartDuringADrainLoseNothing) {
   // never what kept it going (here: nothing listens any more).
   ASSERT_TRUE(daemon.wait_output("' still failing after ", 15s)) << daemon.output();
   EXPECT_NE(daemon.output().find("cannot connect"), std::string::npos) << daemon.output();
+  // libpq's messages run over lines indented with tabs: logged as one line, no tab left.
+  EXPECT_EQ(daemon.output().find('\t'), std::string::npos) << daemon.output();
   t.pg.start();
   ASSERT_TRUE(wait_until([&] { return t.count("state = 'done'") == 3000; }, 90s)) << daemon.output();
   EXPECT_TRUE(daemon.wait_output("reachable again", 15s)) << daemon.output();

@@ -13,11 +13,18 @@ namespace preforkd::postgres {
 namespace {
 
 // libpq's messages end in a newline and may span lines: one log line instead.
-std::string one_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  for (auto& c : text)
-    if (c == '\n') c = ' ';
-  return text;
+// libpq's messages run over several lines, the later ones indented with a tab
+// ("server closed the connection unexpectedly\n\tThis probably means ..."): one log line,
+// each run of line breaks and indentation one space.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    bool space = c == '\n' || c == '\t' || c == '\r' || c == ' ';
+    if (!space) out += c;
+    else if (!out.empty() && out.back() != ' ') out += ' ';
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
 }
 
 void log_notice(void*, const char* message) {
