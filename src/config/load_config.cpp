@@ -36,17 +36,34 @@ std::string absolute_directory_of(const std::string& path) {
   return dir;
 }
 
-// A file preforkd will create (pidfile, log): its directory must exist.
-// A file preforkd writes (pidfile, log): its directory must exist, and the name must not
-// be a directory itself.
-void check_writable_file_path(const std::string& file, const YAML::Node& node,
-                              const std::string& path, Problems& problems) {
+// A file preforkd writes (pidfile, log.file), `key: PATH`: not empty (leaving the key out
+// says "none"), relative to the config's directory, in a directory that exists, and not
+// a directory itself. The absolute path, or "" when it is not a string.
+std::string read_written_file(const std::string& base_dir, const YAML::Node& node, const std::string& key,
+                              const char* when_left_out, Problems& problems) {
+  auto text = config_detail::read_string(node, key, problems);
+  if (!text) return "";
+  if (text->empty()) {
+    problems.at(node, key + " must not be empty (leave the key out " + when_left_out + ")");
+    return "";
+  }
+  std::string file = config_detail::absolute_from(base_dir, *text);
   std::string dir = std::filesystem::path(file).parent_path().string();
   struct stat st {};
   if (::stat(file.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    problems.at(node, path + ": '" + file + "' is a directory; name a file in it");
+    problems.at(node, key + ": '" + file + "' is a directory; name a file in it");
   else if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
-    problems.about_host(node, path + ": directory '" + dir + "' does not exist (create it first)");
+    problems.about_host(node, key + ": directory '" + dir + "' does not exist (create it first)");
+  return file;
+}
+
+// Line `index` (from 0) of `text`; "" past its end.
+std::string line_of(const std::string& text, int index) {
+  std::istringstream in(text);
+  std::string line;
+  for (int i = 0; i <= index; ++i)
+    if (!std::getline(in, line)) return "";
+  return line;
 }
 
 std::string same_file_key(const std::string& path) {
@@ -127,17 +144,7 @@ void read_log(Config& config, const YAML::Node& node, Problems& problems) {
       else problems.at(n, "log.format: '" + *format + "' is not one of text, json");
     }
   }
-  if (auto n = node["file"]) {
-    auto file = config_detail::read_string(n, "log.file", problems);
-    if (file && file->empty()) {
-      problems.at(n, "log.file must not be empty (leave the key out to log to stderr)");
-      file.reset();
-    }
-    if (file) {
-      config.log.file = config_detail::absolute_from(config.base_dir, *file);
-      check_writable_file_path(config.log.file, n, "log.file", problems);
-    }
-  }
+  if (auto n = node["file"]) config.log.file = read_written_file(config.base_dir, n, "log.file", "to log to stderr", problems);
 }
 
 void read_pools(Config& config, const YAML::Node& node, Problems& problems) {
@@ -206,20 +213,11 @@ Config load_config(const std::string& path, bool check_host) {
                         "flatten it");
     throw ConfigError(problems.take());
   } catch (const YAML::ParserException& e) {
-    std::string hint;
     // yaml-cpp says "illegal map value" or the like for a tab in the indentation.
-    if (e.mark.line >= 0) {
-      size_t start = 0;
-      for (int line = 0; line < e.mark.line && start != std::string::npos; ++line)
-        start = content.find('\n', start) == std::string::npos ? std::string::npos
-                                                                : content.find('\n', start) + 1;
-      if (start != std::string::npos) {
-        size_t indent_end = content.find_first_not_of(" \t", start);
-        if (content.substr(start, indent_end - start).find('\t') != std::string::npos)
-          hint = " (this line is indented with a tab: YAML allows spaces only)";
-      }
-    }
-    problems.at(e.mark, "YAML syntax error: " + e.msg + hint);
+    std::string line = line_of(content, e.mark.line);
+    bool tab = line.substr(0, line.find_first_not_of(" \t")).find('\t') != std::string::npos;
+    problems.at(e.mark, "YAML syntax error: " + e.msg +
+                            (tab ? " (this line is indented with a tab: YAML allows spaces only)" : ""));
     throw ConfigError(problems.take());
   }
 
@@ -235,17 +233,9 @@ Config load_config(const std::string& path, bool check_host) {
   config_detail::reject_unknown_keys(root, top_keys, "", problems);
   if (auto n = root["log"]) read_log(config, n, problems);
   if (auto n = root["pidfile"]) {
-    auto pidfile = config_detail::read_string(n, "pidfile", problems);
-    if (pidfile && pidfile->empty()) {
-      problems.at(n, "pidfile must not be empty (leave the key out for no pidfile)");
-      pidfile.reset();
-    }
-    if (pidfile) {
-      config.pidfile = config_detail::absolute_from(config.base_dir, *pidfile);
-      check_writable_file_path(config.pidfile, n, "pidfile", problems);
-      if (std::string why = why_not_a_pidfile(config.pidfile); !why.empty())
-        problems.at(n, "pidfile: " + not_a_pidfile_message(config.pidfile, why));
-    }
+    config.pidfile = read_written_file(config.base_dir, n, "pidfile", "for no pidfile", problems);
+    if (std::string why = config.pidfile.empty() ? "" : why_not_a_pidfile(config.pidfile); !why.empty())
+      problems.at(n, "pidfile: " + not_a_pidfile_message(config.pidfile, why));
   }
   config.node = host_name();
   if (auto n = root["node"]) {

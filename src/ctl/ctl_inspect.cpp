@@ -21,9 +21,7 @@ class RawPayloads {
     return placeholder(texts_.size() - 1);
   }
   std::string dump(const nlohmann::json& value) const {
-    // A byte that is not UTF-8 (a Resque client pushed it, a queue name in Redis) is
-    // shown as U+FFFD: nlohmann throws on it by default, and preforkctl aborted.
-    std::string out = value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string out = json_text(value, 2);
     size_t from = 0;  // the placeholders come in the order they were made
     for (size_t i = 0; i < texts_.size(); ++i) {
       std::string token = nlohmann::json(placeholder(i)).dump();
@@ -64,9 +62,7 @@ nlohmann::json to_json(const JobInfo& info, RawPayloads& payloads) {
           {"lease_until", time(info.lease_until)}};
 }
 
-void print_json(const nlohmann::json& value) {
-  std::printf("%s\n", value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-}
+void print_json(const nlohmann::json& value) { std::printf("%s\n", json_text(value, 2).c_str()); }
 
 }  // namespace
 

@@ -253,8 +253,13 @@ void HandlerProcess::forward_output(int fd, std::string& buffer, bool to_line_qu
 }
 
 void HandlerProcess::set_log_prefix(std::string prefix) {
-  if (stdout_) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
-  if (stderr_) forward_output(stderr_.get(), err_buffer_, false);
+  // Twice per job of a persistent handler: one poll that does not wait, and a read only
+  // from a pipe that has something.
+  pollfd fds[2] = {{stdout_.get(), POLLIN, 0}, {stderr_.get(), POLLIN, 0}};
+  if (::poll(fds, 2, 0) > 0) {
+    if (fds[0].revents) forward_output(stdout_.get(), out_buffer_, capture_stdout_);
+    if (fds[1].revents) forward_output(stderr_.get(), err_buffer_, false);
+  }
   log_leftover_lines();
   end_output_budget();
   log_prefix_ = std::move(prefix);

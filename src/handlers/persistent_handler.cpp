@@ -24,7 +24,7 @@ std::string persistent_request(const Job& job) {
   line += ",\"payload\":";
   if (parse_outside_json(job.payload).is_discarded()) {
     // Not JSON (a Resque client may push anything): it travels as a JSON string.
-    line += nlohmann::json(job.payload).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line += json_text(nlohmann::json(job.payload));
   } else {
     // Valid JSON goes as its own text, not parsed and written out again, which turned
     // 18446744073709551616 into 1.8446744073709552e+19 and 1.10 into 1.1. A raw line

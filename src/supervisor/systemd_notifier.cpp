@@ -28,13 +28,7 @@ SystemdNotifier::SystemdNotifier(boost::asio::io_context& io)
 void SystemdNotifier::ready() {
   // With the status of that moment, which the once-a-second limit may still hold back:
   // `systemctl status` must not show "0/3 up" beside "active".
-  if (!pending_status_.empty() && pending_status_ != sent_status_) {
-    sent_status_ = pending_status_;
-    last_status_sent_ = std::chrono::steady_clock::now();
-    send("READY=1\nSTATUS=" + sent_status_);
-    return;
-  }
-  send("READY=1");
+  send("READY=1" + status_assignment());
 }
 
 void SystemdNotifier::reloading() {
@@ -65,10 +59,16 @@ void SystemdNotifier::status(std::string text) {
 }
 
 void SystemdNotifier::flush_status() {
+  std::string status = status_assignment();
   last_status_sent_ = std::chrono::steady_clock::now();
-  if (pending_status_ == sent_status_) return;
+  if (!status.empty()) send(status.substr(1));
+}
+
+std::string SystemdNotifier::status_assignment() {
+  if (pending_status_.empty() || pending_status_ == sent_status_) return "";
   sent_status_ = pending_status_;
-  send("STATUS=" + sent_status_);
+  last_status_sent_ = std::chrono::steady_clock::now();
+  return "\nSTATUS=" + sent_status_;
 }
 
 void SystemdNotifier::send(const std::string& message) {

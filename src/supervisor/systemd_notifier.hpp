@@ -24,6 +24,8 @@ class SystemdNotifier {
   void send(const std::string& message);
   void arm_watchdog();
   void flush_status();
+  // "\nSTATUS=..." for a status not yet sent (marked sent), else "".
+  std::string status_assignment();
 
   bool enabled_ = false;
   boost::asio::steady_timer watchdog_timer_;

@@ -76,4 +76,8 @@ std::string with_valid_utf8(std::string_view text) {
   return out;
 }
 
+std::string json_text(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace preforkd

@@ -21,4 +21,9 @@ nlohmann::json parse_outside_json(std::string_view text, std::string* why = null
 // must be UTF-8; nlohmann refuses the whole text for one stray byte).
 std::string with_valid_utf8(std::string_view text);
 
+// `value` as JSON text (`indent` as nlohmann's dump), a byte that is not UTF-8 in one of
+// its strings written as U+FFFD: nlohmann's default throws, and took down whatever wrote
+// out a Resque client's job, a queue name or a handler's answer.
+std::string json_text(const nlohmann::json& value, int indent = -1);
+
 }  // namespace preforkd

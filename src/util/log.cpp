@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "util/json_text.hpp"
 #include "util/reopening_file_sink.hpp"
 
 namespace preforkd {
@@ -45,7 +46,7 @@ class JsonFormatter final : public spdlog::formatter {
         {"msg", std::string(msg.payload.data(), msg.payload.size())},
     };
     time_buf_.clear();
-    auto text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto text = json_text(line);
     dest.append(text.data(), text.data() + text.size());
     dest.push_back('\n');
   }

@@ -64,7 +64,7 @@ std::string resque_failure(std::string_view stored, const std::string& queue,
       {"backtrace", nlohmann::json::array()},
       {"worker", worker + ":" + queue},
       {"queue", queue}};
-  return failure.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return json_text(failure);
 }
 
 }  // namespace preforkd::redis
