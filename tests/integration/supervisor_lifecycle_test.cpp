@@ -268,6 +268,9 @@ TEST(Lifecycle, UserAndGroupApplyWhenRunAsRoot) {
   EXPECT_NE(read_file("/proc/" + std::to_string(child) + "/status").find("Gid:\t65534"),
             std::string::npos);
   // Found by a probe: it kept root's HOME and no USER. Each entry ends with a NUL.
+  // The uid changes before exec: until the child says it started, /proc still shows
+  // the supervisor's environment (CI read it in that gap once).
+  ASSERT_TRUE(wait_until([&] { return count_events(f.events, "start") == 1; }));
   std::string environ_text = std::string(1, '\0') + read_file("/proc/" + std::to_string(child) + "/environ");
   const passwd* nobody = ::getpwnam("nobody");
   ASSERT_NE(nobody, nullptr);
