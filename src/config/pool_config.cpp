@@ -7,12 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <regex>
 #include <sstream>
 
 #include "config/pool_config.hpp"
 #include "preforkd/worker_function.hpp"
+#include "util/credentials.hpp"
+#include "util/run_as.hpp"
 
 namespace preforkd::config_detail {
 namespace {
@@ -199,6 +203,64 @@ void read_kind(PoolConfig& pool, const YAML::Node& node, const std::string& path
   }
 }
 
+// The checks above ran as the supervisor, and root passes any permission check. The
+// children of a pool with `user:`/`group:` chdir and exec as that user: a directory or
+// program it may not use would fail every spawn while --check said the file was fine.
+void check_usable_by_pools_user(const PoolConfig& pool, const YAML::Node& node, const std::string& path,
+                                Problems& problems) {
+  std::optional<Credentials> credentials;
+  try {
+    credentials = resolve_credentials(pool.user, pool.group);
+  } catch (const std::exception&) {
+    return;  // a user or group that does not exist: reported where it is read
+  }
+  if (!credentials) return;
+  struct Needed {
+    YAML::Node node;
+    std::string what;  // "pools.a.command: '/srv/x' cannot be executed"
+    std::string file;
+  };
+  std::vector<Needed> needed;
+  // Only what passed the checks above: a missing file is reported once, there.
+  if (!pool.working_directory.empty() && is_directory(pool.working_directory))
+    needed.push_back({node["working_directory"],
+                      path + ".working_directory: '" + pool.working_directory + "' cannot be entered",
+                      pool.working_directory});
+  auto program = [&](const std::string& argv0, const YAML::Node& at, const std::string& where) {
+    if (argv0.empty()) return;
+    // Left relative by resolve_program only when it is relative to working_directory.
+    std::string full = argv0.front() == '/' ? argv0 : absolute_from(pool.working_directory, argv0);
+    if (is_executable_file(full)) needed.push_back({at, where + ": '" + full + "' cannot be executed", full});
+  };
+  if (pool.kind == PoolKind::command && !pool.command.empty())
+    program(pool.command.front(), node["command"][0], path + ".command");
+  if (pool.kind == PoolKind::jobs && pool.jobs.handler.kind != HandlerKind::in_process &&
+      !pool.jobs.handler.argv.empty()) {
+    const char* key = pool.jobs.handler.kind == HandlerKind::exec ? "exec" : "persistent";
+    program(pool.jobs.handler.argv.front(), node["handler"][key][0], path + ".handler." + key);
+  }
+  if (needed.empty()) return;
+  // One line per path refused: its index and errno.
+  std::string refused = run_as(*credentials, [&] {
+    std::string lines;
+    for (size_t i = 0; i < needed.size(); ++i)
+      if (::access(needed[i].file.c_str(), X_OK) != 0)
+        lines += std::to_string(i) + " " + std::to_string(errno) + "\n";
+    return lines;
+  });
+  std::string who = pool.user.empty() ? "group '" + pool.group + "'" : "user '" + pool.user + "'";
+  std::istringstream lines(refused);
+  size_t index = 0;
+  int error = 0;
+  // Anything else is the child failing to run (fork, setuid): not a fault of the file,
+  // and each spawn will say it again.
+  while (lines >> index >> error && index < needed.size())
+    problems.at(needed[index].node,
+                needed[index].what + " as " + who + ", which the pool's children run as (" + std::strerror(error) +
+                    "): give that user search (x) permission on each directory of the path" +
+                    (needed[index].file == pool.working_directory ? "" : ", and execute (x) on the program"));
+}
+
 }  // namespace
 
 std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& key_node,
@@ -279,6 +341,7 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
                     problems);
   if (pool.kind == PoolKind::jobs) read_jobs(pool, node, path, base_dir, problems);
   else reject_job_keys(node, path, problems);
+  if (problems.checks_host()) check_usable_by_pools_user(pool, node, path, problems);
   return pool;
 }
 

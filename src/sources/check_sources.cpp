@@ -1,19 +1,12 @@
 // Up-front source check (see check_sources.hpp).
 #include "sources/check_sources.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <utility>
 
 #include "util/credentials.hpp"
+#include "util/run_as.hpp"
 
 namespace preforkd {
 
@@ -54,44 +47,7 @@ std::string try_open(const SourceConfig& source) {
 // a database its user cannot write, or a directory it cannot create files in, is found
 // now, and a database made by this first open belongs to that user, not to root.
 std::string try_open_as(const SourceConfig& source, const Credentials& credentials) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int error = errno;
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
-    return std::string("fork: ") + std::strerror(error);
-  }
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ::close(pipe_fds[0]);
-    std::string why = switch_credentials(credentials)
-                          ? try_open(source)
-                          : std::string("cannot switch to the pool's user: ") + std::strerror(errno);
-    for (size_t done = 0; done < why.size();) {
-      ssize_t n = ::write(pipe_fds[1], why.data() + done, why.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(pipe_fds[1]);
-  std::string why;
-  char buffer[512];
-  for (;;) {
-    ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    why.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (why.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-    why = "the check of the source as the pool's user ended abnormally";
-  return why;
+  return run_as(credentials, [&] { return try_open(source); });
 }
 
 }  // namespace

@@ -106,6 +106,38 @@ TEST(CheckCommand, StartIsRefusedWithTheSameMessages) {
   EXPECT_NE(result.err.find("refusing to start"), std::string::npos);
 }
 
+// Root passes every permission check: --check said a directory or program was fine
+// that the pool's user could not use, and every spawn then failed (chdir, exec).
+TEST(CheckCommand, ADirectoryOrProgramThePoolsUserCannotUseIsAnError) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to check as another user";
+  TempDir dir;  // 0700, root's: nobody cannot enter it
+  std::string app = dir.file("app");
+  ASSERT_EQ(::mkdir(app.c_str(), 0755), 0);
+  std::string worker = app + "/worker";
+  write_file(worker, "#!/bin/sh\nexec sleep 100\n");
+  ASSERT_EQ(::chmod(worker.c_str(), 0755), 0);
+  std::string config = dir.file("preforkd.yaml");
+  std::string text = "pools:\n  a:\n    command: [" + worker + "]\n    user: nobody\n"
+                     "    working_directory: " + app + "\n";
+  auto result = check_file(config, text);
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find(config + ":3:15: pools.a.command: '" + worker +
+                            "' cannot be executed as user 'nobody', which the pool's children run as "
+                            "(Permission denied)"),
+            std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(config + ":5:24: pools.a.working_directory: '" + app +
+                            "' cannot be entered as user 'nobody', which the pool's children run as "
+                            "(Permission denied): give that user search (x) permission on each directory"),
+            std::string::npos) << result.err;
+  // The start is refused with the same words; once nobody may enter, both are fine.
+  auto start = run({preforkd_bin(), "-c", config}, "", {}, 20s);
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_NE(start.err.find("cannot be entered as user 'nobody'"), std::string::npos) << start.err;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  result = check_file(config, text);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
 TEST(CheckCommand, UsageErrorsExitTwo) {
   EXPECT_EQ(run({preforkd_bin()}).exit_code, 2);
   EXPECT_EQ(run({preforkd_bin(), "--bogus"}).exit_code, 2);
