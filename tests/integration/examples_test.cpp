@@ -93,3 +93,46 @@ TEST(Examples, CmakeInstallPutsTheProgramsWhereTheInitFilesRunThem) {
   EXPECT_NE(unit.find("ExecStart=/usr/local/bin/preforkd "), std::string::npos);
   EXPECT_NE(unit.find("Documentation=file:///usr/local/share/doc/preforkd/README.md"), std::string::npos);
 }
+
+namespace {
+
+std::string consumer_fixture(const std::string& name) {
+  return std::string(PREFORKD_SOURCE_DIR) + "/tests/fixtures/cmake_consumer/" + name;
+}
+
+}  // namespace
+
+// Found by a probe: an install had no headers, library or CMake package, so a program
+// of one's own could only be linked from a build tree. README "Library pools".
+TEST(Examples, AProgramOfYourOwnBuildsAgainstAnInstalledPreforkdAndRuns) {
+  TempDir prefix, build, dir;
+  auto install = run({PREFORKD_CMAKE, "--install", PREFORKD_BINARY_DIR, "--prefix", prefix.path()});
+  ASSERT_EQ(install.exit_code, 0) << install.out << install.err;
+  auto configure = run({PREFORKD_CMAKE, "-S", consumer_fixture("installed"), "-B", build.path(),
+                        "-DCMAKE_PREFIX_PATH=" + prefix.path()},
+                       "", {}, 120s);
+  ASSERT_EQ(configure.exit_code, 0) << configure.out << configure.err;
+  auto compile = run({PREFORKD_CMAKE, "--build", build.path()}, "", {}, 240s);
+  ASSERT_EQ(compile.exit_code, 0) << compile.out << compile.err;
+
+  std::string config = dir.file("ticker.yaml");
+  write_file(config, "pools:\n  ticks:\n    function: ticker\n    workers: 2\n");
+  Daemon daemon(config, {}, {}, build.file("ticker"));
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  daemon.signal(SIGQUIT);
+  EXPECT_EQ(exit_code(daemon.wait_exit(15s)), 0) << daemon.output();
+}
+
+// Found by a probe: add_subdirectory(preforkd) looked for preforkd's sources in the
+// including project (CMAKE_SOURCE_DIR): no sources at all, or that project's src/.
+TEST(Examples, AsASubdirectoryPreforkdCompilesItsOwnSourcesAndNotItsTests) {
+  TempDir project, build;
+  write_file(project.file("CMakeLists.txt"), read_file(consumer_fixture("subdirectory/CMakeLists.txt")));
+  std::filesystem::create_directory(project.file("src"));
+  write_file(project.file("src/main.cpp"), "int main() { return 0; }\n");
+  auto configure = run({PREFORKD_CMAKE, "-S", project.path(), "-B", build.path(),
+                        std::string("-DPREFORKD_DIR=") + PREFORKD_SOURCE_DIR,
+                        "-DTICKER_SOURCE=" + consumer_fixture("ticker.cpp")},
+                       "", {}, 120s);
+  EXPECT_EQ(configure.exit_code, 0) << configure.out << configure.err;
+}
