@@ -20,6 +20,12 @@
 //
 // and in the YAML:   pools: { ticker: { function: ticker, workers: 4 } }
 //
+// The child ends when the function returns: 0 is a clean end (replaced at once), 1-255
+// a failure (replaced after err_respawn_interval), and anything else, like an exception
+// (logged; exit status 70), a failure too (exit status 255). What it printed with stdio
+// is flushed first. Processes it forks are its own to end: a stop signals only the
+// child's own pid, and they are killed with its process group when it exits.
+//
 // Each child is a fork of preforkd's fork server, a copy of this program made when the
 // pool's generation started (README, "Library pools"): its pthread_atfork child
 // handlers ran there, not in each child. Set up per-process state (random seeds,

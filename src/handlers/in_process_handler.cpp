@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <optional>
 
 #include "util/log.hpp"
@@ -33,12 +34,16 @@ class InProcessContext final : public JobContext {
   std::mutex& mutex_;
 };
 
+// The worker's handler, for the atexit hook (one per worker process).
+InProcessHandler* handler_of_this_worker = nullptr;
+
 }  // namespace
 
 InProcessHandler::InProcessHandler(const PoolConfig& pool, const SourceConfig& source)
     : pool_(pool), source_(source) {}
 
 InProcessHandler::~InProcessHandler() {
+  if (handler_of_this_worker == this) handler_of_this_worker = nullptr;
   if (!thread_.joinable()) return;
   {
     std::lock_guard lock(mutex_);
@@ -52,7 +57,13 @@ HandlerOutcome InProcessHandler::run(const Job& job, const RunControl& control) 
   const JobFunction* fn = find_job_handler(job.queue);
   if (!fn) return {HandlerOutcome::Kind::failed, "no in-process handler registered for queue " + job.queue};
   // Started on first use, in the worker child (threads do not survive fork).
-  if (!thread_.joinable()) thread_ = std::thread([this] { watchdog(); });
+  if (!thread_.joinable()) {
+    thread_ = std::thread([this] { watchdog(); });
+    worker_pid_ = ::getpid();
+    handler_of_this_worker = this;
+    static bool hooked = false;
+    if (!hooked) hooked = std::atexit(exit_during_job) == 0;
+  }
   bool wake_watchdog;
   {
     std::lock_guard lock(mutex_);
@@ -75,6 +86,15 @@ HandlerOutcome InProcessHandler::run(const Job& job, const RunControl& control) 
     result = JobResult::failed(std::string("exception: ") + e.what());
   } catch (...) {
     result = JobResult::failed("unknown exception");
+  }
+  if (::getpid() != worker_pid_) {
+    // The handler forked and its child returned here: a second worker unknown to the
+    // supervisor, taking jobs on a copy of this one's connection and lease.
+    spdlog::error("pool={} pid={} job={}: a process the in-process handler forked returned from it into the "
+                  "worker: it exits (end a fork's child with _exit, or exec)",
+                  pool_.name, ::getpid(), job.id);
+    spdlog::default_logger()->flush();
+    ::_exit(70);
   }
   bool timed_out;
   {
@@ -112,6 +132,40 @@ void InProcessHandler::give_up(std::unique_ptr<JobSource>& source, const Job& wa
   }
   spdlog::default_logger()->flush();
   ::_exit(3);
+}
+
+void InProcessHandler::record_failure(std::unique_ptr<JobSource>& source, const Job& job,
+                                      const std::string& why) {
+  try {
+    if (!source) source = open_job_source(source_);
+    // This worker's lease: the same worker id, so the source takes what it records.
+    source->fail(job, why, decide_retry(pool_.jobs.retry, job.attempt, job.max_attempts));
+  } catch (const std::exception& e) {
+    spdlog::error("pool={} job={}: could not record it ({}); the lease will expire", pool_.name, job.id,
+                  e.what());
+  }
+}
+
+// exit() from a handler (or a library it calls) ended the worker with the job still
+// leased: it waited out its lease, and came back without a word of why. It is failed
+// now, its attempt counted (a handler that always exits ends dead, not in a loop).
+void InProcessHandler::exit_during_job() {
+  InProcessHandler* self = handler_of_this_worker;
+  if (!self || ::getpid() != self->worker_pid_) return;  // a fork's child: not its job
+  Job job;
+  {
+    std::lock_guard lock(self->mutex_);
+    if (!self->current_) return;
+    job = *self->current_;
+  }
+  spdlog::error("pool={} pid={} job={}: the in-process handler called exit() during the job: failing the "
+                "job and ending the worker (a handler returns JobResult::failed or retry instead)",
+                self->pool_.name, ::getpid(), job.id);
+  std::unique_ptr<JobSource> source;
+  self->record_failure(source, job, "the handler called exit()");
+  spdlog::default_logger()->flush();
+  // Not on through exit(): static destructors would run under the watchdog thread.
+  ::_exit(70);
 }
 
 void InProcessHandler::watchdog() {

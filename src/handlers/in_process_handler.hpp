@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "handlers/handler.hpp"
@@ -31,6 +32,10 @@ class InProcessHandler final : public Handler {
   // connection (opened into `source` if need be), and ends the worker (exit 3).
   [[noreturn]] void give_up(std::unique_ptr<JobSource>& source, const Job& watched, const char* after,
                             const char* action, const std::function<void(JobSource&, const Job&)>& record);
+  // From atexit: the handler called exit() during a job (see in_process_handler.cpp).
+  static void exit_during_job();
+  // Fails the running job on a connection of its own: `why` is its error.
+  void record_failure(std::unique_ptr<JobSource>& source, const Job& job, const std::string& why);
 
   const PoolConfig& pool_;
   const SourceConfig& source_;
@@ -44,6 +49,7 @@ class InProcessHandler final : public Handler {
   bool timed_out_ = false;
   bool quitting_ = false;
   std::thread thread_;
+  pid_t worker_pid_ = 0;  // the worker that runs the jobs (set at the first one)
 };
 
 }  // namespace preforkd

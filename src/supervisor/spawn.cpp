@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <stdio_ext.h>
 #include <sys/socket.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -131,6 +133,9 @@ void place_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd
 
 void enter_function_environment(const SpawnPlan& plan) {
   environ = const_cast<char**>(plan.env_pointers.data());
+  // Whatever the forking process had not flushed is not this child's to print (each
+  // child would print it again when it ends).
+  if (__fpending(stdout) > 0) __fpurge(stdout);
 }
 
 [[noreturn]] void run_function(const SpawnPlan& plan, pid_t supervisor, ForkedChildContext& context) {
@@ -141,7 +146,18 @@ void enter_function_environment(const SpawnPlan& plan) {
   } catch (const std::exception& e) {
     spdlog::error("pool={} pid={} worker function threw: {}", plan.pool, ::getpid(), e.what());
     rc = 70;  // EX_SOFTWARE
+  } catch (...) {
+    // Not let out: std::terminate would end the child with ABRT and no word of which.
+    spdlog::error("pool={} pid={} worker function threw something that is not a std::exception",
+                  plan.pool, ::getpid());
+    rc = 70;
   }
+  // An exit status has 8 bits: a return of 256 would read as a clean 0.
+  if (rc < 0 || rc > 255) rc = 255;
+  // What the function printed with stdio and left in a buffer: _exit would drop it.
+  // Looking at the buffers writes nothing, so a child that printed nothing pays nothing.
+  if (__fpending(stdout) > 0) std::fflush(stdout);
+  if (__fpending(stderr) > 0) std::fflush(stderr);
   // A clean end is announced, so that the replacement need not wait for the kernel to
   // tear this process down and for SIGCHLD; any other ends at the real exit, where
   // err_respawn_interval applies.
@@ -149,7 +165,7 @@ void enter_function_environment(const SpawnPlan& plan) {
   // No log flush: configure_logging flushes every line as it is written. A flush here
   // cost each child a copy of the logger registry's pages (its mutex and shared_ptr
   // count live in memory shared with the supervisor until written).
-  ::_exit(rc & 0xff);
+  ::_exit(rc);
 }
 
 [[noreturn]] void start_child(const SpawnPlan& plan, int cpu, pid_t supervisor, int status_fd) {

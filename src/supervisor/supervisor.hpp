@@ -72,6 +72,9 @@ class Supervisor {
   void on_status_closed(const std::shared_ptr<Child>& child);
   void on_child_done(Child& child);
   void log_exit(const Child& child, int wait_status);
+  // Right after a forked child is reaped: kills what it started and left in its
+  // process group (see supervisor_children.cpp).
+  void end_left_behind(const Child& child);
   // The child's pool while the supervisor runs it (current generation), else null: the
   // pool whose count a child's end may change.
   PoolRuntime* running_pool_of(const Child& child);

@@ -384,6 +384,7 @@ void Supervisor::reap_children() {
                     describe_exit(wait_status));
       continue;
     }
+    if (!it->second->execs) end_left_behind(*it->second);
     // What it wrote just before it died may not have been read yet.
     read_reports(*it->second, true);
     // Logged here, as it is reaped: a respawn below (for an earlier exit) then never
@@ -409,6 +410,21 @@ void Supervisor::log_exit(const Child& child, int wait_status) {
   spdlog::log(level, "exited pool={} pid={} generation={}: {} after {}ms, {} request(s)",
               child.pool, child.pid, child.generation, describe_exit(wait_status),
               lifetime.count(), child.requests);
+}
+
+// A forked child (a library pool's function, a jobs worker and its in-process handler)
+// is preforkd's code: a stop signals the child alone, which decides when to end. What it
+// forked stays in its process group, unasked, and would outlive it, and preforkd too
+// (no parent-death signal): a handler's fork that returned went on taking jobs. Killed
+// at once after the reap: a group's number is not given to a new process while any
+// member lives, and pids are handed out in turn, so this is no other group.
+// An exec'd child's group is left alone: a shell running the worker may end before the
+// worker it waits for has finished its graceful stop.
+void Supervisor::end_left_behind(const Child& child) {
+  if (::kill(-child.pid, SIGKILL) == 0)
+    spdlog::warn("pool={} pid={}: processes it had started were still running in its process group "
+                 "after it exited: killed them (a worker must end what it starts)",
+                 child.pool, child.pid);
 }
 
 void Supervisor::on_child_exit(const std::shared_ptr<Child>& child, int wait_status) {

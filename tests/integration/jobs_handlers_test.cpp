@@ -283,6 +283,60 @@ TEST(InProcessHandler, AJobThatDoesNotStopOnTermIsGivenBackAfterTheGrace) {
   EXPECT_EQ(f.job(id)["attempts"], 0);
 }
 
+// Found by a probe: exit() in a handler ended the worker with nothing said of the job,
+// which stayed running until its lease ran out and then came back, over and over.
+TEST(InProcessHandler, AHandlerThatCallsExitFailsItsJobAndSaysSo) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", "in_process", {"inproc"}, 1,
+                                              "    retry: { max_attempts: 2, backoff: fixed, base: 50ms }\n"));
+  Daemon daemon(f.config, f.env, {}, test_inprocess_bin());
+  std::string id = f.enqueue("inproc", R"({"call_exit": 0})");
+  ASSERT_TRUE(f.wait_state(id, "dead")) << daemon.output();
+  EXPECT_EQ(f.job(id)["attempts"], 2);
+  EXPECT_EQ(f.job(id)["last_error"], "the handler called exit()");
+  EXPECT_NE(daemon.output().find("job=" + id + ": the in-process handler called exit() during the job"),
+            std::string::npos) << daemon.output();
+}
+
+// Found by a probe: a handler that forked and let its child return made that child a
+// second worker, unknown to the supervisor, taking jobs on a copy of the connection.
+TEST(InProcessHandler, AForkOfTheHandlerThatReturnsEndsAndTakesNoJob) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", "in_process", {"inproc"}, 1));
+  Daemon daemon(f.config, f.env, {}, test_inprocess_bin());
+  std::string forking = f.enqueue("inproc", R"({"fork_and_return": true})");
+  ASSERT_TRUE(f.wait_state(forking, "done")) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("a process the in-process handler forked returned from it into the worker"))
+      << daemon.output();
+  std::vector<std::string> later;
+  for (int i = 0; i < 4; ++i) later.push_back(f.enqueue("inproc", "{}"));
+  for (const auto& id : later) ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  auto children = daemon.children();
+  ASSERT_EQ(children.size(), 1u);
+  for (const auto& run : f.runs())
+    if (run.id != forking) EXPECT_EQ(run.pid, children.front()) << "job " << run.id;
+}
+
+// Found by a probe: a process an in-process handler (or a library pool's function)
+// forked outlived its worker and preforkd: a stop signals only the worker.
+TEST(InProcessHandler, AProcessTheHandlerStartedDoesNotOutliveItsWorker) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", "in_process", {"inproc"}, 1));
+  Daemon daemon(f.config, f.env, {}, test_inprocess_bin());
+  std::string id = f.enqueue("inproc", R"({"fork_sleeper": true})");
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  std::string log = read_file(f.job_log);
+  size_t at = log.find("sleeper ");
+  ASSERT_NE(at, std::string::npos) << log;
+  pid_t sleeper = std::stoi(log.substr(at + 8));
+  ASSERT_TRUE(pid_alive(sleeper));
+  daemon.signal(SIGQUIT);
+  ASSERT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+  EXPECT_TRUE(wait_until([&] { return !pid_alive(sleeper); })) << daemon.output();
+  EXPECT_NE(daemon.output().find("were still running in its process group after it exited: killed them"),
+            std::string::npos) << daemon.output();
+}
+
 TEST(PersistentHandler, RetryFalseMakesTheJobDeadAtOnce) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", persistent_handler(), {"mail"}, 1, fast_retry));
