@@ -119,10 +119,11 @@ void resolve_program(std::string& program, const PoolConfig& pool, const YAML::N
 namespace {
 
 // What a jobs worker (preforkd's own code) is sent must not end it by the default
-// action: it handles QUIT, TERM and INT, ignores what is ignored by default, and KILL and
-// STOP are explicit.
+// action: it handles QUIT, TERM and INT and ignores what is ignored by default. Not KILL
+// either: a stop that cuts jobs off leaves each one leased until its lease runs out
+// (TERM stops now and gives the job back).
 bool jobs_worker_survives(int signo) {
-  for (int ok : {SIGQUIT, SIGTERM, SIGINT, SIGWINCH, SIGCHLD, SIGURG, SIGCONT, SIGKILL})
+  for (int ok : {SIGQUIT, SIGTERM, SIGINT, SIGWINCH, SIGCHLD, SIGURG, SIGCONT})
     if (signo == ok) return true;
   return false;
 }
@@ -156,10 +157,13 @@ void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& p
       continue;
     }
     if (pool.kind == PoolKind::jobs && !jobs_worker_survives(forwarded)) {
-      problems.at(entry.value, path + "." + entry.key + ": a jobs pool's workers have no handler for " +
-                                   signal_name(forwarded) + ", which would kill them in the middle "
-                                   "of a job; map it to QUIT (stop after the job), TERM or INT (stop "
-                                   "now), or remove it");
+      const char* advice = "; map it to QUIT (stop after the job), TERM or INT (stop now), or remove it";
+      problems.at(entry.value, path + "." + entry.key + ": " +
+                                   (forwarded == SIGKILL
+                                        ? std::string("KILL would kill a jobs pool's workers in the middle of a job")
+                                        : "a jobs pool's workers have no handler for " + signal_name(forwarded) +
+                                              ", which would kill them in the middle of a job") +
+                                   advice);
       continue;
     }
     pool.signals[received] = forwarded;

@@ -36,7 +36,8 @@ constexpr const char* usage_text =
     "                            first use)\n"
     "\n"
     "  --source NAME             the source to use (default: the one serving QUEUE,\n"
-    "                            else the first in the file)\n"
+    "                            else the only one; with several, commands that no\n"
+    "                            queue routes need it)\n"
     "  -V, --version             print the version\n"
     "Works on the sources directly: no running preforkd is needed.\n";
 
@@ -65,12 +66,15 @@ const SourceConfig& choose_source(const Config& config, const ctl::Args& args) {
   if (args.command == "enqueue" && !args.positional.empty())
     return *config.source_for_queue(args.positional.front());
   if (auto queue = args.get("--queue")) return *config.source_for_queue(*queue);
-  if (args.command == "delete" && config.sources.size() > 1) {
-    // Ids are per source: job 7 of one is not job 7 of another, and a delete is for good.
+  if (config.sources.size() > 1) {
+    // Ids are per source: job 7 of one is not job 7 of another. Taking the first source
+    // showed another job than the one asked about, or the stats of half the queues.
     std::string known;
     for (const auto& name : config.source_order) known += " " + name;
-    throw std::invalid_argument("delete ID: " + config.path + " has several sources (" + known.substr(1) +
-                                "): say which one holds the jobs with --source NAME");
+    bool by_id = args.command == "job" || args.command == "retry" || args.command == "delete";
+    throw std::invalid_argument(args.command + ": " + config.path + " has several sources (" + known.substr(1) +
+                                "): say which one " + (by_id ? "holds the job" : "to use") + " with --source NAME" +
+                                (args.command == "jobs" ? " (or give --queue Q)" : ""));
   }
   return *config.first_source();
 }

@@ -283,9 +283,10 @@ TEST(Queue, DeletedJobsNeverRunAndRunningOnesAreLeftAlone) {
   expect_deleted_jobs_never_run_and_running_ones_are_left_alone(f, "q1");
 }
 
-// Ids are per source. Found by a probe: "the first source" was the first by name, not
-// in the file, and `delete 1` deleted another source's job 1.
-TEST(Queue, WithSeveralSourcesTheFirstInTheFileIsTheDefaultAndDeleteByIdNeedsOne) {
+// Ids are per source. Found by probes: "the first source" was the first by name, not
+// in the file, and `delete 1` deleted another source's job 1; `job 1` showed the first
+// source's job 1 after `enqueue` had printed the other's, and `stats` half the queues.
+TEST(Queue, WithSeveralSourcesEveryCommandNotRoutedByQueueNeedsOne) {
   JobsFixture f;
   write_file(f.config, "sources:\n"
                        "  main: { type: sqlite, path: main.db }\n"
@@ -296,16 +297,26 @@ TEST(Queue, WithSeveralSourcesTheFirstInTheFileIsTheDefaultAndDeleteByIdNeedsOne
   std::string in_main = f.enqueue("q1", "{}");
   std::string in_archive = f.enqueue("a1", "{}");
   ASSERT_EQ(in_main, in_archive);  // both job 1, of different sources
-  EXPECT_EQ(f.job(in_main)["queue"], "q1");
-  auto ambiguous = f.ctl({"delete", in_main});
-  EXPECT_EQ(ambiguous.exit_code, 2);
-  EXPECT_NE(ambiguous.err.find("has several sources (main archive): say which one holds the jobs with --source NAME"),
-            std::string::npos)
-      << ambiguous.err;
+  EXPECT_EQ(f.job(in_main, "main")["queue"], "q1");
+  EXPECT_EQ(f.job(in_archive, "archive")["queue"], "a1");
+  for (const std::string command : {"job", "retry", "delete"}) {
+    auto ambiguous = f.ctl({command, in_main});
+    EXPECT_EQ(ambiguous.exit_code, 2) << command;
+    EXPECT_NE(ambiguous.err.find(command + ": " + f.config +
+                                 " has several sources (main archive): say which one holds the job with --source NAME"),
+              std::string::npos)
+        << ambiguous.err;
+  }
+  auto stats = f.ctl({"stats"});
+  EXPECT_EQ(stats.exit_code, 2);
+  EXPECT_NE(stats.err.find("say which one to use with --source NAME"), std::string::npos) << stats.err;
+  EXPECT_NE(f.ctl({"jobs"}).err.find("with --source NAME (or give --queue Q)"), std::string::npos);
+  EXPECT_EQ(f.ctl({"jobs", "--queue", "a1"}).exit_code, 0);
+  EXPECT_EQ(f.ctl({"stats", "--source", "archive"}).exit_code, 0);
   auto chosen = f.ctl({"delete", in_archive, "--source", "archive"});
   EXPECT_EQ(chosen.exit_code, 0) << chosen.err;
   EXPECT_EQ(f.ctl({"job", in_archive, "--source", "archive"}).exit_code, 1);
-  EXPECT_EQ(f.state(in_main), "queued");
+  EXPECT_EQ(f.state(in_main, "main"), "queued");
 }
 
 TEST(Queue, RetryRefusesAJobThatIsNotDead) {

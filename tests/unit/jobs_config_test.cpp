@@ -109,6 +109,16 @@ TEST_F(JobsConfig, SourceErrorsHaveTheirPositions) {
   EXPECT_EQ(problems[5], at(12, 5, "pools.b.queues applies only to jobs pools (those with 'handler:')"));
 }
 
+// Found by a probe: hiredis takes a timeout of 0 for none, and a Redis that accepted
+// and never answered held preforkd's start (TERM too) until the peer closed.
+TEST_F(JobsConfig, ARedisTimeoutOfZeroIsRefused) {
+  auto problems = problems_of("sources:\n  r: { type: redis, timeout: 0s }\n"
+                              "pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n");
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(2, 30, "sources.r.timeout: must be more than 0 (the longest a connect or a "
+                                   "command may wait; got 0s)"));
+}
+
 // Found by a probe: two names for one set of jobs, each with its own settings.
 TEST_F(JobsConfig, TwoSourcesOnOneDatabaseFileAreAnError) {
   auto problems = problems_of("sources:\n  a: { type: sqlite, path: var/x.db }\n"
@@ -174,14 +184,21 @@ TEST_F(JobsConfig, ASignalThatWouldKillAJobsWorkerMidJobIsRefused) {
       "    signals: { USR2: USR2, HUP: TERM, WINCH: WINCH, INT: hup }\n"  // 5
       "  c:\n"
       "    command: [/bin/true]\n"
-      "    signals: { USR2: USR2 }\n");
-  ASSERT_EQ(problems.size(), 2u) << ::testing::PrintToString(problems);
+      "    signals: { USR2: USR2 }\n"
+      "  k:\n"
+      "    handler: { exec: [/bin/cat] }\n"
+      "    queues: [q2]\n"
+      "    signals: { QUIT: KILL }\n");  // 12: found by a probe, a graceful stop cut jobs off
+  ASSERT_EQ(problems.size(), 3u) << ::testing::PrintToString(problems);
   EXPECT_EQ(problems[0], at(5, 22, "pools.j.signals.USR2: a jobs pool's workers have no handler for "
                                    "USR2, which would kill them in the middle of a job; map it to "
                                    "QUIT (stop after the job), TERM or INT (stop now), or remove it"));
   EXPECT_EQ(problems[1], at(5, 58, "pools.j.signals.INT: a jobs pool's workers have no handler for "
                                    "HUP, which would kill them in the middle of a job; map it to "
                                    "QUIT (stop after the job), TERM or INT (stop now), or remove it"));
+  EXPECT_EQ(problems[2], at(12, 22, "pools.k.signals.QUIT: KILL would kill a jobs pool's workers in the "
+                                    "middle of a job; map it to QUIT (stop after the job), TERM or INT "
+                                    "(stop now), or remove it"));
 }
 
 TEST_F(JobsConfig, MaxOutputLoggedIsASizeInBytesOrPowersOf1024) {

@@ -26,6 +26,10 @@ JobSourceType redis_source_type() {
       } else {
         auto d = parse_duration(value);
         if (key == "lease" && d < std::chrono::seconds(1)) return "must be at least 1s (got " + value + ")";
+        // hiredis takes 0 for no limit: a server that accepts and never answers would
+        // then hold a worker, and preforkd's start-up check, for ever.
+        if (key == "timeout" && d.count() <= 0)
+          return "must be more than 0 (the longest a connect or a command may wait; got " + value + ")";
       }
     } catch (const std::exception& e) {
       return e.what();

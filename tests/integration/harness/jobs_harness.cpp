@@ -39,8 +39,10 @@ std::vector<std::string> JobsFixture::enqueue_batch(const std::string& queue,
   return ids;
 }
 
-nlohmann::json JobsFixture::job(const std::string& id) const {
-  RunResult result = ctl({"job", id, "--json"});
+nlohmann::json JobsFixture::job(const std::string& id, const std::string& source) const {
+  std::vector<std::string> args{"job", id, "--json"};
+  if (!source.empty()) args.insert(args.end(), {"--source", source});
+  RunResult result = ctl(args);
   if (result.exit_code != 0) return nlohmann::json::object({{"error", result.err}});
   return nlohmann::json::parse(result.out, nullptr, false);
 }

@@ -33,8 +33,11 @@ class JobsFixture {
   std::string enqueue(const std::string& queue, const std::string& payload,
                       const std::vector<std::string>& extra = {}) const;
   std::vector<std::string> enqueue_batch(const std::string& queue, const std::vector<std::string>& payloads) const;
-  nlohmann::json job(const std::string& id) const;
-  std::string state(const std::string& id) const { return job(id).value("state", "?"); }
+  // `source`: for a file with several sources (ids are per source).
+  nlohmann::json job(const std::string& id, const std::string& source = "") const;
+  std::string state(const std::string& id, const std::string& source = "") const {
+    return job(id, source).value("state", "?");
+  }
   bool wait_state(const std::string& id, const std::string& state, Millis timeout = 60s) const;
   // Jobs per state on `queue` ("queued", "running", "retry", "done", "dead").
   std::map<std::string, int64_t> stats(const std::string& queue) const;
