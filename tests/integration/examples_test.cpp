@@ -84,10 +84,13 @@ TEST(Examples, CmakeInstallPutsTheProgramsWhereTheInitFilesRunThem) {
   EXPECT_EQ(version.exit_code, 0) << version.err;
   EXPECT_EQ(version.out.rfind("preforkd ", 0), 0u) << version.out;
   EXPECT_EQ(run({prefix.file("bin/preforkctl"), "--help"}).exit_code, 0);
-  for (const char* file : {"share/doc/preforkd/README.md", "share/doc/preforkd/examples/preforkd.yaml",
+  for (const char* file : {"share/doc/preforkd/README.md", "share/doc/preforkd/conf/preforkd.yaml",
                            "share/doc/preforkd/init/systemd/preforkd.service",
                            "share/doc/preforkd/init/daemontools/run"})
     EXPECT_TRUE(std::filesystem::exists(prefix.file(file))) << file;
+  // Found by a probe: the example config was installed without the handlers it runs.
+  auto check = run({prefix.file("bin/preforkd"), "--check", "-c", prefix.file("share/doc/preforkd/conf/preforkd.yaml")});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   // The unit's paths are the default prefix's.
   std::string unit = read_file(std::string(PREFORKD_SOURCE_DIR) + "/init/systemd/preforkd.service");
   EXPECT_NE(unit.find("ExecStart=/usr/local/bin/preforkd "), std::string::npos);
