@@ -97,6 +97,29 @@ void check_written_files_spare_the_rest(const Config& config, const YAML::Node& 
   check(config.pidfile, root["pidfile"], "pidfile");
 }
 
+// A source's database that is a directory: said at --check, where the path is written,
+// and not as the "cannot open" of the first worker.
+void check_source_databases_are_no_directories(const Config& config, const YAML::Node& root,
+                                               Problems& problems) {
+  for (const auto& [name, source] : config.sources) {
+    const JobSourceType* type = find_job_source_type(source.type);
+    if (!type || !type->files) continue;
+    std::vector<std::string> files = type->files(source);
+    std::error_code ec;
+    if (files.empty() || !std::filesystem::is_directory(files.front(), ec)) continue;
+    const std::string& database = files.front();
+    YAML::Node node = root["sources"].IsMap() ? root["sources"][name] : YAML::Node();
+    if (node.IsMap() && node["path"])
+      problems.at(node["path"], "sources." + name + ".path: '" + database +
+                                    "' is a directory: give the path of the database file (such as " + database +
+                                    "/jobs.db)");
+    else
+      problems.plain("the job database of source '" + name + "', " + database +
+                     ", is a directory: move it away, or name another file with sources: { " + name +
+                     ": { type: " + source.type + ", path: FILE } }");
+  }
+}
+
 // Two sources on one database file (`var/x.db` and `./var/../var/x.db`) would be two
 // names for one set of jobs, each with its own settings: one source, one file.
 void check_sources_share_no_file(const Config& config, const YAML::Node& root, Problems& problems) {
@@ -256,6 +279,7 @@ Config load_config(const std::string& path, bool check_host) {
 
   check_written_files_spare_the_rest(config, root, problems);
   check_sources_share_no_file(config, root, problems);
+  check_source_databases_are_no_directories(config, root, problems);
   if (!problems.empty()) throw ConfigError(problems.take());
   return config;
 }

@@ -109,6 +109,24 @@ TEST_F(JobsConfig, SourceErrorsHaveTheirPositions) {
   EXPECT_EQ(problems[5], at(12, 5, "pools.b.queues applies only to jobs pools (those with 'handler:')"));
 }
 
+// Found by a probe: a path that named a directory passed --check, and the first worker
+// then said "unable to open database file", with advice about permissions.
+TEST_F(JobsConfig, ADatabasePathThatIsADirectoryIsAnError) {
+  std::filesystem::create_directories(dir_ / "dbdir");
+  auto problems = problems_of("sources:\n  l: { type: sqlite, path: dbdir }\n"
+                              "pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n");
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  std::string database = (dir_ / "dbdir").string();
+  EXPECT_EQ(problems[0], at(2, 28, "sources.l.path: '" + database + "' is a directory: give the path of the "
+                                   "database file (such as " + database + "/jobs.db)"));
+  // The default source, which has no path written anywhere.
+  std::filesystem::create_directories(dir_ / "var" / "jobs.db");
+  problems = problems_of("pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n");
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_NE(problems[0].find(", is a directory: move it away, or name another file with sources: {"),
+            std::string::npos) << problems[0];
+}
+
 // Found by a probe: hiredis takes a timeout of 0 for none, and a Redis that accepted
 // and never answered held preforkd's start (TERM too) until the peer closed.
 TEST_F(JobsConfig, ARedisTimeoutOfZeroIsRefused) {

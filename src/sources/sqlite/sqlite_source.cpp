@@ -91,6 +91,11 @@ class SqliteSource final : public JobSource {
       throw SourceError("sqlite " + path + ": cannot create or reach its directory: " + ec.message() +
                         " (uid " + std::to_string(::geteuid()) +
                         " needs to search every directory above it, and to write the last one)");
+    // SQLite would say "unable to open database file", and the advice on permissions
+    // that goes with it sends the operator the wrong way.
+    if (std::filesystem::is_directory(path, ec))
+      throw SourceError("sqlite " + path + ": is a directory: give the path of the database file (such as " +
+                        path + "/jobs.db)");
     auto db = std::make_unique<Db>(path, busy_timeout);
     prepare_schema(*db);
     return db;
