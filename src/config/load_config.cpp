@@ -73,10 +73,11 @@ std::string same_file_key(const std::string& path) {
 }
 
 // preforkd writes its pidfile and log: never over the config or a source's job files.
-void check_written_files_spare_the_rest(const Config& config, const YAML::Node& root,
+// True when the pidfile is refused so.
+bool check_written_files_spare_the_rest(const Config& config, const YAML::Node& root,
                                         Problems& problems) {
   // Nothing written (logs to stderr, no pidfile): no path to resolve, at each start and HUP.
-  if (config.log.file.empty() && config.pidfile.empty()) return;
+  if (config.log.file.empty() && config.pidfile.empty()) return false;
   std::vector<std::pair<std::string, std::string>> kept = {
       {same_file_key(config.path), "the config file itself"}};
   for (const auto& [name, source] : config.sources)
@@ -85,16 +86,19 @@ void check_written_files_spare_the_rest(const Config& config, const YAML::Node& 
         kept.emplace_back(same_file_key(file), "a file of source '" + name + "' (" + file + ")");
   // Each path is resolved once (weakly_canonical: one system call per component).
   auto check = [&](const std::string& file, const YAML::Node& node, const std::string& key) {
-    if (file.empty()) return;
+    if (file.empty()) return false;
     std::string resolved = same_file_key(file);
     for (const auto& [path, what] : kept)
-      if (resolved == path)
+      if (resolved == path) {
         problems.at(node, key + ": '" + file + "' is " + what +
                               "; writing there would destroy it: choose another path");
+        return true;
+      }
+    return false;
   };
   if (root["log"].IsMap()) check(config.log.file, root["log"]["file"], "log.file");
   if (!config.log.file.empty()) kept.emplace_back(same_file_key(config.log.file), "log.file too");
-  check(config.pidfile, root["pidfile"], "pidfile");
+  return check(config.pidfile, root["pidfile"], "pidfile");
 }
 
 // A source's database that is a directory: said at --check, where the path is written,
@@ -255,11 +259,8 @@ Config load_config(const std::string& path, bool check_host) {
   if (!config_detail::scan_document(root, problems)) throw ConfigError(problems.take());
   config_detail::reject_unknown_keys(root, top_keys, "", problems);
   if (auto n = root["log"]) read_log(config, n, problems);
-  if (auto n = root["pidfile"]) {
+  if (auto n = root["pidfile"])
     config.pidfile = read_written_file(config.base_dir, n, "pidfile", "for no pidfile", problems);
-    if (std::string why = config.pidfile.empty() ? "" : why_not_a_pidfile(config.pidfile); !why.empty())
-      problems.at(n, "pidfile: " + not_a_pidfile_message(config.pidfile, why));
-  }
   config.node = host_name();
   if (auto n = root["node"]) {
     if (auto node = config_detail::read_string(n, "node", problems)) {
@@ -277,7 +278,13 @@ Config load_config(const std::string& path, bool check_host) {
     problems.at(root.Mark(), "no 'pools:' section: add at least one pool (see conf/preforkd.yaml)");
   }
 
-  check_written_files_spare_the_rest(config, root, problems);
+  bool pidfile_refused = check_written_files_spare_the_rest(config, root, problems);
+  // Last, and only when nothing else was said of it: its "remove the file if it is an
+  // old pidfile" is no advice for a config file or a directory.
+  std::error_code ec;
+  if (!config.pidfile.empty() && !pidfile_refused && !std::filesystem::is_directory(config.pidfile, ec))
+    if (std::string why = why_not_a_pidfile(config.pidfile); !why.empty())
+      problems.at(root["pidfile"], "pidfile: " + not_a_pidfile_message(config.pidfile, why));
   check_sources_share_no_file(config, root, problems);
   check_source_databases_are_no_directories(config, root, problems);
   if (!problems.empty()) throw ConfigError(problems.take());

@@ -214,6 +214,8 @@ TEST(CheckCommand, ASecondDocumentAndAPidfileThatIsADirectoryAreErrors) {
             std::string::npos) << result.err;
   EXPECT_NE(result.err.find(config + ":5:1: a second YAML document (after '---') is not read"),
             std::string::npos) << result.err;
+  // Found by a probe: a second problem said to "remove the file if it is an old pidfile".
+  EXPECT_EQ(result.err.find("old pidfile"), std::string::npos) << result.err;
 }
 
 // Collections are told apart by identity, not by where they start: a mapping whose
@@ -254,6 +256,8 @@ TEST(CheckCommand, APidfileOrLogFileOnTheJobDatabaseOrTheConfigIsRefused) {
   auto start = run({preforkd_bin(), "-c", config});
   EXPECT_EQ(start.exit_code, 1);
   EXPECT_NE(start.err.find("pidfile: '" + config + "' is the config file itself"), std::string::npos) << start.err;
+  // Found by a probe: and "(or remove the file if it is an old pidfile)": the config.
+  EXPECT_EQ(start.err.find("old pidfile"), std::string::npos) << start.err;
   EXPECT_EQ(read_file(config), text);
 }
 
