@@ -1,6 +1,6 @@
 // exec: one fork+exec per job, no shell. The payload on stdin, the job in the
-// environment (PREFORK_JOB_ID, PREFORK_QUEUE, PREFORK_ATTEMPT); exit 0 = done,
-// 75 (EX_TEMPFAIL) = retry, anything else = failure.
+// environment (PREFORK_JOB_ID, PREFORK_QUEUE, PREFORK_ATTEMPT); exit 0 = done, anything
+// else a failure for the retry policy (75, EX_TEMPFAIL, only words it as a retry asked for).
 #include <sys/wait.h>
 
 #include "handlers/exec_handler.hpp"
