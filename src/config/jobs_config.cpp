@@ -118,11 +118,15 @@ void read_jobs(PoolConfig& pool, const YAML::Node& node, const std::string& path
     // On TERM the supervisor KILLs its workers after graceful_timeout; a worker waits up
     // to timeout_grace for its handler before it gives the job back.
     YAML::Node at = node["graceful_timeout"] ? node["graceful_timeout"] : node["timeout_grace"];
+    // One of the two may be the default, which the operator never wrote.
+    auto shown = [&](const char* key, Duration value) {
+      return std::to_string(value.count()) + (node[key] ? "ms" : "ms, the default");
+    };
     if (at)
-      problems.at(at, path + ".graceful_timeout (" + std::to_string(pool.graceful_timeout.count()) +
-                          "ms) must be longer than " + path + ".timeout_grace (" +
-                          std::to_string(jobs.timeout_grace.count()) +
-                          "ms): on TERM a worker would be KILLed while its handler still has its grace, "
+      problems.at(at, path + ".graceful_timeout (" + shown("graceful_timeout", pool.graceful_timeout) +
+                          ") must be longer than " + path + ".timeout_grace (" +
+                          shown("timeout_grace", jobs.timeout_grace) +
+                          "): on TERM a worker would be KILLed while its handler still has its grace, "
                           "and the job it runs would not be given back (it would wait for its lease); "
                           "raise graceful_timeout or lower timeout_grace");
   }

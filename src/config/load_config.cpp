@@ -243,8 +243,13 @@ Config load_config(const std::string& path, bool check_host) {
     // yaml-cpp says "illegal map value" or the like for a tab in the indentation.
     std::string line = line_of(content, e.mark.line);
     bool tab = line.substr(0, line.find_first_not_of(" \t")).find('\t') != std::string::npos;
+    // yaml-cpp notices an unclosed '[' or '{' only where the file goes on without it.
+    bool unclosed = e.msg.find("flow not found") != std::string::npos;
     problems.at(e.mark, "YAML syntax error: " + e.msg +
-                            (tab ? " (this line is indented with a tab: YAML allows spaces only)" : ""));
+                            (tab ? " (this line is indented with a tab: YAML allows spaces only)"
+                             : unclosed ? " (a '[' or '{' before this point is not closed: look for the "
+                                          "missing ']' or '}' on the lines above)"
+                                        : ""));
     throw ConfigError(problems.take());
   }
 

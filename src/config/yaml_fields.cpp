@@ -188,7 +188,8 @@ std::optional<int> read_count(const YAML::Node& node, const std::string& path,
   if (!node.IsScalar() || text.empty() || ec != std::errc() || end != text.data() + text.size() ||
       value < 0) {
     problems.at(node, path + " must be a non-negative integer (got " +
-                          (node.IsScalar() ? text : std::string(type_name(node))) + ")");
+                          (!node.IsScalar() ? std::string(type_name(node)) : text.empty() ? "an empty string" : text) +
+                          ")");
     return std::nullopt;
   }
   if (value > max_count) {

@@ -74,13 +74,19 @@ TEST(CheckCommand, AGracefulTimeoutNotLongerThanTheHandlersGraceIsAnError) {
                                    "  a:\n    queues: [q]\n    handler: { exec: [/bin/true] }\n"
                                    "    graceful_timeout: 2s\n    timeout_grace: 10s\n"
                                    "  b:\n    queues: [r]\n    handler: { exec: [/bin/true] }\n"
-                                   "    timeout_grace: 30s\n");
+                                   "    timeout_grace: 30s\n"
+                                   "  c:\n    queues: [s]\n    handler: { exec: [/bin/true] }\n"
+                                   "    graceful_timeout: 3s\n");
   EXPECT_EQ(result.exit_code, 1);
+  // A probe was told of a timeout_grace of 5000ms it had never written: the default.
   for (const std::string expected :
        {":5:23: pools.a.graceful_timeout (2000ms) must be longer than pools.a.timeout_grace (10000ms): on "
         "TERM a worker would be KILLed while its handler still has its grace, and the job it runs would "
         "not be given back (it would wait for its lease); raise graceful_timeout or lower timeout_grace",
-        ":10:20: pools.b.graceful_timeout (30000ms) must be longer than pools.b.timeout_grace (30000ms)"})
+        ":10:20: pools.b.graceful_timeout (30000ms, the default) must be longer than pools.b.timeout_grace "
+        "(30000ms)",
+        ":14:23: pools.c.graceful_timeout (3000ms) must be longer than pools.c.timeout_grace (5000ms, the "
+        "default)"})
     EXPECT_NE(result.err.find(config + expected), std::string::npos) << expected << "\n" << result.err;
 }
 

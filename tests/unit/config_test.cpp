@@ -93,6 +93,19 @@ TEST_F(ConfigFile, AKeyGivenTwiceIsAnErrorAtTheSecond) {
   EXPECT_EQ(problems[1], at(6, 3, "duplicate key 'a' (first at line 2, column 3); keep one of them"));
 }
 
+// Found by a probe: `workers: ""` said "(got )", and a '[' left open said only "end of
+// sequence flow not found" on the line after.
+TEST_F(ConfigFile, AnEmptyStringAndAnUnclosedBracketAreNamed) {
+  auto problems = problems_of("pools:\n  a:\n    command: [true]\n    workers: \"\"\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], at(4, 14, "pools.a.workers must be a non-negative integer (got an empty string)"));
+  problems = problems_of("pools:\n  a:\n    command: [true, x\n    workers: 1\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("(a '[' or '{' before this point is not closed: look for the missing ']' or '}' "
+                             "on the lines above)"),
+            std::string::npos) << problems[0];
+}
+
 TEST_F(ConfigFile, AnEmptyValueIsReportedAtItsKey) {
   auto problems = problems_of("pidfile:\npools:\n  a:\n    command: [true]\n    workers:\n"
                               "    spawn_interval:\n");

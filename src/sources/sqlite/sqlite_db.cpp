@@ -140,7 +140,7 @@ void Db::fail(int rc, std::string_view what) const {
     case SQLITE_CANTOPEN:
     case SQLITE_PERM: message += " (check that the file and its directory are writable by this user)"; break;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: message += " (not a usable SQLite database: restore it from a backup or point 'path' elsewhere)"; break;
+    case SQLITE_NOTADB: message += " (not a usable SQLite database: restore it from a backup, or give the source a 'path' elsewhere; a source with no 'path', such as the default one, uses var/jobs.db beside the config)"; break;
     default: break;
   }
   throw SourceError(message);
