@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <sstream>
 
 #include "config/pool_config.hpp"
+#include "preforkd/job_source.hpp"
 #include "preforkd/worker_function.hpp"
 #include "util/credentials.hpp"
 #include "util/run_as.hpp"
@@ -74,6 +76,18 @@ void read_cpu_affinity(PoolConfig& pool, const YAML::Node& node, const std::stri
     cpus.push_back(cpu);
   }
   pool.cpu_affinity = std::move(cpus);
+}
+
+// A source's setting written in a pool (`prefetch: 5` under a pool): say where it goes.
+std::string source_key_hint(const std::string& key) {
+  std::string types;
+  for (const auto& type : job_source_types())
+    if (const JobSourceType* definition = find_job_source_type(type))
+      if (std::find(definition->keys.begin(), definition->keys.end(), key) != definition->keys.end())
+        types += (types.empty() ? "" : ", ") + type;
+  if (types.empty()) return "";
+  return key + " is a setting of a job source (" + types + "): write it under sources: NAME, and name that "
+         "source in the pool with source: NAME";
 }
 
 bool is_directory(const std::string& path) {
@@ -275,7 +289,7 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
   if (!std::regex_match(name, valid_name))
     problems.at(key_node, "pool name '" + name + "' may only use letters, digits, '_', '.', '-'");
   if (!expect_map(node, path, problems)) return std::nullopt;
-  reject_unknown_keys(node, pool_keys, path, problems);
+  reject_unknown_keys(node, pool_keys, path, problems, source_key_hint);
 
   PoolConfig pool;
   pool.name = name;

@@ -130,12 +130,17 @@ std::vector<Entry> entries(const YAML::Node& map) {
 }
 
 void reject_unknown_keys(const YAML::Node& map, std::initializer_list<const char*> allowed,
-                         const std::string& path, Problems& problems) {
+                         const std::string& path, Problems& problems,
+                         const std::function<std::string(const std::string& key)>& placed_elsewhere) {
   for (const auto& entry : entries(map)) {
     if (std::find_if(allowed.begin(), allowed.end(),
                      [&](const char* key) { return entry.key == key; }) != allowed.end())
       continue;
     std::string message = "unknown key '" + entry.key + "' in " + (path.empty() ? "the top level" : path);
+    if (std::string where = placed_elsewhere ? placed_elsewhere(entry.key) : ""; !where.empty()) {
+      problems.at(entry.key_node, message + ": " + where);
+      continue;
+    }
     const char* best = nullptr;
     size_t best_distance = 3;  // suggest only near misses
     for (const char* key : allowed) {

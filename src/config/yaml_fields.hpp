@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <optional>
@@ -63,9 +64,11 @@ struct Entry {
 };
 std::vector<Entry> entries(const YAML::Node& map);
 
-// Reports every key of `map` not in `allowed`, suggesting the closest allowed one.
+// Reports every key of `map` not in `allowed`, suggesting the closest allowed one, or
+// what `placed_elsewhere` says of it (where such a key belongs; "" when nowhere).
 void reject_unknown_keys(const YAML::Node& map, std::initializer_list<const char*> allowed,
-                         const std::string& path, Problems& problems);
+                         const std::string& path, Problems& problems,
+                         const std::function<std::string(const std::string& key)>& placed_elsewhere = {});
 
 bool expect_map(const YAML::Node& node, const std::string& path, Problems& problems);
 std::optional<std::string> read_string(const YAML::Node& node, const std::string& path,

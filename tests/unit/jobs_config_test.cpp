@@ -127,6 +127,17 @@ TEST_F(JobsConfig, ADatabasePathThatIsADirectoryIsAnError) {
             std::string::npos) << problems[0];
 }
 
+// Found by a probe: `prefetch: 5` in a pool got the list of a pool's keys, with no
+// word that it is a source's.
+TEST_F(JobsConfig, ASourcesSettingInAPoolSaysWhereItGoes) {
+  auto problems = problems_of("pools:\n  a:\n    handler: { exec: [/bin/cat] }\n    queues: [q]\n"
+                              "    prefetch: 5\n");
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_EQ(problems[0], at(5, 5, "unknown key 'prefetch' in pools.a: prefetch is a setting of a job source "
+                                  "(postgres, redis, sqlite): write it under sources: NAME, and name that "
+                                  "source in the pool with source: NAME"));
+}
+
 // Found by a probe: hiredis takes a timeout of 0 for none, and a Redis that accepted
 // and never answered held preforkd's start (TERM too) until the peer closed.
 TEST_F(JobsConfig, ARedisTimeoutOfZeroIsRefused) {
