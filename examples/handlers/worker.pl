@@ -1,5 +1,6 @@
 #!/usr/bin/perl
-# A persistent handler in Perl (handler: { persistent: [perl, examples/handlers/worker.pl] }):
+# A persistent handler in Perl (handler: { persistent: [path/to/worker.pl] }: the script
+# itself, which its #! line runs; a relative path is the config's: see conf/preforkd.yaml):
 # started once per worker child, it reads one JSON job per line on stdin and answers
 # one JSON line per job on stdout. Log to STDERR: stdout is the protocol.
 use strict;

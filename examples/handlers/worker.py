@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A persistent handler in Python (handler: { persistent: [python3, examples/handlers/worker.py] }).
+"""A persistent handler in Python (handler: { persistent: [path/to/worker.py] }: the script
+itself, which its #! line runs; a relative path is the config's: see conf/preforkd.yaml).
 
 Started once per worker child: one JSON job per line on stdin, one JSON answer per
 line on stdout. Log to stderr: stdout is the protocol.

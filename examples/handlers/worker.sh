@@ -1,5 +1,5 @@
 #!/bin/sh
-# A persistent handler in plain sh (handler: { persistent: [examples/handlers/worker.sh] }):
+# A persistent handler in plain sh (handler: { persistent: [path/to/worker.sh] }):
 # one JSON job per line on stdin, one JSON answer per line on stdout. The id is cut out
 # of the line with sed and the payload (as it was enqueued, spaces included) is looked at
 # with grep; a real worker would use jq.

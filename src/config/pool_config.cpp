@@ -122,7 +122,7 @@ void resolve_program(std::string& program, const PoolConfig& pool, const YAML::N
   struct stat st {};
   if (::stat(full.c_str(), &st) != 0) {
     problems.about_host(node[0], path + ": '" + program + "' not found" +
-                                     (program.front() == '/' ? "" : " (looked in " + dir + ")"));
+                                     (program.front() == '/' ? "" : " (no " + full + ")"));
   } else if (!is_executable_file(full)) {
     problems.about_host(node[0], path + ": '" + full + "' is not an executable file (chmod +x it?)");
   } else if (pool.working_directory.empty() || program.front() == '/') {
