@@ -38,8 +38,13 @@ void record_outcome(JobSource& source, const PoolConfig& pool, const Job& job,
     source.complete(job);
     return;
   }
-  const std::string prefix = fmt::format("pool={} pid={} job={} queue={} attempt={}", pool.name,
-                                         ::getpid(), job.id, job.queue, job.attempt);
+  // A job that is dead without a run was claimed for an attempt it never had: naming
+  // that attempt (3 of a job with 2 allowed) read as a count gone wrong.
+  const std::string prefix =
+      outcome.kind == Kind::exhausted
+          ? fmt::format("pool={} pid={} job={} queue={}", pool.name, ::getpid(), job.id, job.queue)
+          : fmt::format("pool={} pid={} job={} queue={} attempt={}", pool.name, ::getpid(), job.id, job.queue,
+                        job.attempt);
   switch (outcome.kind) {
     case Kind::done: return;
     case Kind::given_back:

@@ -211,6 +211,10 @@ void expect_a_killed_batch_charges_only_the_job_that_kills_a_worker_alone(const 
             std::string::npos)
       << f.job(ids[0]).dump();
   EXPECT_TRUE(daemon.wait_output("dead without a run: attempts exhausted (1 of 1)")) << daemon.output();
+  // Found by a probe: the line named the attempt it was claimed for ("attempt=2" of a job
+  // with 1 allowed), read as a count gone wrong.
+  EXPECT_TRUE(daemon.wait_output("queue=" + f.job(ids[0])["queue"].get<std::string>() +
+                                 ": dead without a run")) << daemon.output();
   EXPECT_EQ(f.job(ids[0])["attempts"], 1) << f.job(ids[0]).dump();
   for (size_t i = 1; i < ids.size(); ++i) {
     ASSERT_TRUE(f.wait_state(ids[i], "done", 30s)) << "job " << ids[i] << "\n" << daemon.output();
