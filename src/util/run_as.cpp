@@ -1,3 +1,4 @@
+// Running a check in a child switched to a pool's user (see run_as.hpp).
 #include "util/run_as.hpp"
 
 #include <fcntl.h>
