@@ -136,6 +136,13 @@ int run_job_worker(ForkedChildContext& context, const PoolConfig& pool,
       if (streak) context.idle_after(std::exchange(streak, 0));
       continue;
     }
+    if (context.stop_requested()) {
+      // QUIT (or a reload) came while the claim waited, on a database lock say: the job
+      // is not started, and a stop leaves jobs not started queued.
+      record_until_done(connection, context, pool, *job,
+                        {HandlerOutcome::Kind::given_back, "the worker was told to stop as it claimed the job"});
+      break;
+    }
     if (streak++ == 0) context.busy("job " + job->id);
     control.heartbeat_every = std::max(Duration(100), source->lease_time() / 3);
     control.heartbeat = [&connection, &pool, current = *job] {

@@ -172,6 +172,24 @@ TEST(Jobs, APersistentHandlerWritingAHugeLineFailsTheJobInsteadOfFillingMemory) 
       << f.job(id).dump();
 }
 
+// Found by a probe: a QUIT that came while a worker's claim waited on a database lock
+// did not stop it from running the job it then got; QUIT leaves jobs not started queued.
+// The fixture's "quit_while_claiming" source sends the worker QUIT inside its claim.
+TEST(Jobs, AJobClaimedAsQuitArrivesIsGivenBackNotRun) {
+  JobsFixture f;
+  write_file(f.config, "sources:\n  store: { type: quit_while_claiming }\npools:\n" +
+                           jobs_pool("work", "in_process", {"inproc"}, 1, "    source: store\n"));
+  Daemon daemon(f.config, f.env, {}, test_inprocess_bin());
+  ASSERT_TRUE(wait_until([&] { return read_file(f.job_log).find("released 1") != std::string::npos; }))
+      << read_file(f.job_log) << daemon.output();
+  EXPECT_TRUE(daemon.wait_output("given back to the queue (the worker was told to stop as it claimed the job)"))
+      << daemon.output();
+  EXPECT_TRUE(f.runs().empty()) << read_file(f.job_log);
+  EXPECT_EQ(read_file(f.job_log).find("completed"), std::string::npos);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 0) << daemon.output();
+}
+
 // A source that opens and then fails at its first statement (a database that cannot be
 // written, a full disk): the worker's outage goes on until something works, with a
 // growing backoff. It used to end at each successful open, with "reachable again", and
