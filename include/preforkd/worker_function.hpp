@@ -41,8 +41,9 @@
 namespace preforkd {
 
 // What a child knows about itself and how it talks back to the supervisor. Signals
-// QUIT (graceful: finish the current piece of work) and TERM (fast) only set a flag
-// here, so the function decides where it is safe to stop.
+// QUIT and HUP (graceful: finish the current piece of work) and TERM and INT (fast)
+// only set a flag here, so the function decides where it is safe to stop; USR1 and USR2
+// do nothing unless the function installs handlers of its own.
 class ChildContext {
  public:
   virtual ~ChildContext() = default;

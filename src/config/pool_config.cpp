@@ -133,11 +133,11 @@ void resolve_program(std::string& program, const PoolConfig& pool, const YAML::N
 namespace {
 
 // What a jobs worker (preforkd's own code) is sent must not end it by the default
-// action: it handles QUIT, TERM and INT and ignores what is ignored by default. Not KILL
-// either: a stop that cuts jobs off leaves each one leased until its lease runs out
-// (TERM stops now and gives the job back).
+// action: it handles QUIT, TERM, INT and HUP (as QUIT) and ignores what is ignored by
+// default. Not KILL either: a stop that cuts jobs off leaves each one leased until its
+// lease runs out (TERM stops now and gives the job back).
 bool jobs_worker_survives(int signo) {
-  for (int ok : {SIGQUIT, SIGTERM, SIGINT, SIGWINCH, SIGCHLD, SIGURG, SIGCONT})
+  for (int ok : {SIGQUIT, SIGTERM, SIGINT, SIGHUP, SIGWINCH, SIGCHLD, SIGURG, SIGCONT})
     if (signo == ok) return true;
   return false;
 }
@@ -172,12 +172,13 @@ void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& p
     }
     if (pool.kind == PoolKind::jobs && !jobs_worker_survives(forwarded)) {
       const char* advice = "; map it to QUIT (stop after the job), TERM or INT (stop now), or remove it";
-      problems.at(entry.value, path + "." + entry.key + ": " +
-                                   (forwarded == SIGKILL
-                                        ? std::string("KILL would kill a jobs pool's workers in the middle of a job")
-                                        : "a jobs pool's workers have no handler for " + signal_name(forwarded) +
-                                              ", which would kill them in the middle of a job") +
-                                   advice);
+      std::string why =
+          forwarded == SIGKILL ? std::string("KILL would kill a jobs pool's workers in the middle of a job")
+          : forwarded == SIGUSR1 || forwarded == SIGUSR2
+              ? "a jobs pool's workers do nothing on " + signal_name(forwarded) + ", so it would tell them nothing"
+              : "a jobs pool's workers have no handler for " + signal_name(forwarded) +
+                    ", which would kill them in the middle of a job";
+      problems.at(entry.value, path + "." + entry.key + ": " + why + advice);
       continue;
     }
     pool.signals[received] = forwarded;

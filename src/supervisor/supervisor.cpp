@@ -12,8 +12,10 @@ namespace preforkd {
 namespace {
 
 // Every signal the supervisor takes; children get them back at SIG_DFL.
-constexpr int handled_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGTTIN,
-                                   SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
+// ALRM is no signal of preforkd's, but its default action ended the supervisor (and its
+// children's jobs with it) when one was sent by mistake: it is logged and ignored.
+constexpr int handled_signals[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM, SIGTTIN, SIGTTOU,
+                                   SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGALRM};
 
 sigset_t handled_signal_set() {
   sigset_t set;
@@ -87,6 +89,7 @@ void Supervisor::on_signal(int signo) {
       reopen_log_file();
       forward_signal(SIGUSR1);
       break;
+    case SIGALRM: spdlog::warn("ALRM received: ignored (preforkd has no use for it)"); break;
     default: forward_signal(signo); break;
   }
 }

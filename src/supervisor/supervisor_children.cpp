@@ -19,7 +19,7 @@ namespace preforkd {
 namespace {
 
 constexpr int reset_in_child[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM, SIGTTIN, SIGTTOU,
-                                  SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGPIPE};
+                                  SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGPIPE, SIGALRM};
 
 }  // namespace
 

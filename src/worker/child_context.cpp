@@ -25,7 +25,7 @@ void wake_stop_pipe() {
 
 void on_stop_signal(int signo) {
   int saved = errno;
-  if (signo == SIGQUIT) quit_flag = 1;
+  if (signo == SIGQUIT || signo == SIGHUP) quit_flag = 1;
   else term_flag = 1;
   // Before the pipe exists nobody can be waiting on it: the flag is enough.
   if (stop_pipe[1] >= 0) wake_stop_pipe();
@@ -51,7 +51,15 @@ ForkedChildContext::ForkedChildContext(std::string pool, unsigned generation, Un
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  for (int signo : {SIGQUIT, SIGTERM, SIGINT}) ::sigaction(signo, &action, nullptr);
+  // A forked child bears the supervisor's name, so `killall -HUP preforkd` or the
+  // logrotate idiom `killall -USR1 preforkd` reaches it too, and the default action
+  // ended it in the middle of its work. HUP asks it to finish, as the supervisor's
+  // forwarded HUP (a QUIT) does; USR1 (its log follows a reopen without a signal) and
+  // USR2 do nothing. A handler that does nothing rather than SIG_IGN: what the child
+  // execs gets the default back.
+  for (int signo : {SIGQUIT, SIGTERM, SIGINT, SIGHUP}) ::sigaction(signo, &action, nullptr);
+  action.sa_handler = [](int) {};
+  for (int signo : {SIGUSR1, SIGUSR2}) ::sigaction(signo, &action, nullptr);
 }
 
 bool ForkedChildContext::stop_requested() const { return quit_flag || term_flag; }

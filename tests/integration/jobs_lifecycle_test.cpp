@@ -89,6 +89,37 @@ TEST(Jobs, HupLetsTheRunningJobFinishAndTheNewGenerationTakesTheNext) {
   EXPECT_EQ(f.job(first)["attempts"], 1);  // not cut off and run again
 }
 
+// Found by a probe: a worker bears the supervisor's name, so `killall -USR1 preforkd`
+// (logrotate's idiom) or `kill -HUP` of every preforkd reached the workers, whose
+// default action ended them mid-job, the job leased until its lease ran out. Sent to a
+// worker, USR1 and USR2 now do nothing and HUP lets the job finish, as QUIT does.
+TEST(Jobs, HupUsr1AndUsr2SentToAWorkerDirectlyCutNoJobOff) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"long"}, 1));
+  Daemon daemon(f.config, f.env);
+  std::string id = f.enqueue("long", R"({"sleep_ms": 1500})");
+  ASSERT_TRUE(wait_until([&] { return f.runs().size() == 1; })) << daemon.output();
+  auto workers = daemon.children();
+  ASSERT_EQ(workers.size(), 1u);
+  pid_t worker = workers.front();
+  for (int signo : {SIGUSR1, SIGUSR2, SIGHUP}) ASSERT_EQ(::kill(worker, signo), 0);
+  ASSERT_TRUE(f.wait_state(id, "done")) << daemon.output();
+  EXPECT_EQ(f.job(id)["attempts"], 1);
+  EXPECT_TRUE(f.runs()[0].ended);
+  // HUP asked it to finish: it exits cleanly after the job and is replaced.
+  EXPECT_TRUE(daemon.wait_output("exited pool=work pid=" + std::to_string(worker) + " generation=1: exit status 0"))
+      << daemon.output();
+  EXPECT_EQ(daemon.count_output("killed by signal"), 0u) << daemon.output();
+  ASSERT_TRUE(wait_until([&] {
+    auto now = daemon.children();
+    return now.size() == 1 && now.front() != worker;
+  })) << daemon.output();
+  // ALRM, which preforkd has no use for, is logged and ignored by the supervisor.
+  daemon.signal(SIGALRM);
+  EXPECT_TRUE(daemon.wait_output("ALRM received: ignored")) << daemon.output();
+  EXPECT_TRUE(daemon.running());
+}
+
 TEST(Jobs, TermGivesTheRunningJobBackAndItRunsLater) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"long"}, 1,

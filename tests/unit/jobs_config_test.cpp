@@ -203,14 +203,15 @@ TEST_F(JobsConfig, InProcessNeedsARegisteredHandlerPerQueue) {
 }
 
 TEST_F(JobsConfig, ASignalThatWouldKillAJobsWorkerMidJobIsRefused) {
-  // A jobs worker handles QUIT, TERM and INT; USR2 or HUP would end it by the default
-  // action, in the middle of a job. A function pool's own code may handle anything.
+  // A jobs worker handles QUIT, TERM, INT and HUP (as QUIT) and does nothing on USR1 and
+  // USR2; ALRM would end it by the default action, in the middle of a job. A command
+  // pool's program may handle anything.
   auto problems = problems_of(
       "pools:\n"
       "  j:\n"
       "    handler: { exec: [/bin/cat] }\n"
       "    queues: [q]\n"
-      "    signals: { USR2: USR2, HUP: TERM, WINCH: WINCH, INT: hup }\n"  // 5
+      "    signals: { USR2: USR2, HUP: TERM, WINCH: WINCH, INT: alrm }\n"  // 5
       "  c:\n"
       "    command: [/bin/true]\n"
       "    signals: { USR2: USR2 }\n"
@@ -219,11 +220,11 @@ TEST_F(JobsConfig, ASignalThatWouldKillAJobsWorkerMidJobIsRefused) {
       "    queues: [q2]\n"
       "    signals: { QUIT: KILL }\n");  // 12: found by a probe, a graceful stop cut jobs off
   ASSERT_EQ(problems.size(), 3u) << ::testing::PrintToString(problems);
-  EXPECT_EQ(problems[0], at(5, 22, "pools.j.signals.USR2: a jobs pool's workers have no handler for "
-                                   "USR2, which would kill them in the middle of a job; map it to "
-                                   "QUIT (stop after the job), TERM or INT (stop now), or remove it"));
+  EXPECT_EQ(problems[0], at(5, 22, "pools.j.signals.USR2: a jobs pool's workers do nothing on USR2, so it "
+                                   "would tell them nothing; map it to QUIT (stop after the job), TERM or "
+                                   "INT (stop now), or remove it"));
   EXPECT_EQ(problems[1], at(5, 58, "pools.j.signals.INT: a jobs pool's workers have no handler for "
-                                   "HUP, which would kill them in the middle of a job; map it to "
+                                   "ALRM, which would kill them in the middle of a job; map it to "
                                    "QUIT (stop after the job), TERM or INT (stop now), or remove it"));
   EXPECT_EQ(problems[2], at(12, 22, "pools.k.signals.QUIT: KILL would kill a jobs pool's workers in the "
                                     "middle of a job; map it to QUIT (stop after the job), TERM or INT "
