@@ -4,6 +4,9 @@
 
 #include <signal.h>
 
+#include <filesystem>
+#include <map>
+
 #include "sources/check_sources.hpp"
 #include "util/credentials.hpp"
 #include "util/log.hpp"
@@ -24,6 +27,26 @@ sigset_t handled_signal_set() {
   return set;
 }
 
+// Each database file of a source that a jobs pool uses, as it resolves now (symlinks
+// followed): a Capistrano `current` switch moves one whose path runs through the
+// release, under a config that did not change.
+std::map<std::string, std::string> resolved_database_files(const Config& config) {
+  std::map<std::string, std::string> files;
+  for (const auto& pool : config.pools) {
+    if (pool.kind != PoolKind::jobs || files.count(pool.jobs.source)) continue;
+    auto source = config.sources.find(pool.jobs.source);
+    if (source == config.sources.end()) continue;
+    const JobSourceType* type = find_job_source_type(source->second.type);
+    if (!type || !type->files) continue;
+    auto list = type->files(source->second);
+    if (list.empty()) continue;
+    std::error_code ec;
+    auto resolved = std::filesystem::weakly_canonical(list.front(), ec);
+    files[pool.jobs.source] = ec ? list.front() : resolved.string();
+  }
+  return files;
+}
+
 }  // namespace
 
 void hold_supervisor_signals() {
@@ -33,6 +56,7 @@ void hold_supervisor_signals() {
 
 Supervisor::Supervisor(Config config)
     : signals_(io_), notifier_(io_), config_(std::move(config)) {
+  database_files_ = resolved_database_files(config_);
   for (int signo : handled_signals) signals_.add(signo);
   // Taken now: what arrived while they were held (hold_supervisor_signals) is handled
   // as soon as the loop runs.
@@ -159,6 +183,18 @@ void Supervisor::apply_reload(Config next) {
   }
   if (next.pidfile != config_.pidfile)
     spdlog::warn("reload: a new pidfile path takes effect only at the next start");
+
+  // Found by a probe: with the config under `current` and the default source, a deploy
+  // gave the new generation an empty database of the new release, and the jobs queued in
+  // the old one were never run, without a word.
+  auto next_databases = resolved_database_files(next);
+  for (const auto& [source, file] : next_databases)
+    if (auto old = database_files_.find(source); old != database_files_.end() && old->second != file)
+      spdlog::error("reload: source '{}' now uses the database {}, not {} (a symlink on its path, such as a "
+                    "release's `current`, or the path itself changed): jobs still queued in {} are not run "
+                    "from now on; keep the database out of the releases (README: Capistrano-style releases)",
+                    source, file, old->second, old->second);
+  database_files_ = std::move(next_databases);
 
   ++generation_;
   size_t retiring = 0;

@@ -128,6 +128,8 @@ class Supervisor {
   boost::asio::signal_set signals_;
   SystemdNotifier notifier_;
   Config config_;
+  // Source name -> its database file as resolved when the running generation started.
+  std::map<std::string, std::string> database_files_;
   unsigned generation_ = 1;
   Phase phase_ = Phase::running;
   std::map<std::string, std::unique_ptr<PoolRuntime>> pools_;

@@ -1,6 +1,8 @@
 // Jobs across the supervisor's life: many jobs none lost, workers killed mid-job,
 // QUIT/HUP letting the running job finish, TERM giving it back, recycling children.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <signal.h>
 
 #include <random>
@@ -118,6 +120,33 @@ TEST(Jobs, HupUsr1AndUsr2SentToAWorkerDirectlyCutNoJobOff) {
   daemon.signal(SIGALRM);
   EXPECT_TRUE(daemon.wait_output("ALRM received: ignored")) << daemon.output();
   EXPECT_TRUE(daemon.running());
+}
+
+// Found by a probe: with the config under a Capistrano `current` and the default source,
+// a deploy and HUP moved the workers to an empty database of the new release; the jobs
+// queued in the old one were never run, and nothing said so.
+TEST(Jobs, AReloadWhoseDatabaseMovesWithTheReleaseSaysSo) {
+  JobsFixture f;
+  namespace fs = std::filesystem;
+  for (const char* release : {"releases/1", "releases/2"}) {
+    fs::create_directories(f.dir.file(release));
+    write_file(f.dir.file(std::string(release) + "/preforkd.yaml"),
+               "pools:\n" + jobs_pool("work", exec_handler(), {"q"}, 1));
+  }
+  fs::create_directory_symlink(f.dir.file("releases/1"), f.dir.file("current"));
+  Daemon daemon(f.dir.file("current/preforkd.yaml"), f.env);
+  ASSERT_TRUE(daemon.wait_output("generation 1 ready")) << daemon.output();
+  fs::create_directory_symlink(f.dir.file("releases/2"), f.dir.file("current.new"));
+  fs::rename(f.dir.file("current.new"), f.dir.file("current"));
+  daemon.signal(SIGHUP);
+  EXPECT_TRUE(daemon.wait_output("reload: source 'default' now uses the database " +
+                                 f.dir.file("releases/2/var/jobs.db") + ", not " +
+                                 f.dir.file("releases/1/var/jobs.db")))
+      << daemon.output();
+  // A reload that leaves it where it was says nothing.
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(daemon.wait_output("generation 3 ready")) << daemon.output();
+  EXPECT_EQ(daemon.count_output("now uses the database"), 1u) << daemon.output();
 }
 
 TEST(Jobs, TermGivesTheRunningJobBackAndItRunsLater) {

@@ -189,7 +189,9 @@ Daemon::Daemon(const std::string& config_path, const std::vector<std::string>& e
             argv.insert(argv.end(), extra_args.begin(), extra_args.end());
             return argv;
           }(),
-          config_path + ".log", extra_env) {}
+          // Resolved now: a config under a `current` symlink that a test repoints must
+          // not move the daemon's output to the other release.
+          std::filesystem::weakly_canonical(config_path).string() + ".log", extra_env) {}
 
 namespace {
 // The comms preforkd's fork server and its spares give themselves
