@@ -32,9 +32,17 @@ std::string normalised_payload(const std::string& text, const std::string& where
   std::string line = text;
   for (char& c : line)
     if (c == '\n' || c == '\r') c = ' ';
+  // A byte order mark (an editor's, a Windows pipe's) is allowed before JSON and ignored
+  // by the parser, but stored it made the text no JSON for whoever read it next (a
+  // persistent handler's request line, `job --json`): dropped.
+  constexpr std::string_view bom = "\xEF\xBB\xBF";
+  if (auto at = line.find_first_not_of(" \t"); at != std::string::npos && line.compare(at, bom.size(), bom) == 0)
+    line.erase(at, bom.size());
   auto first = line.find_first_not_of(" \t");
   return line.substr(first, line.find_last_not_of(" \t") - first + 1);
 }
+
+constexpr size_t max_unique_key_bytes = 1000;
 
 NewJob job_template(const Args& args) {
   if (args.positional.size() != 1)
@@ -56,6 +64,12 @@ NewJob job_template(const Args& args) {
   if (auto priority = args.get("--priority")) job.priority = parse_int("--priority", *priority, INT32_MIN);
   if (auto unique = args.get("--unique")) {
     if (unique->empty()) throw std::invalid_argument("--unique needs a non-empty KEY");
+    // Every source must be able to index it: PostgreSQL's btree refused keys of about
+    // 2.7 KB with an index error, and bytes that are not UTF-8 with an encoding error.
+    if (unique->size() > max_unique_key_bytes || with_valid_utf8(*unique) != *unique)
+      throw std::invalid_argument("--unique KEY must be UTF-8 text of at most " + std::to_string(max_unique_key_bytes) +
+                                  " bytes (got " + std::to_string(unique->size()) + " bytes" +
+                                  (with_valid_utf8(*unique) != *unique ? ", not UTF-8" : "") + ")");
     job.unique_key = *unique;
   }
   if (auto attempts = args.get("--max-attempts")) job.max_attempts = parse_int("--max-attempts", *attempts, 1);

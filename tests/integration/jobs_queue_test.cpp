@@ -76,6 +76,29 @@ TEST(Queue, AtSchedulesForAnAbsoluteTime) {
   EXPECT_EQ(f.stats("q1")["queued"], 1);  // nothing of the refused ones was written
 }
 
+// Found by a probe: a payload after a UTF-8 byte order mark was stored with it, and
+// `job --json` and a persistent handler's request line were then no JSON; a unique key
+// of 2.8 KB or of bytes that are not UTF-8 got PostgreSQL's index error (exit 1).
+TEST(Queue, AByteOrderMarkIsDroppedAndAUniqueKeyIsShortUtf8Text) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q"}, 0));
+  auto with_bom = f.ctl({"enqueue", "q", "--payload", "-"}, "\xEF\xBB\xBF{\"a\": 1}\n");
+  ASSERT_EQ(with_bom.exit_code, 0) << with_bom.err;
+  std::string id = with_bom.out.substr(0, with_bom.out.find('\n'));
+  auto shown = f.job(id);
+  ASSERT_TRUE(shown.contains("payload")) << shown.dump();
+  EXPECT_EQ(shown["payload"], nlohmann::json::parse(R"({"a": 1})")) << shown.dump();
+
+  auto too_long = f.ctl({"enqueue", "q", "--payload", "{}", "--unique", std::string(1001, 'k')});
+  EXPECT_EQ(too_long.exit_code, 2);
+  EXPECT_NE(too_long.err.find("--unique KEY must be UTF-8 text of at most 1000 bytes (got 1001 bytes)"),
+            std::string::npos) << too_long.err;
+  auto not_utf8 = f.ctl({"enqueue", "q", "--payload", "{}", "--unique", "\xff"});
+  EXPECT_EQ(not_utf8.exit_code, 2);
+  EXPECT_NE(not_utf8.err.find("(got 1 bytes, not UTF-8)"), std::string::npos) << not_utf8.err;
+  EXPECT_EQ(f.ctl({"enqueue", "q", "--payload", "{}", "--unique", std::string(1000, 'k')}).exit_code, 0);
+}
+
 TEST(Queue, AUniqueKeyDedupesWhileTheFirstIsQueued) {
   JobsFixture f;
   write_file(f.config, one_exec_pool());
