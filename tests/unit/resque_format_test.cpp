@@ -21,6 +21,18 @@ TEST(ResqueFormat, TheHandlerSeesTheJobWithoutPreforkdsIdMember) {
   // A wrapped preforkctl payload is unwrapped again.
   EXPECT_EQ(handler_payload(R"({"args":[{"to":"ann"}],"class":"Preforkd::Job","preforkd":{"id":"4"}})"),
             R"({"to":"ann"})");
+  // Found by a probe: the payload came back parsed and written out again (digits,
+  // key order lost), and one nested 511-512 deep not at all. Now as it was given.
+  std::string exact = R"({"big":123456789012345678901234567890,"f":1.10,"e":1E5,"k":{"b":1,"a":2}})";
+  EXPECT_EQ(handler_payload(resque_body(exact) + ""), exact);
+  std::string deep = std::string(512, '[') + std::string(512, ']');
+  EXPECT_EQ(handler_payload(resque_body(deep)), deep);
+  // As stored with preforkd's id member, and as earlier versions wrapped it.
+  std::string body = resque_body(exact);
+  EXPECT_EQ(handler_payload(body.substr(0, body.size() - 1) + R"(,"preforkd":{"id":"5"}})"), exact);
+  EXPECT_EQ(handler_payload(R"({"args":[{"x":1.50}],"class":"Preforkd::Job"})"), R"({"x":1.50})");
+  // A client's own args of several values under our class are not cut apart.
+  EXPECT_EQ(handler_payload(R"({"class":"Preforkd::Job","args":[1,2]})"), R"({"class":"Preforkd::Job","args":[1,2]})");
   // Text that is not ours is passed on untouched.
   EXPECT_EQ(handler_payload("not json"), "not json");
   EXPECT_EQ(handler_payload(R"({"a":"\"preforkd\":{\"id\":\"x\"}"})"), R"({"a":"\"preforkd\":{\"id\":\"x\"}"})");
