@@ -69,6 +69,15 @@ TEST(Redis, ADeadJobIsInResquesFailedListWithTheFieldsResqueExpects) {
   ASSERT_TRUE(wait_until([&] { return f.runs().size() == 4u; })) << daemon.output();
 }
 
+// Found by a probe: Redis retried a dead job whose unique key another job held (SQLite
+// and PostgreSQL refuse), and two jobs of one key then waited at once.
+TEST(Redis, RetryOfAJobWhoseUniqueKeyIsTakenNamesTheHolder) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis) + "pools:\n" + jobs_pool("w", exec_handler(), {"q1"}, 1));
+  expect_retry_refused_while_its_unique_key_is_held(f, "q1");
+}
+
 TEST(Redis, DeletedJobsNeverRunAndRunningOnesAreLeftAlone) {
   RedisServer redis;
   JobsFixture f;

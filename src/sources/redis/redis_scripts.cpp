@@ -292,10 +292,21 @@ const char* const retry_now_script =
     "local ns, id, now = ARGV[1], ARGV[2], ARGV[3]\n"
     "local p = ns .. ':preforkd:'\n"
     "local job = p .. 'job:' .. id\n"
-    "local f = redis.call('HMGET', job, 'state', 'queue', 'payload')\n"
+    "local f = redis.call('HMGET', job, 'state', 'queue', 'payload', 'unique_key')\n"
     "if not f[1] then return redis.error_reply('no job with id ' .. id) end\n"
     "if f[1] ~= 'dead' and f[1] ~= 'retry' then\n"
     "  return redis.error_reply('job ' .. id .. ' is ' .. f[1] .. ': only dead or retry-waiting jobs can be retried')\n"
+    "end\n"
+    // A dead job gave its unique key up: another job may hold it now (one per key may
+    // wait or run, as on SQLite and PostgreSQL). Else the retried job takes it again.
+    "local unique = f[4]\n"
+    "if unique and unique ~= '' then\n"
+    "  local holder = redis.call('GET', p .. 'unique:' .. unique)\n"
+    "  if holder and holder ~= id then\n"
+    "    local state = redis.call('HGET', p .. 'job:' .. holder, 'state') or 'queued'\n"
+    "    return redis.error_reply('HELD ' .. holder .. ' ' .. state .. ' ' .. unique)\n"
+    "  end\n"
+    "  redis.call('SET', p .. 'unique:' .. unique, id)\n"
     "end\n"
     // A retry no longer in the delayed set was moved into its queue when it came due (by
     // a version that left its record saying retry): it waits there already.

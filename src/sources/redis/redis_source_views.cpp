@@ -2,6 +2,7 @@
 // queue, listing, and retry of a dead job. Not on the workers' hot path.
 #include <algorithm>
 #include <map>
+#include <sstream>
 
 #include "sources/job_ids.hpp"
 #include "sources/job_messages.hpp"
@@ -202,7 +203,17 @@ void RedisSource::retry_now(const std::string& given_id) {
   const std::string id = canonical_id(given_id);
   Reply reply = eval(retry_now_script, {settings_.ns, id, std::to_string(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count())}, true);
-  if (reply->type == REDIS_REPLY_ERROR) throw JobNotFound(std::string(reply->str, reply->len));
+  if (reply->type != REDIS_REPLY_ERROR) return;
+  std::string text(reply->str, reply->len);
+  if (auto at = text.find("HELD "); at != std::string::npos) {
+    // "HELD HOLDER STATE KEY": the key last, as it may hold spaces.
+    std::istringstream words(text.substr(at + 5));
+    std::string holder, state, key;
+    words >> holder >> state;
+    std::getline(words >> std::ws, key);
+    throw JobNotFound(unique_key_held_message(id, key, holder, state));
+  }
+  throw JobNotFound(text);
 }
 
 }  // namespace preforkd::redis
