@@ -66,10 +66,11 @@ NewJob job_template(const Args& args) {
     if (unique->empty()) throw std::invalid_argument("--unique needs a non-empty KEY");
     // Every source must be able to index it: PostgreSQL's btree refused keys of about
     // 2.7 KB with an index error, and bytes that are not UTF-8 with an encoding error.
-    if (unique->size() > max_unique_key_bytes || with_valid_utf8(*unique) != *unique)
+    bool utf8 = with_valid_utf8(*unique) == *unique;
+    if (unique->size() > max_unique_key_bytes || !utf8)
       throw std::invalid_argument("--unique KEY must be UTF-8 text of at most " + std::to_string(max_unique_key_bytes) +
                                   " bytes (got " + std::to_string(unique->size()) + " bytes" +
-                                  (with_valid_utf8(*unique) != *unique ? ", not UTF-8" : "") + ")");
+                                  (utf8 ? "" : ", not UTF-8") + ")");
     job.unique_key = *unique;
   }
   if (auto attempts = args.get("--max-attempts")) job.max_attempts = parse_int("--max-attempts", *attempts, 1);

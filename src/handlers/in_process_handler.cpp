@@ -122,6 +122,11 @@ void InProcessHandler::give_up(std::unique_ptr<JobSource>& source, const Job& wa
   spdlog::error("pool={} pid={} job={}: in-process handler still running {}ms after {}: {} and "
                 "exiting the worker",
                 pool_.name, ::getpid(), job.id, control_->grace.count(), after, action);
+  record_and_exit(source, job, record, 3);
+}
+
+void InProcessHandler::record_and_exit(std::unique_ptr<JobSource>& source, const Job& job,
+                                       const std::function<void(JobSource&, const Job&)>& record, int status) {
   try {
     if (!source) source = open_job_source(source_);
     // This worker's lease: the same worker id, so the source takes what it records.
@@ -131,19 +136,7 @@ void InProcessHandler::give_up(std::unique_ptr<JobSource>& source, const Job& wa
                   e.what());
   }
   spdlog::default_logger()->flush();
-  ::_exit(3);
-}
-
-void InProcessHandler::record_failure(std::unique_ptr<JobSource>& source, const Job& job,
-                                      const std::string& why) {
-  try {
-    if (!source) source = open_job_source(source_);
-    // This worker's lease: the same worker id, so the source takes what it records.
-    source->fail(job, why, decide_retry(pool_.jobs.retry, job.attempt, job.max_attempts));
-  } catch (const std::exception& e) {
-    spdlog::error("pool={} job={}: could not record it ({}); the lease will expire", pool_.name, job.id,
-                  e.what());
-  }
+  ::_exit(status);
 }
 
 // exit() from a handler (or a library it calls) ended the worker with the job still
@@ -162,10 +155,11 @@ void InProcessHandler::exit_during_job() {
                 "job and ending the worker (a handler returns JobResult::failed or retry instead)",
                 self->pool_.name, ::getpid(), job.id);
   std::unique_ptr<JobSource> source;
-  self->record_failure(source, job, "the handler called exit()");
-  spdlog::default_logger()->flush();
-  // Not on through exit(): static destructors would run under the watchdog thread.
-  ::_exit(70);
+  // Not on through exit() (_exit: static destructors would run under the watchdog thread).
+  self->record_and_exit(source, job, [self](JobSource& s, const Job& failed) {
+    s.fail(failed, "the handler called exit()",
+           decide_retry(self->pool_.jobs.retry, failed.attempt, failed.max_attempts));
+  }, 70);
 }
 
 void InProcessHandler::watchdog() {

@@ -34,8 +34,10 @@ class InProcessHandler final : public Handler {
                             const char* action, const std::function<void(JobSource&, const Job&)>& record);
   // From atexit: the handler called exit() during a job (see in_process_handler.cpp).
   static void exit_during_job();
-  // Fails the running job on a connection of its own: `why` is its error.
-  void record_failure(std::unique_ptr<JobSource>& source, const Job& job, const std::string& why);
+  // Records `job` with `record` on the handler's own connection (opened into `source`
+  // if need be), flushes the log and ends the worker with `status`.
+  [[noreturn]] void record_and_exit(std::unique_ptr<JobSource>& source, const Job& job,
+                                    const std::function<void(JobSource&, const Job&)>& record, int status);
 
   const PoolConfig& pool_;
   const SourceConfig& source_;

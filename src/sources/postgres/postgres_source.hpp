@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "preforkd/job_source.hpp"
+#include "sources/epoch_ms.hpp"
 #include "sources/postgres/pg_connection.hpp"
 #include "sources/postgres/pg_queries.hpp"
 #include "sources/postgres/pg_schema.hpp"
@@ -47,8 +48,6 @@ inline constexpr milliseconds prune_interval{60000};
 // A due job that the claim skipped is being claimed by another worker (its row is
 // locked): look again shortly instead of spinning.
 inline constexpr milliseconds locked_retry{20};
-
-inline SystemTime from_ms(int64_t ms) { return SystemTime(milliseconds(ms)); }
 
 class PostgresSource final : public JobSource {
  public:

@@ -9,6 +9,7 @@
 #include <climits>
 #include <utility>
 
+#include "sources/epoch_ms.hpp"
 #include "sources/job_messages.hpp"
 #include "sources/redis/redis_scripts.hpp"
 #include "sources/redis/resque_format.hpp"
@@ -19,11 +20,6 @@ namespace preforkd::redis {
 namespace {
 
 using std::chrono::milliseconds;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int to_int(const redisReply* reply) {
   if (!reply) return 0;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "sources/job_ids.hpp"
+#include "sources/epoch_ms.hpp"
 #include "sources/job_messages.hpp"
 #include "sources/redis/redis_scripts.hpp"
 #include "sources/redis/redis_source.hpp"
@@ -15,7 +16,7 @@ namespace {
 
 SystemTime from_ms(const std::string& text) {
   try {
-    return SystemTime(std::chrono::milliseconds(std::stoll(text)));
+    return preforkd::from_ms(std::stoll(text));
   } catch (const std::exception&) {
     return SystemTime{};
   }
@@ -201,8 +202,7 @@ int64_t RedisSource::remove_queue(const std::string& queue, std::span<const JobS
 
 void RedisSource::retry_now(const std::string& given_id) {
   const std::string id = canonical_id(given_id);
-  Reply reply = eval(retry_now_script, {settings_.ns, id, std::to_string(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count())}, true);
+  Reply reply = eval(retry_now_script, {settings_.ns, id, std::to_string(now_ms())}, true);
   if (reply->type != REDIS_REPLY_ERROR) return;
   std::string text(reply->str, reply->len);
   if (auto at = text.find("HELD "); at != std::string::npos) {

@@ -17,6 +17,7 @@
 
 #include "preforkd/config.hpp"
 #include "preforkd/job_source.hpp"
+#include "sources/epoch_ms.hpp"
 #include "sources/source_settings.hpp"
 #include "sources/sqlite/sqlite_db.hpp"
 #include "sources/sqlite/sqlite_schema.hpp"
@@ -25,13 +26,6 @@
 namespace preforkd::sqlite {
 
 using std::chrono::milliseconds;
-
-inline int64_t now_ms() {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-inline SystemTime from_ms(int64_t ms) { return SystemTime(milliseconds(ms)); }
 
 inline constexpr const char* default_path = "var/jobs.db";
 
