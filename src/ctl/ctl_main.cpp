@@ -1,4 +1,5 @@
 // preforkctl: load the config, pick the source, run one command, report errors.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -6,6 +7,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "ctl/ctl_commands.hpp"
 #include "sources/check_sources.hpp"
@@ -79,6 +81,19 @@ const SourceConfig& choose_source(const Config& config, const ctl::Args& args) {
   return *config.first_source();
 }
 
+// For a source kept in local files (SQLite) whose database does not exist: what to say
+// instead of making an empty one. "" when it exists, or the source has no local files.
+std::string missing_database(const Config& config, const SourceConfig& source) {
+  const JobSourceType* type = find_job_source_type(source.type);
+  if (!type || !type->files) return "";
+  std::vector<std::string> files = type->files(source);
+  struct stat st;
+  if (files.empty() || ::stat(files.front().c_str(), &st) == 0 || errno != ENOENT) return "";
+  return "no job database at " + files.front() + " (source '" + source.name + "' of " + config.path +
+         "): nothing was ever enqueued there, and no preforkd has served it. Check that -c names the "
+         "config preforkd runs with; `preforkctl enqueue` and preforkd's start make the file";
+}
+
 }  // namespace
 
 int run_ctl(int argc, char** argv) {
@@ -106,17 +121,20 @@ int run_ctl(int argc, char** argv) {
     // For a command that takes no argument: what to say to one given (nullptr: it takes
     // some, and checks them itself).
     const char* no_arguments = nullptr;
+    // Whether it may make the source's database: the others only read or change jobs
+    // already there, and a database they made would hide a wrong -c behind empty output.
+    bool creates_database = false;
   };
   const CommandSpec commands[] = {
       {"enqueue", ctl::enqueue_command,
-       {"--payload", "--batch", "--delay", "--at", "--priority", "--unique", "--max-attempts"}},
+       {"--payload", "--batch", "--delay", "--at", "--priority", "--unique", "--max-attempts"}, nullptr, true},
       {"job", ctl::job_command, {"--json"}},
       {"jobs", ctl::jobs_command, {"--queue", "--state", "--limit", "--json"},
        ": filter with --queue, --state, --limit"},
       {"retry", ctl::retry_command, {}},
       {"delete", ctl::delete_command, {"--queue", "--state"}},
       {"stats", ctl::stats_command, {"--json"}, ""},
-      {"migrate", ctl::migrate_command, {}, ": name the source with --source NAME"}};
+      {"migrate", ctl::migrate_command, {}, ": name the source with --source NAME", true}};
   const CommandSpec* command = nullptr;
   for (const auto& spec : commands)
     if (args.command == spec.name) command = &spec;
@@ -164,6 +182,8 @@ int run_ctl(int argc, char** argv) {
         acting_as = identity->name;
       }
     }
+    if (!command->creates_database)
+      if (std::string missing = missing_database(config, chosen); !missing.empty()) return fail(missing, 1);
     std::unique_ptr<JobSource> source = open_job_source(chosen);
     int status = command->run(args, *source);
     if (status == 0 && args.command == "enqueue")

@@ -342,6 +342,29 @@ TEST(Queue, WithSeveralSourcesEveryCommandNotRoutedByQueueNeedsOne) {
   EXPECT_EQ(f.state(in_main, "main"), "queued");
 }
 
+// A wrong -c (or a config of command pools only) used to get an empty database made at
+// its path, and empty lists or "no job with id 1", with nothing to say why.
+TEST(Queue, CommandsThatReadJobsMakeNoDatabaseWhereThereIsNone) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  std::string database = f.dir.file("var/jobs.db");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"stats"}, {"stats", "--json"}, {"jobs"}, {"jobs", "--queue", "q1"}, {"job", "1"},
+           {"retry", "1"}, {"delete", "1"}, {"delete", "--queue", "q1"}}) {
+    auto result = f.ctl(args);
+    EXPECT_EQ(result.exit_code, 1) << args.front();
+    EXPECT_NE(result.err.find("no job database at " + database + " (source 'default' of " + f.config +
+                              "): nothing was ever enqueued there"),
+              std::string::npos)
+        << result.err;
+    EXPECT_FALSE(std::filesystem::exists(database)) << args.front();
+  }
+  EXPECT_FALSE(std::filesystem::exists(f.dir.file("var")));
+  std::string id = f.enqueue("q1", "{}");
+  EXPECT_EQ(f.stats("q1")["queued"], 1);
+  EXPECT_EQ(f.state(id), "queued");
+}
+
 TEST(Queue, RetryRefusesAJobThatIsNotDead) {
   JobsFixture f;
   write_file(f.config, one_exec_pool());
