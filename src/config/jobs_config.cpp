@@ -1,6 +1,7 @@
 // The jobs half of a pool's YAML: handler, source, queues, per-child request limits,
 // per-job timeout and the retry policy.
 #include "config/pool_config.hpp"
+#include "util/names.hpp"
 #include "preforkd/job_handler.hpp"
 
 namespace preforkd::config_detail {
@@ -49,8 +50,7 @@ void read_queues(PoolConfig& pool, const YAML::Node& node, const std::string& pa
   for (size_t i = 0; i < queues->size(); ++i) {
     const std::string& queue = (*queues)[i];
     if (!is_valid_queue_name(queue))
-      problems.at(node[i], path + ": queue name '" + queue +
-                               "' may only use letters, digits, '_', '.', ':', '-'");
+      problems.at(node[i], path + ": " + why_not_plain("queue name", queue, ":"));
     for (size_t j = 0; j < i; ++j)
       if ((*queues)[j] == queue) problems.at(node[i], path + ": queue '" + queue + "' listed twice");
   }

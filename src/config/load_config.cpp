@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -66,7 +67,11 @@ std::string line_of(const std::string& text, int index) {
   return line;
 }
 
+// Equal for two paths to one file: by device and inode when it exists (a hard link has
+// a path of its own), else by the path resolved.
 std::string same_file_key(const std::string& path) {
+  if (struct stat st; ::stat(path.c_str(), &st) == 0)
+    return "inode " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   std::error_code ec;
   auto canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
   return ec ? path : canonical.string();
@@ -214,6 +219,11 @@ Config load_config(const std::string& path, bool check_host) {
   // YAML is text; a NUL cut names and values short without a word (`command: [/bin/t\0rue]`,
   // a NUL in an env value), or gave yaml-cpp's "unknown escape character".
   const std::string content = text.str();
+  // Saved as UTF-16 (a Windows editor's "Unicode"): every other byte is a NUL.
+  if (content.rfind("\xFF\xFE", 0) == 0 || content.rfind("\xFE\xFF", 0) == 0) {
+    problems.plain("is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8");
+    throw ConfigError(problems.take());
+  }
   if (size_t nul = content.find('\0'); nul != std::string::npos) {
     YAML::Mark at;
     at.pos = static_cast<int>(nul);
@@ -245,8 +255,16 @@ Config load_config(const std::string& path, bool check_host) {
     bool tab = line.substr(0, line.find_first_not_of(" \t")).find('\t') != std::string::npos;
     // yaml-cpp notices an unclosed '[' or '{' only where the file goes on without it.
     bool unclosed = e.msg.find("flow not found") != std::string::npos;
+    // Lines ended by CR alone (classic Mac): yaml-cpp reads the file as one long line.
+    bool cr_only = content.find('\r') != std::string::npos && content.find('\n') == std::string::npos;
+    // A plain key may be at most 1024 characters: yaml-cpp then sees a value out of place.
+    bool long_key = e.msg == "illegal map value" && e.mark.column > 1024;
     problems.at(e.mark, "YAML syntax error: " + e.msg +
                             (tab ? " (this line is indented with a tab: YAML allows spaces only)"
+                             : cr_only ? " (the file's lines end in CR alone, which YAML does not take as a line "
+                                         "end: save it with LF or CR LF line ends)"
+                             : long_key ? " (the key before this ':' is longer than the 1024 characters YAML "
+                                          "allows a key: shorten it)"
                              : unclosed ? " (a '[' or '{' before this point is not closed: look for the "
                                           "missing ']' or '}' on the lines above)"
                                         : ""));
@@ -269,8 +287,9 @@ Config load_config(const std::string& path, bool check_host) {
   config.node = host_name();
   if (auto n = root["node"]) {
     if (auto node = config_detail::read_string(n, "node", problems)) {
-      if (node->empty() || node->find_first_of(": \t") != std::string::npos)
-        problems.at(n, "node: '" + *node + "' must be a non-empty name without ':' or spaces");
+      bool control = std::any_of(node->begin(), node->end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+      if (node->empty() || control || node->find_first_of(": \t") != std::string::npos)
+        problems.at(n, "node: '" + *node + "' must be a non-empty name without ':', spaces or control characters");
       else config.node = *node;
     }
   }

@@ -11,13 +11,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <regex>
+#include <map>
 #include <sstream>
 
 #include "config/pool_config.hpp"
 #include "preforkd/job_source.hpp"
 #include "preforkd/worker_function.hpp"
 #include "util/credentials.hpp"
+#include "util/names.hpp"
 #include "util/run_as.hpp"
 
 namespace preforkd::config_detail {
@@ -146,6 +147,7 @@ bool jobs_worker_survives(int signo) {
 void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& path,
                   Problems& problems) {
   if (!expect_map(node, path, problems)) return;
+  std::map<int, YAML::Node> keys;  // one signal written two ways (HUP, SIGHUP, hup)
   for (const auto& entry : entries(node)) {
     int received = signal_from_name(entry.key);
     bool mappable = false;
@@ -153,6 +155,12 @@ void read_signals(PoolConfig& pool, const YAML::Node& node, const std::string& p
     if (!mappable) {
       problems.at(entry.key_node, path + ": '" + entry.key +
                                       "' cannot be mapped; use one of HUP QUIT TERM INT USR1 USR2 WINCH");
+      continue;
+    }
+    if (auto [first, inserted] = keys.emplace(received, entry.key_node); !inserted) {
+      problems.at(entry.key_node, path + ": '" + entry.key + "' is " + signal_name(received) + " again (first as '" +
+                                      first->second.Scalar() + "' at line " +
+                                      std::to_string(first->second.Mark().line + 1) + "); keep one of them");
       continue;
     }
     auto value = read_string(entry.value, path + "." + entry.key, problems);
@@ -286,9 +294,7 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
                                     const YAML::Node& node, const std::string& base_dir,
                                     Problems& problems) {
   const std::string path = "pools." + name;
-  static const std::regex valid_name("[A-Za-z0-9_.-]+");
-  if (!std::regex_match(name, valid_name))
-    problems.at(key_node, "pool name '" + name + "' may only use letters, digits, '_', '.', '-'");
+  if (!is_plain_name(name)) problems.at(key_node, why_not_plain("pool name", name));
   if (!expect_map(node, path, problems)) return std::nullopt;
   reject_unknown_keys(node, pool_keys, path, problems, source_key_hint);
 
@@ -299,14 +305,11 @@ std::optional<PoolConfig> read_pool(const std::string& name, const YAML::Node& k
   }
   if (auto n = node["env"]) {
     if (auto v = read_string_map(n, path + ".env", problems)) {
-      // A name with '=' or NUL, or none, makes an entry the child cannot read back.
+      // A name with '=', or none, makes an entry the child cannot read back (one with a
+      // NUL is refused with every other value that holds one).
       for (const auto& entry : entries(n)) {
-        if (!entry.key.empty() && entry.key.find_first_of(std::string_view("=\0", 2)) == std::string::npos)
-          continue;
-        std::string shown;
-        for (char c : entry.key) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
-        problems.at(entry.key_node, path + ".env: '" + shown +
-                                        "' is not a variable name (empty, or with '=' or a NUL)");
+        if (!entry.key.empty() && entry.key.find('=') == std::string::npos) continue;
+        problems.at(entry.key_node, path + ".env: '" + entry.key + "' is not a variable name (empty, or with '=')");
       }
       pool.env = std::move(*v);
     }

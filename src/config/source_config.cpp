@@ -2,19 +2,16 @@
 // pools' `source:` references to them.
 #include <unistd.h>
 
-#include <regex>
-
 #include "config/pool_config.hpp"
+#include "util/names.hpp"
 
 namespace preforkd::config_detail {
 
 void read_sources(Config& config, const YAML::Node& node, Problems& problems) {
   if (!expect_map(node, "sources", problems)) return;
-  static const std::regex valid_name("[A-Za-z0-9_.-]+");
   for (const auto& entry : entries(node)) {
     const std::string path = "sources." + entry.key;
-    if (!std::regex_match(entry.key, valid_name))
-      problems.at(entry.key_node, "source name '" + entry.key + "' may only use letters, digits, '_', '.', '-'");
+    if (!is_plain_name(entry.key)) problems.at(entry.key_node, why_not_plain("source name", entry.key));
     if (!expect_map(entry.value, path, problems)) continue;
     SourceConfig source;
     source.name = entry.key;
@@ -77,18 +74,19 @@ void default_sources(Config& config) {
 void check_pool_sources(Config& config, const YAML::Node& pools_node, Problems& problems) {
   for (auto& pool : config.pools) {
     if (pool.kind != PoolKind::jobs) continue;
-    YAML::Node node = pools_node[pool.name];
+    // Looked up only for a message: a lookup by key walks the mapping, once per pool.
+    auto node = [&] { return pools_node[pool.name]; };
     if (pool.jobs.source.empty()) {
       if (config.sources.size() == 1) {
         pool.jobs.source = config.sources.begin()->first;
       } else {
-        problems.at(node, "pools." + pool.name + " needs 'source:' (there are " +
+        problems.at(node(), "pools." + pool.name + " needs 'source:' (there are " +
                               std::to_string(config.sources.size()) + " sources)");
       }
     } else if (!config.sources.count(pool.jobs.source)) {
       std::string known;
       for (const auto& [name, source] : config.sources) known += " " + name;
-      problems.at(node["source"], "pools." + pool.name + ".source: no source named '" +
+      problems.at(node()["source"], "pools." + pool.name + ".source: no source named '" +
                                       pool.jobs.source + "' (defined:" + known + ")");
     }
   }

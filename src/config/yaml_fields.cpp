@@ -36,6 +36,29 @@ const char* type_name(const YAML::Node& node) {
 
 }  // namespace
 
+std::string printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+      continue;
+    }
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: {
+        static const char hex[] = "0123456789abcdef";
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+    }
+  }
+  return out;
+}
+
 void Problems::at(const YAML::Mark& mark, const std::string& message) {
   if (mark.is_null()) {
     plain(message);
@@ -43,7 +66,7 @@ void Problems::at(const YAML::Mark& mark, const std::string& message) {
   }
   list_.push_back({mark.line, mark.column,
                    file_ + ":" + std::to_string(mark.line + 1) + ":" +
-                       std::to_string(mark.column + 1) + ": " + message});
+                       std::to_string(mark.column + 1) + ": " + printable(message)});
 }
 
 void Problems::at(const YAML::Node& node, const std::string& message) {
@@ -66,7 +89,29 @@ struct Scan {
                                           // cost one walk, not 9^9
 };
 
+// A NUL written as an escape ("\0", "\x00", "\u0000"): the file has none, the value
+// does, and the C strings it becomes (argv, environment, paths) would end there.
+void reject_nul(const YAML::Node& node, Scan& scan) {
+  if (node.IsScalar() && node.Scalar().find('\0') != std::string::npos)
+    scan.problems.at(node.Mark(), "a NUL character (an escape such as \\0 or \\x00) in '" + node.Scalar() +
+                                      "': the value would end there; remove it");
+}
+
+// A tag the reader would not apply: `!!binary aGk=` stayed base64 text, `!custom 3`
+// was read as 3. Plain and quoted values (tag "?" or "!") and the core schema's own
+// tags, which say what the value is anyway, pass.
+void reject_unknown_tag(const YAML::Node& node, Scan& scan) {
+  const std::string& tag = node.Tag();
+  if (tag.empty() || tag == "?" || tag == "!") return;
+  for (const char* core : {"str", "int", "float", "bool", "null", "map", "seq"})
+    if (tag == std::string("tag:yaml.org,2002:") + core) return;
+  scan.problems.at(node.Mark(), "the YAML tag '" + tag + "' is not supported (preforkd would read the value as if "
+                                "it were not there): remove it");
+}
+
 bool scan_node(const YAML::Node& node, Scan& scan) {
+  reject_nul(node, scan);
+  reject_unknown_tag(node, scan);
   if (!node.IsSequence() && !node.IsMap()) return true;
   auto same = [&](const YAML::Node& other) { return other.is(node); };
   if (std::any_of(scan.open.begin(), scan.open.end(), same)) {
@@ -87,6 +132,16 @@ bool scan_node(const YAML::Node& node, Scan& scan) {
     std::map<std::string, YAML::Mark> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
       YAML::Node key = it->first, value = it->second;
+      reject_nul(key, scan);
+      reject_unknown_tag(key, scan);
+      // yaml-cpp keeps `<<` as a key like any other, so each reader called it a pool
+      // name, an unknown key or a variable, at the anchor's line: one message instead.
+      if (key.IsScalar() && key.Scalar() == "<<" && key.Tag() == "?") {  // plain, not quoted
+        scan.problems.at(key.Mark(), "a merge key ('<<: *alias', a YAML 1.1 extension) is not supported: "
+                                     "repeat the keys, or alias whole pools (b: *a)");
+        acyclic = false;
+        continue;
+      }
       if (key.IsScalar()) {
         auto [first, inserted] = seen.emplace(key.Scalar(), key.Mark());
         if (!inserted)
@@ -257,7 +312,9 @@ std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node,
   if (!node.IsSequence()) {
     problems.at(node, path + " must be a list of strings such as " + example + ", got " +
                           type_name(node) +
-                          (node.IsScalar() ? " (write [" + node.Scalar() + "] for one)" : ""));
+                          (node.IsScalar() && !node.Scalar().empty() ? " (write [" + node.Scalar() + "] for one)"
+                           : node.IsScalar() ? " (an empty string)"
+                                             : ""));
     return std::nullopt;
   }
   std::vector<std::string> items;

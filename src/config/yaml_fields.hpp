@@ -15,6 +15,11 @@
 
 namespace preforkd::config_detail {
 
+// `text` with its control characters written as escapes (\n, \x1b): a value quoted in
+// a message may hold any of them, and one message must stay one line that starts with
+// FILE:LINE:COL, with no escape sequence reaching the terminal or the log.
+std::string printable(const std::string& text);
+
 class Problems {
  public:
   explicit Problems(std::string file) : file_(std::move(file)) {}
@@ -25,7 +30,7 @@ class Problems {
   void note_empty_value(const YAML::Node& value, const YAML::Mark& key) {
     empty_values_.push_back({value, key});
   }
-  void plain(const std::string& message) { list_.push_back({-1, -1, file_ + ": " + message}); }
+  void plain(const std::string& message) { list_.push_back({-1, -1, file_ + ": " + printable(message)}); }
   // Checks of what must exist on the machine that runs the pools (programs, directories,
   // users and groups, functions registered in this program): off for tools such as
   // preforkctl, which only use the sources and may run on another host.
@@ -53,7 +58,8 @@ class Problems {
 // keeps both and a lookup sees only the first, so a typo'd copy would be silently
 // ignored) and notes where each empty value's key is. Returns false when an alias
 // refers back to a node that contains it (`a: &x [*x]`): the document is a cycle that
-// no reader may walk, and that is reported too.
+// no reader may walk, and that is reported too; and when it holds a merge key (`<<`),
+// which every reader would misread.
 bool scan_document(const YAML::Node& root, Problems& problems);
 
 // A mapping's entries in file order, each with the key's own node (for its position).

@@ -24,8 +24,17 @@ std::string value_after(const std::string& option, int& i, int argc, char** argv
 Args parse_args(int argc, char** argv, const std::set<std::string>& value_options,
                 const std::set<std::string>& flags) {
   Args args;
+  bool options_ended = false;  // after `--`: a queue named -x, job arguments as given
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (!options_ended && arg == "--") {
+      options_ended = true;
+      continue;
+    }
+    if (options_ended) {
+      (args.command.empty() ? args.command : args.positional.emplace_back()) = arg;
+      continue;
+    }
     std::string value;
     bool inline_value = false;
     if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
@@ -47,7 +56,8 @@ Args parse_args(int argc, char** argv, const std::set<std::string>& value_option
         if (!inline_value) value = value_after(arg, i, argc, argv, "a value");
         args.options[arg] = value;
       } else {
-        throw std::invalid_argument("unknown option '" + arg + "'");
+        throw std::invalid_argument("unknown option '" + arg + "' (an argument that starts with '-' goes after " +
+                                    "'--': COMMAND -- " + arg + ")");
       }
     } else if (args.command.empty()) {
       args.command = arg;

@@ -12,7 +12,9 @@ namespace {
 
 // Payloads go out as stored, not re-encoded: parsed and dumped, 1e2 became 100.0, a
 // 23-digit integer a double, and the keys came sorted. Each stands in the tree as a
-// placeholder string, replaced by its own text after the dump.
+// placeholder string, replaced by its own text after the dump. The placeholder is found
+// only as the value of a "payload" key: another field may hold the same text (a unique
+// key an operator chose), and a key's closing quote, unescaped, is in no string.
 class RawPayloads {
  public:
   nlohmann::json hold(const std::string& payload) {
@@ -24,11 +26,12 @@ class RawPayloads {
     std::string out = json_text(value, 2);
     size_t from = 0;  // the placeholders come in the order they were made
     for (size_t i = 0; i < texts_.size(); ++i) {
-      std::string token = nlohmann::json(placeholder(i)).dump();
+      const std::string key = "\"payload\": ";
+      std::string token = key + nlohmann::json(placeholder(i)).dump();
       size_t at = out.find(token, from);
       if (at == std::string::npos) continue;
-      out.replace(at, token.size(), texts_[i]);
-      from = at + texts_[i].size();
+      out.replace(at, token.size(), key + texts_[i]);
+      from = at + key.size() + texts_[i].size();
     }
     return out;
   }
@@ -95,17 +98,24 @@ SystemTime parse_time(const std::string& text) {
   }
   if (seconds >= latest)
     throw std::invalid_argument("--at '" + text + "' is too far ahead: give a time before 2200");
+  // A time in the past runs the job now; one before 1970 is a mistake, and before 1677
+  // it wrapped the nanosecond clock over into a later time.
+  if (seconds < 0)
+    throw std::invalid_argument("--at '" + text + "' is before 1970: give a time from 1970 on (one in the past runs the job now)");
   return SystemTime(std::chrono::seconds(seconds));
 }
 
 std::string format_time(SystemTime time) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  std::time_t seconds = ms / 1000;
+  auto since_epoch = std::chrono::floor<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  // Floored, so that a time before 1970 (a record another client wrote) shows its own
+  // milliseconds, not 1000 minus them in two digits.
+  long long ms = since_epoch % 1000 < 0 ? since_epoch % 1000 + 1000 : since_epoch % 1000;
+  std::time_t seconds = (since_epoch - ms) / 1000;
   std::tm tm{};
   ::gmtime_r(&seconds, &tm);
   char text[40];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-  return std::string(text) + "." + std::to_string(1000 + ms % 1000).substr(1) + "Z";
+  return std::string(text) + "." + std::to_string(1000 + ms).substr(1) + "Z";
 }
 
 int job_command(const Args& args, JobSource& source) {
@@ -142,7 +152,8 @@ int job_command(const Args& args, JobSource& source) {
 int jobs_command(const Args& args, JobSource& source) {
   JobFilter filter;
   filter.queue = args.get("--queue").value_or("");
-  if (!filter.queue.empty()) require_queue_name(filter.queue, "--queue");
+  // --queue='' (a variable left empty) would list every queue's jobs, as if not given.
+  if (args.get("--queue")) require_queue_name(filter.queue, "--queue");
   if (auto state = args.get("--state")) {
     filter.state = job_state_from_name(*state);
     if (!filter.state)

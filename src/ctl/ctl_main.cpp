@@ -40,6 +40,8 @@ constexpr const char* usage_text =
     "  --source NAME             the source to use (default: the one serving QUEUE,\n"
     "                            else the only one; with several, commands that no\n"
     "                            queue routes need it)\n"
+    "  --                        ends the options: what follows are arguments (a\n"
+    "                            queue named -x: enqueue --payload '{}' -- -x)\n"
     "  -V, --version             print the version\n"
     "Works on the sources directly: no running preforkd is needed.\n";
 

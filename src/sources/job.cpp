@@ -1,7 +1,8 @@
 // Job state names as stored by the backends and shown by preforkctl, and queue names.
 #include "preforkd/job.hpp"
 
-#include <regex>
+#include "util/names.hpp"
+
 
 namespace preforkd {
 
@@ -34,8 +35,7 @@ void QueueStats::add(JobState state, int64_t count) {
 }
 
 bool is_valid_queue_name(const std::string& name) {
-  static const std::regex pattern("[A-Za-z0-9_.:-]{1,200}");
-  return std::regex_match(name, pattern);
+  return is_plain_name(name, ":");
 }
 
 }  // namespace preforkd

@@ -279,7 +279,7 @@ TEST(CheckCommand, BadEnvNamesFreezingSignalsAndEndlessFilesAreErrors) {
   EXPECT_EQ(result.exit_code, 1);
   for (const std::string expected : {":4:11: pools.c.env: 'X=Y' is not a variable name",
                                      ":4:23: pools.c.env: '' is not a variable name",
-                                     ":4:33: pools.c.env: 'Y\\0Z' is not a variable name",
+                                     ":4:33: a NUL character (an escape such as \\0 or \\x00) in 'Y\\x00Z'",
                                      ":5:21: pools.c.signals.QUIT: STOP would freeze the children",
                                      ":5:33: pools.c.signals.TERM: TSTP would freeze the children"})
     EXPECT_NE(result.err.find(config + expected), std::string::npos) << expected << "\n" << result.err;

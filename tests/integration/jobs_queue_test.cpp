@@ -300,6 +300,51 @@ TEST(Queue, APayloadIsStoredAsGivenBigIntegersIncluded) {
   EXPECT_EQ(nlohmann::json::parse(list.out).size(), 2u);
 }
 
+// A unique key may hold any text, the payload's placeholder included: it used to be
+// replaced there, and the payloads of the jobs after it shifted by one.
+TEST(Queue, JobsJsonShowsEachPayloadInItsOwnPlaceWhateverTheUniqueKeys) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  f.enqueue("q1", R"({"first": 1})", {"--unique", "\x01preforkd-payload-1\x01"});
+  f.enqueue("q1", R"({"second": 2})");
+  auto list = f.ctl({"jobs", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto jobs = nlohmann::json::parse(list.out);
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0]["payload"], nlohmann::json::parse(R"({"first": 1})"));
+  EXPECT_EQ(jobs[0]["unique_key"], "\x01preforkd-payload-1\x01");
+  EXPECT_EQ(jobs[1]["payload"], nlohmann::json::parse(R"({"second": 2})"));
+  EXPECT_TRUE(jobs[1]["unique_key"].is_null());
+}
+
+// Found by fuzzing preforkctl's arguments.
+TEST(Queue, PreforkctlArgumentsAtTheEdges) {
+  JobsFixture f;
+  write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"-x", "q1"}, 1));
+  // A queue whose name starts with '-' (valid in the config) could not be named.
+  auto dashed = f.ctl({"enqueue", "-x"});
+  EXPECT_EQ(dashed.exit_code, 2);
+  EXPECT_NE(dashed.err.find("unknown option '-x' (an argument that starts with '-' goes after '--': COMMAND -- -x)"),
+            std::string::npos)
+      << dashed.err;
+  auto after_dashes = f.ctl({"enqueue", "--payload", "{}", "--", "-x"});
+  ASSERT_EQ(after_dashes.exit_code, 0) << after_dashes.err;
+  EXPECT_EQ(f.job("1")["queue"], "-x");
+  // --queue='' listed every queue's jobs, as if it had not been given.
+  auto empty_queue = f.ctl({"jobs", "--queue="});
+  EXPECT_EQ(empty_queue.exit_code, 2);
+  EXPECT_NE(empty_queue.err.find("--queue '' is not valid"), std::string::npos) << empty_queue.err;
+  // Before 1970: stored as a time in 1754, shown with two digits of milliseconds.
+  for (const char* at : {"0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z"}) {
+    auto early = f.ctl({"enqueue", "q1", "--at", at});
+    EXPECT_EQ(early.exit_code, 2) << at;
+    EXPECT_NE(early.err.find("is before 1970"), std::string::npos) << early.err;
+  }
+  std::string epoch = f.enqueue("q1", "{}", {"--at", "0"});
+  EXPECT_EQ(f.job(epoch)["run_at"], "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(f.stats("q1")["queued"], 1);
+}
+
 TEST(Queue, DeletedJobsNeverRunAndRunningOnesAreLeftAlone) {
   JobsFixture f;
   write_file(f.config, "pools:\n" + jobs_pool("work", exec_handler(), {"q1"}, 1));

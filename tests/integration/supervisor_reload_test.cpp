@@ -68,6 +68,16 @@ TEST(Reload, HupWithABadFileKeepsTheOldPoolRunningAndSaysWhere) {
   EXPECT_EQ(before, after);
   EXPECT_EQ(f.starts_tagged("old"), 2u);
 
+  // A pool name of 100,000 characters overflowed the stack of the name check: the
+  // supervisor died of SIGSEGV, its pools with it, and left its pidfile behind.
+  write_file(f.config, "pools:\n  ? " + std::string(100000, 'a') + "\n  : { command: [\"/bin/true\"] }\n");
+  daemon.signal(SIGHUP);
+  EXPECT_TRUE(daemon.wait_output(f.config + ":2:5: pool name 'aaaa")) << daemon.output().substr(0, 4000);
+  EXPECT_TRUE(daemon.running());
+  after = daemon.children();
+  std::sort(after.begin(), after.end());
+  EXPECT_EQ(before, after);
+
   // And a good file afterwards still reloads.
   write_file(f.config, "pools:\n" + pool("a", {"idle"}, 1, "fixed"));
   daemon.signal(SIGHUP);
