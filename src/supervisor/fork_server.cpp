@@ -94,12 +94,34 @@ ForkServer::~ForkServer() {
   // means nothing of this server outlives it. Only while its end of the socket is open:
   // that end closes as it dies, before it can be reaped, so its pid is still its own.
   // (One killed before its reply was read has been reaped as a stranger already.)
-  for (Spare& spare : spares_) {
-    pollfd peer{spare.status.get(), POLLRDHUP, 0};
-    bool alive = ::poll(&peer, 1, 0) == 0;
-    spare.status.reset();
-    if (spare.pid > 0 && alive) kill_and_reap(spare.pid);
+  for (Spare& spare : spares_) retire(spare);
+}
+
+void ForkServer::retire(Spare& spare) {
+  pollfd peer{spare.status.get(), POLLRDHUP, 0};
+  bool alive = ::poll(&peer, 1, 0) == 0;
+  spare.status.reset();
+  if (spare.pid > 0 && alive) kill_and_reap(spare.pid);
+}
+
+void ForkServer::move_to_reopened_log() {
+  if (!requests_ || !protocol::send_follow_log(requests_.get())) return;  // a gone server: the next spawn finds out
+  keep_replies_that_came();
+  // A spare still being forked may have been forked before the request: it moves to the
+  // new file when it becomes a child (place_child), as one made before USR1 does.
+  std::vector<uint64_t> plans_to_spare;
+  for (auto it = spares_.begin(); it != spares_.end();) {
+    if (it->pid <= 0) {
+      ++it;
+      continue;
+    }
+    retire(*it);
+    plans_to_spare.push_back(it->plan_id);
+    it = spares_.erase(it);
   }
+  for (uint64_t id : plans_to_spare)
+    for (const SpawnPlan* plan : plans_)
+      if (plan->id == id) ask_for_spare(*plan);
 }
 
 bool ForkServer::serves(const SpawnPlan& plan) const {

@@ -62,6 +62,12 @@ class ForkServer {
   // answered for (a silent server is killed first, so that none runs unknown).
   void spawn(const SpawnPlan& plan, std::span<const int> cpus, SpawnedChildren& forked);
 
+  // After a USR1 reopened the log file: the server and its spares hold the file they
+  // were forked with, logrotate's old one (deleted, its space never given back). The
+  // server is told to open it afresh, and each ready spare is retired and asked for
+  // again, so that the new one holds the new file.
+  void move_to_reopened_log();
+
   // True (and forgotten) when `pid`, just reaped by the supervisor, was a spare.
   bool forget_spare(pid_t pid);
   // The supervisor's descriptors of this server and its spares, which a child the
@@ -97,6 +103,8 @@ class ForkServer {
   void fork_batch(const SpawnPlan& plan, std::span<const int> cpus, SpawnedChildren& forked);
   // Kills the server and waits (briefly) until it is gone: it answers nothing more.
   void stop_now();
+  // Ends a spare (its socket closed, then killed and reaped while it is still alive).
+  void retire(Spare& spare);
   // Reads replies until the child's (`child`) or until the plan's spare has come; spares
   // that arrive meanwhile are kept. Throws ForkServerGone on silence.
   fork_server_protocol::Reply wait_for_reply(bool child, uint64_t plan_id);

@@ -79,6 +79,7 @@ void ForkServer::serve(int requests, pid_t supervisor) {
     // One reply per request, in order; a request without its descriptor is refused.
     for (ssize_t i = 0; i < got; ++i) {
       const protocol::Request& request = requests_in[i];
+      if (request.kind == protocol::Request::follow_log && got == 1 && fds == 0) break;  // followed above
       int status_fd = static_cast<size_t>(i) < fds ? status_fds[i] : -1;
       SpawnPlan* plan = nullptr;
       for (SpawnPlan* known : plans_)

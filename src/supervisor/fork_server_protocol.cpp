@@ -70,6 +70,11 @@ ssize_t receive_requests(int socket, Request* requests, int* status_fds, size_t&
   return got / static_cast<ssize_t>(sizeof(Request));
 }
 
+bool send_follow_log(int socket) {
+  Request request{Request::follow_log, 0, -1};
+  return ::send(socket, &request, sizeof request, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof request;
+}
+
 void send_reply(int socket, const Reply& reply) {
   [[maybe_unused]] ssize_t sent = ::send(socket, &reply, sizeof reply, MSG_NOSIGNAL);
 }

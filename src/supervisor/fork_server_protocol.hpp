@@ -15,9 +15,11 @@
 namespace preforkd::fork_server_protocol {
 
 // Supervisor -> server.
-// Both kinds come with the new process's end of its status socket.
+// A child or a spare comes with the new process's end of its status socket. follow_log
+// comes alone, without one, and is not answered: the log file was reopened (USR1), and
+// the server opens it afresh for what it forks from now on.
 struct Request {
-  enum Kind : int { child = 1, spare = 2 };
+  enum Kind : int { child = 1, spare = 2, follow_log = 3 };
   Kind kind;
   uint64_t plan_id;
   int cpu;  // child: where to pin it (-1: nowhere)
@@ -50,6 +52,9 @@ bool send_requests(int socket, std::span<const Request> requests, std::span<cons
 // `fds` to how many descriptors came. Returns how many requests came, 0 at EOF, -1 on
 // an error (errno EPROTO: a message that is not a whole number of requests).
 ssize_t receive_requests(int socket, Request* requests, int* status_fds, size_t& fds);
+
+// A follow_log request, alone. False when it could not be sent.
+bool send_follow_log(int socket);
 
 void send_reply(int socket, const Reply& reply);
 

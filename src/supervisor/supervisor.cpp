@@ -111,6 +111,7 @@ void Supervisor::on_signal(int signo) {
     case SIGTTOU: resize_all(-1); break;
     case SIGUSR1:
       reopen_log_file();
+      if (fork_server_) fork_server_->move_to_reopened_log();
       forward_signal(SIGUSR1);
       break;
     case SIGALRM: spdlog::warn("ALRM received: ignored (preforkd has no use for it)"); break;

@@ -106,6 +106,10 @@ void follow_log_reopen() {
   if (current_file_sink) current_file_sink->follow();  // a failure: the file it has stays
 }
 
+void follow_log_reopen_between_jobs() {
+  if (current_file_sink) current_file_sink->follow_and_say_failure_later();
+}
+
 std::string syscall_error(const char* call, const std::string& argument, int err) {
   // A limit the operator can raise: say which and where.
   const char* hint =

@@ -31,6 +31,11 @@ void reopen_log_file();
 // to open the file. Failures are silent: the process keeps the file it has.
 void follow_log_reopen();
 
+// In a long-lived forked process that may run as a pool's `user:` (a jobs worker between
+// jobs): follows a reopen now, so that it lets go of the old file, and says a failure to
+// open the new one at its next line, as a reopen found at a line does.
+void follow_log_reopen_between_jobs();
+
 // The text of errno for a failed system call: "open(/x): No such file or directory".
 std::string syscall_error(const char* call, const std::string& argument, int err);
 

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace preforkd {
 
@@ -16,9 +17,16 @@ ReopeningFileSink::ReopeningFileSink(std::string path, const std::atomic<uint64_
       fd_(open_file(path_)) {}
 
 UniqueFd ReopeningFileSink::open_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw spdlog::spdlog_ex("cannot open " + path + " for writing: " + std::strerror(errno));
+  // O_NONBLOCK: a named pipe put at the path with no reader would hold the open, and
+  // the supervisor with it (no respawn, TERM unheard), until something read from it.
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+  if (fd < 0) {
+    int err = errno;
+    throw spdlog::spdlog_ex("cannot open " + path + " for writing: " + std::strerror(err) +
+                            (err == ENXIO ? " (a named pipe that nobody reads: give a regular file)" : ""));
+  }
+  // Writes block again as they always did (a pipe with a reader, a terminal).
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return UniqueFd(fd);
 }
 
@@ -37,8 +45,14 @@ std::optional<std::string> ReopeningFileSink::follow() {
   return std::nullopt;
 }
 
+void ReopeningFileSink::follow_and_say_failure_later() {
+  if (auto error = follow()) unsaid_failure_ = std::move(error);
+}
+
 void ReopeningFileSink::sink_it_(const spdlog::details::log_msg& msg) {
-  if (auto error = follow()) {
+  std::optional<std::string> error = std::exchange(unsaid_failure_, std::nullopt);
+  if (!error) error = follow();
+  if (error) {
     // Keep the file this process has. The supervisor's own reopen may well have worked
     // (a child running as another `user:` cannot open a file only root may write), so
     // say it here, once, in the file that goes on getting this process's lines.

@@ -33,6 +33,8 @@ class ReopeningFileSink final : public spdlog::sinks::base_sink<spdlog::details:
   // failure keeps the file it had, and is returned (it is not retried until the next
   // move of the counter).
   std::optional<std::string> follow();
+  // follow(), its failure said at this process's next line.
+  void follow_and_say_failure_later();
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override;
@@ -45,6 +47,7 @@ class ReopeningFileSink final : public spdlog::sinks::base_sink<spdlog::details:
   std::string path_;
   const std::atomic<uint64_t>& generation_;
   uint64_t seen_generation_;
+  std::optional<std::string> unsaid_failure_;
   UniqueFd fd_;
 };
 

@@ -122,6 +122,8 @@ int run_job_worker(ForkedChildContext& context, const PoolConfig& pool,
   unsigned streak = 0;
   context.ready();
   while (!context.stop_requested() && (limit == 0 || served < limit)) {
+    // After a USR1, an idle worker too lets go of the old log file (within a fetch wait).
+    follow_log_reopen_between_jobs();
     JobSource* source = connection.get();
     if (!source) continue;
     std::optional<Job> job;

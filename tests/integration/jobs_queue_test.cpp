@@ -410,6 +410,29 @@ TEST(Queue, CommandsThatReadJobsMakeNoDatabaseWhereThereIsNone) {
   EXPECT_EQ(f.state(id), "queued");
 }
 
+// Found by a probe: SQLite's "unable to open database file" under a low open-file
+// limit was said to be a matter of permissions.
+TEST(Queue, TooManyOpenFilesIsSaidAsSuch) {
+  JobsFixture f;
+  write_file(f.config, one_exec_pool());
+  // One descriptor free: enough to load, to read the config and to open the database,
+  // not its -wal. ctest may leave descriptors open that every child inherits: the free
+  // one is the lowest number a child gets nothing at (closed here, or closed on exec).
+  int free_fd = 3;
+  while (::fcntl(free_fd, F_GETFD) >= 0 && !(::fcntl(free_fd, F_GETFD) & FD_CLOEXEC)) ++free_fd;
+  auto limited = run({"/usr/bin/prlimit", "--nofile=" + std::to_string(free_fd + 1), preforkctl_bin(), "-c", f.config,
+                      "enqueue", "q1", "--payload", "{}"},
+                     "", f.env);
+  EXPECT_EQ(limited.exit_code, 1) << limited.err;
+  EXPECT_NE(limited.err.find("Too many open files: the open-file limit is reached; raise it: ulimit -n, or "
+                             "LimitNOFILE= under systemd"),
+            std::string::npos)
+      << limited.err;
+  EXPECT_EQ(limited.err.find("writable by this user"), std::string::npos) << limited.err;
+  EXPECT_EQ(f.ctl({"enqueue", "q1", "--payload", "{}"}).exit_code, 0);
+  EXPECT_EQ(f.stats("q1")["queued"], 1);
+}
+
 TEST(Queue, RetryRefusesAJobThatIsNotDead) {
   JobsFixture f;
   write_file(f.config, one_exec_pool());

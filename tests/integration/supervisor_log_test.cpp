@@ -20,6 +20,22 @@ bool file_has(const std::string& path, const std::string& needle) {
   return read_file(path).find(needle) != std::string::npos;
 }
 
+// The daemon's processes (children, fork server, spares) that have `path` open.
+std::vector<pid_t> holders_of(const Daemon& daemon, const std::string& path) {
+  std::vector<pid_t> holders;
+  for (pid_t pid : children_of(daemon.pid())) {
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+      if (target == path || target == path + " (deleted)") {
+        holders.push_back(pid);
+        break;
+      }
+    }
+  }
+  return holders;
+}
+
 }  // namespace
 
 TEST(Log, AReopenThatFailsIsLoggedAndTheDaemonAndItsChildrenKeepRunning) {
@@ -67,6 +83,56 @@ TEST(Log, ForkedJobWorkersWriteToTheReopenedFile) {
   EXPECT_TRUE(wait_until([&] { return file_has(log, "exec handler got job " + second); }))
       << "new file:\n" << read_file(log) << "old file:\n" << read_file(log + ".1");
   EXPECT_FALSE(file_has(log + ".1", "exec handler got job " + second));
+}
+
+// Found by a probe: the fork server and its spare kept logrotate's old file open until
+// the next HUP (its disk space never given back), and an idle jobs worker until its next
+// line. Now the server and the spares follow the USR1, and a worker at its next fetch.
+TEST(Log, AfterARotationNoProcessOfPreforkdHoldsTheOldFile) {
+  JobsFixture f;
+  std::string log = f.dir.file("preforkd.log");
+  write_file(f.config, "log: { file: preforkd.log }\npools:\n" + jobs_pool("work", exec_handler(), {"q"}, 1));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(wait_until([&] { return daemon.fork_servers().size() == 1 && daemon.spares().size() == 1; }))
+      << read_file(log);
+  ASSERT_TRUE(daemon.wait_children(1));
+  ASSERT_TRUE(wait_until([&] { return holders_of(daemon, log).size() == 3; })) << read_file(log);
+
+  ASSERT_EQ(std::rename(log.c_str(), (log + ".1").c_str()), 0);
+  daemon.signal(SIGUSR1);
+  ASSERT_TRUE(wait_until([&] { return file_has(log, "log file reopened"); })) << read_file(log + ".1");
+  // The worker waits for a job: one wakes it (it would look again within 30 s anyway).
+  std::string id = f.enqueue("q", "{}");
+  ASSERT_TRUE(f.wait_state(id, "done")) << read_file(log);
+  EXPECT_TRUE(wait_until([&] { return holders_of(daemon, log + ".1").empty(); }))
+      << "still open in " << ::testing::PrintToString(holders_of(daemon, log + ".1")) << "; fork server "
+      << ::testing::PrintToString(daemon.fork_servers()) << ", spares " << ::testing::PrintToString(daemon.spares());
+  EXPECT_TRUE(wait_until([&] { return daemon.spares().size() == 1; }));
+  EXPECT_EQ(holders_of(daemon, log).size(), 3u);
+}
+
+// Found by a probe: a named pipe at the log's path held the open, and the supervisor
+// with it, until something read the pipe: no respawn, TERM unheard.
+TEST(Log, ANamedPipeAtTheLogPathIsAnErrorNotAHang) {
+  ChildFixture f;
+  std::string log = f.dir.file("preforkd.log");
+  write_file(f.config, "log: { file: preforkd.log }\npools:\n" + child_pool("a", {"idle"}, 1));
+  {
+    ASSERT_EQ(::mkfifo(log.c_str(), 0644), 0);
+    auto start = run({preforkd_bin(), "-c", f.config}, "", f.env, 20s);
+    EXPECT_EQ(start.exit_code, 1) << start.err;
+    EXPECT_NE(start.err.find("a named pipe that nobody reads: give a regular file"), std::string::npos) << start.err;
+    ASSERT_EQ(::unlink(log.c_str()), 0);
+  }
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(daemon.wait_children(1)) << read_file(log);
+  ASSERT_EQ(std::rename(log.c_str(), (log + ".1").c_str()), 0);
+  ASSERT_EQ(::mkfifo(log.c_str(), 0644), 0);
+  daemon.signal(SIGUSR1);
+  EXPECT_TRUE(wait_until([&] { return file_has(log + ".1", "a named pipe that nobody reads"); }))
+      << read_file(log + ".1");
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(exit_code(daemon.wait_exit()), 0);
 }
 
 TEST(Log, AnExecdChildDoesNotInheritTheLogFile) {

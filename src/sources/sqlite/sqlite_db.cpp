@@ -1,10 +1,14 @@
 // sqlite3 connection, statements and transactions (see sqlite_db.hpp).
 #include "sources/sqlite/sqlite_db.hpp"
 
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <thread>
 
 namespace preforkd::sqlite {
@@ -60,22 +64,44 @@ void Statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
+namespace {
+
+// What to do about a file SQLite could not open or write, from the system's own error:
+// the same SQLite code comes of a permission, of too many open files, of a read-only
+// mount.
+std::string open_advice(sqlite3* db, const std::string& path) {
+  int err = db ? sqlite3_system_errno(db) : 0;
+  if (err == EMFILE || err == ENFILE)
+    return " (" + std::string(std::strerror(err)) +
+           ": the open-file limit is reached; raise it: ulimit -n, or LimitNOFILE= under systemd)";
+  struct statvfs fs {};
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (err == EROFS || (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY)))
+    return " (" + (dir.empty() ? std::string(".") : dir) +
+           " is on a read-only file system: give the source a 'path' on a writable one)";
+  return " (check that the file and its directory are writable by this user)";
+}
+
+}  // namespace
+
 Db::Db(const std::string& path, std::chrono::milliseconds busy_timeout)
     : path_(path), busy_timeout_(busy_timeout) {
   int rc = sqlite3_open_v2(path.c_str(), &db_,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
-    std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    std::string message = (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)) + open_advice(db_, path);
     sqlite3_close_v2(db_);
     db_ = nullptr;
-    throw SourceError("sqlite " + path + ": cannot open: " + message +
-                      " (check that the file and its directory are writable by this user)");
+    throw SourceError("sqlite " + path + ": cannot open: " + message);
   }
   if (sqlite3_db_readonly(db_, "main") == 1) {
     // SQLite falls back to reading a file it may not write, and every write fails later:
     // a worker would reconnect for ever. Refused here, where the source is first opened.
+    std::string advice = open_advice(db_, path);
     sqlite3_close_v2(db_);
     db_ = nullptr;
+    if (advice.find("read-only file system") != std::string::npos)
+      throw SourceError("sqlite " + path + ": can only be opened read-only" + advice);
     throw SourceError("sqlite " + path + ": can only be opened read-only by this user (uid " +
                       std::to_string(::geteuid()) +
                       "); make the file and its directory writable by the user the pool runs as");
@@ -138,7 +164,7 @@ void Db::fail(int rc, std::string_view what) const {
       break;
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
-    case SQLITE_PERM: message += " (check that the file and its directory are writable by this user)"; break;
+    case SQLITE_PERM: message += open_advice(db_, path_); break;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: message += " (not a usable SQLite database: restore it from a backup, or give the source a 'path' elsewhere; a source with no 'path', such as the default one, uses var/jobs.db beside the config)"; break;
     default: break;
