@@ -413,6 +413,12 @@ TEST(Queue, CommandsThatReadJobsMakeNoDatabaseWhereThereIsNone) {
 // Found by a probe: SQLite's "unable to open database file" under a low open-file
 // limit was said to be a matter of permissions.
 TEST(Queue, TooManyOpenFilesIsSaidAsSuch) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check probes memory through a pipe of its own: with one descriptor
+  // free it reports the config's ifstream as an invalid object (as in
+  // Respawn.RunningOutOfFileDescriptorsNamesTheLimitToRaise). The release build runs it.
+  GTEST_SKIP() << "the sanitizers need descriptors of their own";
+#endif
   JobsFixture f;
   write_file(f.config, one_exec_pool());
   // One descriptor free: enough to load, to read the config and to open the database,
