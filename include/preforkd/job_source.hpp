@@ -29,6 +29,17 @@ class SourceError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A write that was sent but whose answer was lost (the connection broke before the
+// server replied to a COMMIT or an enqueue script): it may or may not have been done.
+// `done_before`: the jobs of the same call known to be written before it (a Redis batch
+// goes in chunks), in order.
+class OutcomeUnknown : public SourceError {
+ public:
+  OutcomeUnknown(const std::string& what, std::vector<std::string> done_before = {})
+      : SourceError(what), done_before(std::move(done_before)) {}
+  std::vector<std::string> done_before;  // ids
+};
+
 // An unknown id, a job in the wrong state for the request: the caller's mistake.
 class JobNotFound : public std::runtime_error {
  public:

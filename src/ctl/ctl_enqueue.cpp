@@ -77,6 +77,22 @@ NewJob job_template(const Args& args) {
   return job;
 }
 
+// The connection broke before the server answered: the jobs may be there or not. A
+// caller that took the failure for "nothing written" and enqueued again ran them twice.
+[[noreturn]] void throw_outcome_unknown(const OutcomeUnknown& e, size_t count, const std::string& queue) {
+  for (const auto& id : e.done_before) std::printf("%s\n", id.c_str());
+  std::string what = std::string(e.what()) + ": the server's answer did not come, so ";
+  if (e.done_before.empty())
+    what += "the " + std::to_string(count) + " job(s) may or may not have been enqueued.";
+  else
+    what += "of the " + std::to_string(count) + " job(s), the first " + std::to_string(e.done_before.size()) +
+            " were enqueued (their ids are printed), the next ones may or may not have been, and any after them "
+            "were not.";
+  what += " Look (preforkctl jobs --queue " + queue +
+          ") before you enqueue again, or give jobs --unique keys, which make enqueueing again safe";
+  throw OutcomeUnknown(what, e.done_before);
+}
+
 void print_result(const EnqueueResult& result, const NewJob& job) {
   std::printf("%s\n", result.id.c_str());
   if (result.duplicate)
@@ -100,7 +116,13 @@ int enqueue_command(const Args& args, JobSource& source) {
       jobs.push_back(std::move(entry));
     }
     std::string out;
-    for (const auto& result : source.enqueue_batch(jobs)) out += result.id + "\n";
+    std::vector<EnqueueResult> results;
+    try {
+      results = source.enqueue_batch(jobs);
+    } catch (const OutcomeUnknown& e) {
+      throw_outcome_unknown(e, jobs.size(), job.queue);
+    }
+    for (const auto& result : results) out += result.id + "\n";
     std::fputs(out.c_str(), stdout);
     std::fprintf(stderr, "preforkctl: enqueued %zu job(s) on %s\n", jobs.size(), job.queue.c_str());
     return 0;
@@ -112,7 +134,12 @@ int enqueue_command(const Args& args, JobSource& source) {
   } else {
     job.payload = normalised_payload(payload, "--payload");
   }
-  EnqueueResult result = source.enqueue(job);
+  EnqueueResult result;
+  try {
+    result = source.enqueue(job);
+  } catch (const OutcomeUnknown& e) {
+    throw_outcome_unknown(e, 1, job.queue);
+  }
   print_result(result, job);
   return 0;
 }

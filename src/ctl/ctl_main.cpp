@@ -195,6 +195,8 @@ int run_ctl(int argc, char** argv) {
     return fail(e.what(), 2);
   } catch (const JobNotFound& e) {
     return fail(e.what(), 1);
+  } catch (const OutcomeUnknown& e) {
+    return fail(e.what(), 3);
   } catch (const SourceError& e) {
     if (!acting_as.empty())
       return fail(std::string(e.what()) + " (preforkctl ran as " + acting_as + ", as the pools on this source do)", 1);

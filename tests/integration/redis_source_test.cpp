@@ -655,3 +655,24 @@ TEST(Redis, AClaimThatRanAfterItsWorkerGaveUpOnItChargesNothing) {
                                  "attempt not counted)"))
       << daemon.output();
 }
+
+// Found by a probe (on PostgreSQL, a COMMIT whose answer a restart cut off): an enqueue
+// whose answer never came failed as if nothing had been written, and a caller that
+// enqueued again ran the jobs twice. It now says the jobs may be there, with exit 3.
+TEST(Redis, AnEnqueueWhoseAnswerNeverCameSaysTheJobsMayBeThere) {
+  RedisServer redis;
+  JobsFixture f;
+  write_file(f.config, redis_source(redis, ", timeout: 500ms") + "pools:\n" + jobs_pool("w", exec_handler(), {"q"}, 1));
+  ASSERT_EQ(f.ctl({"migrate"}).exit_code, 0);
+  // Write commands (the enqueue script) wait; the rest (loading the scripts) go on.
+  redis.cli({"CLIENT", "PAUSE", "30000", "WRITE"});
+  auto lost = f.ctl({"enqueue", "q", "--payload", "{}"});
+  redis.cli({"CLIENT", "UNPAUSE"});
+  EXPECT_EQ(lost.exit_code, 3) << lost.err;
+  EXPECT_NE(lost.err.find("no answer within the source's timeout (500ms): the server's answer did not come, so "
+                          "the 1 job(s) may or may not have been enqueued. Look (preforkctl jobs --queue q) before "
+                          "you enqueue again"),
+            std::string::npos)
+      << lost.err;
+  EXPECT_EQ(f.ctl({"enqueue", "q", "--payload", "{}"}).exit_code, 0);
+}

@@ -228,7 +228,14 @@ Transaction::~Transaction() {
 
 void Transaction::commit() {
   open_ = false;
-  db_.exec("COMMIT", "commit");
+  try {
+    db_.exec("COMMIT", "commit");
+  } catch (const SourceError& e) {
+    // An error answer means not committed; no answer (the connection broke after the
+    // COMMIT went out) may mean either.
+    if (!db_.ok()) throw OutcomeUnknown(e.what());
+    throw;
+  }
 }
 
 }  // namespace preforkd::postgres

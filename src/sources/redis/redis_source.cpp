@@ -302,7 +302,25 @@ std::vector<EnqueueResult> RedisSource::enqueue_batch(std::span<const NewJob> jo
                                std::to_string(job.priority), job.unique_key,
                                std::to_string(job.max_attempts)});
     }
-    Reply reply = eval(enqueue_script, std::move(args));
+    // Each chunk is one script, done whole or not at all; the chunks before it are done.
+    auto done_before = [&] {
+      std::vector<std::string> ids;
+      for (const auto& result : results) ids.push_back(result.id);
+      return ids;
+    };
+    Reply reply;
+    try {
+      reply = eval(enqueue_script, std::move(args), true);
+    } catch (const SourceError& e) {
+      // No answer: the script may have run.
+      throw OutcomeUnknown(e.what(), done_before());
+    }
+    if (reply->type == REDIS_REPLY_ERROR)
+      connection_.fail("script: " + std::string(reply->str, reply->len) +
+                       (results.empty() ? std::string()
+                                        : "; the first " + std::to_string(results.size()) +
+                                              " job(s) of the batch were enqueued before it (ids " +
+                                              results.front().id + " to " + results.back().id + ")"));
     for (size_t i = 0; i < reply->elements; ++i) {
       const redisReply* row = reply->element[i];
       results.push_back({reply_string(row->element[0]), to_int(row->element[1]) == 1});
