@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "util/log.hpp"
 
 namespace preforkd {
@@ -51,6 +53,7 @@ void SourceConnection::end_outage() {
   spdlog::info("pool={} pid={}: source '{}' reachable again after {:.1f}s", pool_.name, ::getpid(),
                config_.name, seconds.count());
   in_outage_ = false;
+  carried_said_ = false;
   backoff_ = Duration{0};
 }
 
@@ -68,6 +71,7 @@ void SourceConnection::settle_carried() {
   }
   // Reported again, not known to be written: a deferred ack goes with the next statement,
   // and a job whose lease ran out during the outage may have run again elsewhere.
+  if (std::exchange(carried_said_, true)) return;
   spdlog::info("pool={} pid={}: source '{}': {} job(s) finished before the failure reported again "
                "(one whose lease ran out meanwhile may have run again elsewhere), {} leased and not "
                "started given back",

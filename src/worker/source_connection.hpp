@@ -37,6 +37,9 @@ class SourceConnection {
   std::unique_ptr<JobSource> source_;
   JobSource::Unsettled carried_;
   bool in_outage_ = false;
+  // The jobs carried through this outage were said once: each reconnect try that fails
+  // again carries the same ones.
+  bool carried_said_ = false;
   std::chrono::steady_clock::time_point outage_started_, last_outage_log_;
   std::string outage_error_;  // the last error logged in this outage
   Duration backoff_{0};

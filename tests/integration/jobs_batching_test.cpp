@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <thread>
 
 #include "harness/jobs_harness.hpp"
 
@@ -132,6 +133,33 @@ TEST(Batching, AFailedWriteLosesNoDeferredAckAndNoAttemptOfAJobNotStarted) {
   for (const auto& id : ids) EXPECT_EQ(ends[id], 1) << "job " << id;
   EXPECT_TRUE(daemon.wait_output("1 job(s) finished before the failure reported again (one whose lease ran out meanwhile may have run again elsewhere), 2 leased and not started given back"))
       << daemon.output();
+}
+
+// Found by a probe: through an outage in which the source opens but fails at its first
+// statement (a full disk; here a lock held past busy_timeout), each reconnect try said
+// again that the same jobs were "reported again", every few seconds per worker.
+TEST(Batching, JobsCarriedThroughAnOutageAreSaidOnce) {
+  JobsFixture f;
+  write_file(f.config, sqlite_source("prefetch: 10, lease: 30s, busy_timeout: 100ms") + "pools:\n" +
+                           jobs_pool("work", persistent_handler(), {"bulk"}, 1));
+  auto ids = f.enqueue_batch("bulk", std::vector<std::string>(4, R"({"sleep_ms": 1500})"));
+  Daemon daemon(f.config, f.env);
+  ASSERT_TRUE(wait_until([&] { return f.ends_per_job()[ids[0]] == 1; }, 30s)) << daemon.output();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(f.dir.file("var/jobs.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    bool failed = daemon.wait_output("source 'local' failed", 20s);
+    // The outage lasts a few reconnect tries (backoff 100ms, 200ms, 400ms, ...).
+    std::this_thread::sleep_for(3s);
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    ASSERT_TRUE(failed) << daemon.output();
+  }
+  ASSERT_TRUE(f.wait_done("bulk", 4, 60s)) << daemon.output();
+  ASSERT_TRUE(daemon.wait_output("reachable again")) << daemon.output();
+  EXPECT_EQ(daemon.count_output("finished before the failure reported again"), 1u) << daemon.output();
 }
 
 TEST(Batching, BackToBackJobsAreCountedPerChildThoughReportedOnce) {
