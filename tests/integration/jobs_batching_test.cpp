@@ -19,6 +19,22 @@ std::string sqlite_source(const std::string& settings) {
   return "sources:\n  local: { type: sqlite, path: var/jobs.db, " + settings + " }\n";
 }
 
+// Holds the database's write lock, as another process might, until a worker says its
+// source failed, and `longer` after that (an outage of a few reconnect tries). False
+// when no worker said so.
+bool hold_the_write_lock_until_a_worker_fails(const JobsFixture& f, const Daemon& daemon,
+                                              Millis longer = Millis(0)) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(f.dir.file("var/jobs.db").c_str(), &db) != SQLITE_OK) return false;
+  sqlite3_busy_timeout(db, 10000);
+  bool locked = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  bool failed = locked && daemon.wait_output("source 'local' failed", 20s);
+  if (failed) std::this_thread::sleep_for(longer);
+  sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  return failed;
+}
+
 }  // namespace
 
 TEST(Batching, PrefetchedJobsAreEachDoneExactlyOnce) {
@@ -116,17 +132,8 @@ TEST(Batching, AFailedWriteLosesNoDeferredAckAndNoAttemptOfAJobNotStarted) {
   ASSERT_EQ(ids.size(), 4u);
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(wait_until([&] { return f.ends_per_job()[ids[0]] == 1; }, 30s)) << daemon.output();
-  {
-    // The lease heartbeat of the second job (every second) then meets the lock.
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(f.dir.file("var/jobs.db").c_str(), &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-    bool failed = daemon.wait_output("source 'local' failed", 20s);
-    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-    sqlite3_close(db);
-    ASSERT_TRUE(failed) << daemon.output();
-  }
+  // The lease heartbeat of the second job (every second) then meets the lock.
+  ASSERT_TRUE(hold_the_write_lock_until_a_worker_fails(f, daemon)) << daemon.output();
   ASSERT_TRUE(f.wait_done("bulk", 4, 60s)) << daemon.output();
   EXPECT_EQ(f.stats("bulk")["dead"], 0) << daemon.output();
   auto ends = f.ends_per_job();
@@ -145,18 +152,8 @@ TEST(Batching, JobsCarriedThroughAnOutageAreSaidOnce) {
   auto ids = f.enqueue_batch("bulk", std::vector<std::string>(4, R"({"sleep_ms": 1500})"));
   Daemon daemon(f.config, f.env);
   ASSERT_TRUE(wait_until([&] { return f.ends_per_job()[ids[0]] == 1; }, 30s)) << daemon.output();
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(f.dir.file("var/jobs.db").c_str(), &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-    bool failed = daemon.wait_output("source 'local' failed", 20s);
-    // The outage lasts a few reconnect tries (backoff 100ms, 200ms, 400ms, ...).
-    std::this_thread::sleep_for(3s);
-    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-    sqlite3_close(db);
-    ASSERT_TRUE(failed) << daemon.output();
-  }
+  // The outage lasts a few reconnect tries (backoff 100ms, 200ms, 400ms, ...).
+  ASSERT_TRUE(hold_the_write_lock_until_a_worker_fails(f, daemon, 3s)) << daemon.output();
   ASSERT_TRUE(f.wait_done("bulk", 4, 60s)) << daemon.output();
   ASSERT_TRUE(daemon.wait_output("reachable again")) << daemon.output();
   EXPECT_EQ(daemon.count_output("finished before the failure reported again"), 1u) << daemon.output();
