@@ -303,17 +303,14 @@ std::vector<EnqueueResult> RedisSource::enqueue_batch(std::span<const NewJob> jo
                                std::to_string(job.max_attempts)});
     }
     // Each chunk is one script, done whole or not at all; the chunks before it are done.
-    auto done_before = [&] {
-      std::vector<std::string> ids;
-      for (const auto& result : results) ids.push_back(result.id);
-      return ids;
-    };
     Reply reply;
     try {
       reply = eval(enqueue_script, std::move(args), true);
     } catch (const SourceError& e) {
       // No answer: the script may have run.
-      throw OutcomeUnknown(e.what(), done_before());
+      std::vector<std::string> done_before;
+      for (const auto& result : results) done_before.push_back(result.id);
+      throw OutcomeUnknown(e.what(), std::move(done_before));
     }
     if (reply->type == REDIS_REPLY_ERROR)
       connection_.fail("script: " + std::string(reply->str, reply->len) +
